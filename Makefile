@@ -1,0 +1,37 @@
+# Convenience targets; each is one of the commands in README.md.
+PY ?= python3
+MODE ?=
+
+.PHONY: help install run test lab strip badges lint clean
+
+help:
+	@echo "make run    - execute every notebook headless into build/ (WORKBOOK_MODE=smoke|cpu|gpu)"
+	@echo "make test   - run the tests (they execute every notebook in smoke mode)"
+	@echo "make lab    - open JupyterLab on the notebooks"
+	@echo "make strip  - remove outputs from notebooks before committing"
+	@echo "make badges - point badges and setup cells at helpers.config.REPOSITORY"
+	@echo "make lint   - ruff"
+
+install:
+	$(PY) -m pip install -r requirements.txt
+
+run:
+	$(PY) -m helpers run $(if $(MODE),--mode $(MODE),)
+
+test:
+	$(PY) -m helpers test
+
+lab: install
+	cd notebooks && $(PY) -m jupyter lab
+
+strip:
+	$(PY) -m helpers strip
+
+badges:
+	$(PY) -m helpers badges
+
+lint:
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf build

@@ -1,0 +1,260 @@
+"""Run modes, sizes, seeds and devices: the one place where the workbook decides how big to go.
+
+The workbook runs in three modes, chosen by the environment variable ``WORKBOOK_MODE``:
+
+* ``smoke`` - continuous integration: tiny sizes, seconds per notebook, numbers meaningless;
+* ``cpu``   - Binder or a laptop: each notebook <= 5 min on 2 cores, peak RAM <= 2 GB;
+* ``gpu``   - full data and sample counts (Colab or a workstation with CUDA).
+
+Default: ``gpu`` when CUDA is available, else ``cpu``. Sizes differ between modes; code paths
+do not. Every size that differs lives in :data:`SIZES`, one row per knob, one column per mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterator
+
+MODES: tuple[str, ...] = ("smoke", "cpu", "gpu")
+
+#: Repository root (the folder that holds ``helpers/``, ``data/`` and ``notebooks/``).
+ROOT: Path = Path(__file__).resolve().parent.parent
+DATA_DIR: Path = ROOT / "data"
+BUILD_DIR: Path = ROOT / "build"
+
+
+def build_dir() -> Path:
+    """Where executed notebooks, caches and ``results.json`` go: ``$WORKBOOK_BUILD_DIR`` or ``build/``."""
+    return Path(os.environ.get("WORKBOOK_BUILD_DIR") or BUILD_DIR)
+
+
+#: The repository on GitHub, used for the Binder and Colab badges (``python -m helpers badges``
+#: rewrites every badge from this one value).
+REPOSITORY: str = "responsible-fm/responsible-foundation-models-workbook"
+BRANCH: str = "main"
+
+# fmt: off
+#: Every size that differs between modes: ``key -> (smoke, cpu, gpu)``. ``None`` means "all".
+SIZES: dict[str, tuple[Any, Any, Any]] = {
+    # --- shared (data, encoder) -------------------------------------------------------------
+    "adult_train_rows":        (400,   3000,  None),   # rows of the training split used
+    "adult_val_rows":          (200,   1000,  None),   # rows of the validation split used
+    "adult_test_rows":         (200,   2000,  None),   # rows of the test split used
+    "encode_batch_size":       (32,    64,    512),    # sentences per forward pass (inference)
+    "seeds":                   (1,     1,     3),      # repeated runs for mean +- sd
+    "bootstrap_samples":       (200,   2000,  10000),  # bootstrap resamples for intervals
+    "permutations":            (200,   5000,  100000), # permutation-test draws
+    # --- 01_pretraining ---------------------------------------------------------------------
+    # --- 02_data_bias_audit -----------------------------------------------------------------
+    # --- 03_finetuning_and_fairness_metrics -------------------------------------------------
+    "finetune_epochs":         (1,     1,     2),      # full fine-tuning epochs
+    "finetune_batch_size":     (16,    32,    64),     # sentences per fine-tuning step
+    "finetune_rows":           (64,    600,   None),   # training rows for full fine-tuning
+    # --- 04_fairness_constrained_training ---------------------------------------------------
+    # --- 05_regularization ------------------------------------------------------------------
+    # --- 06_explanations --------------------------------------------------------------------
+    # --- 07_robustness_privacy_governance ---------------------------------------------------
+}
+
+#: Expected wall-clock minutes per notebook and mode (smoke, cpu, gpu); the headless runner
+#: prints the measured time beside these so a lecturer can plan a class.
+EXPECTED_MINUTES: dict[str, tuple[float, float, float]] = {
+    "00_start_here": (0.3, 0.5, 0.5),
+}
+# fmt: on
+
+
+def get_mode(mode: str | None = None) -> str:
+    """Return the run mode: ``mode`` if given, else ``$WORKBOOK_MODE``, else ``gpu``/``cpu``.
+
+    Raises:
+        ValueError: if the mode is not one of :data:`MODES`.
+    """
+    chosen = mode if mode is not None else os.environ.get("WORKBOOK_MODE", "").strip().lower()
+    if not chosen:
+        return "gpu" if cuda_available() else "cpu"
+    if chosen not in MODES:
+        raise ValueError(
+            f"Unknown run mode {chosen!r}. Set WORKBOOK_MODE to one of {', '.join(MODES)} "
+            "(smoke = seconds for CI, cpu = Binder/laptop, gpu = full sizes)."
+        )
+    return chosen
+
+
+def size(key: str, mode: str | None = None) -> Any:
+    """Look up one size from :data:`SIZES` for the current (or given) mode."""
+    if key not in SIZES:
+        raise ValueError(f"No size called {key!r}. Known sizes: {', '.join(sorted(SIZES))}.")
+    return SIZES[key][MODES.index(get_mode(mode))]
+
+
+def sizes(mode: str | None = None) -> dict[str, Any]:
+    """All sizes for the current (or given) mode, as a plain dict (handy to print in a notebook)."""
+    i = MODES.index(get_mode(mode))
+    return {k: v[i] for k, v in SIZES.items()}
+
+
+def cuda_available() -> bool:
+    """True when torch is importable and sees a CUDA device."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard requirement
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def get_device(device: str | None = None) -> "torch.device":  # noqa: F821
+    """Pick the device: an explicit ``device``, else CUDA if present, else Apple MPS, else CPU.
+
+    Set ``WORKBOOK_DEVICE=cpu`` to force the CPU on a GPU machine (e.g. to compare results).
+    """
+    import torch
+
+    device = device or os.environ.get("WORKBOOK_DEVICE") or None
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def autocast_dtype(device: "torch.device") -> "torch.dtype | None":  # noqa: F821
+    """bf16 on CUDA devices that support it, fp16 on older CUDA devices, ``None`` elsewhere."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast(device: "torch.device") -> contextlib.AbstractContextManager:  # noqa: F821
+    """Mixed-precision context for forward passes: bf16/fp16 autocast on CUDA, a no-op on CPU.
+
+    On CPU we stay in float32 so that CPU results are the reference the GPU is compared with.
+    """
+    import torch
+
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python, NumPy and torch (CPU and CUDA) so the same seed gives the same numbers.
+
+    Also sets ``PYTHONHASHSEED`` for child processes. Returns the seed for convenience.
+    """
+    if not isinstance(seed, (int,)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    import numpy as np
+
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        if torch.cuda.is_available():
+            torch.cuda.manual_seed_all(seed)
+    except ImportError:  # pragma: no cover
+        pass
+    return seed
+
+
+def set_threads(n: int | None = None) -> int:
+    """Limit torch's CPU threads (Binder has 2 cores; more threads than cores only thrash)."""
+    import torch
+
+    n = n or max(1, min(os.cpu_count() or 1, 8))
+    torch.set_num_threads(n)
+    return n
+
+
+@contextlib.contextmanager
+def mode(name: str) -> Iterator[str]:
+    """Temporarily switch ``WORKBOOK_MODE`` (used by tests)."""
+    get_mode(name)  # validate
+    old = os.environ.get("WORKBOOK_MODE")
+    os.environ["WORKBOOK_MODE"] = name
+    try:
+        yield name
+    finally:
+        if old is None:
+            os.environ.pop("WORKBOOK_MODE", None)
+        else:
+            os.environ["WORKBOOK_MODE"] = old
+
+
+def describe() -> dict[str, str]:
+    """Versions, device and mode: what the environment check in notebook 00 prints."""
+    import platform
+
+    info: dict[str, str] = {"python": platform.python_version(), "mode": get_mode()}
+    for pkg in ("torch", "transformers", "shap", "lime", "fairlearn", "sklearn", "pandas", "numpy"):
+        try:
+            mod = __import__(pkg)
+            info[pkg] = getattr(mod, "__version__", "?")
+        except Exception as exc:  # noqa: BLE001 - report, do not crash the check
+            info[pkg] = f"missing ({type(exc).__name__})"
+    try:
+        import torch
+
+        dev = get_device()
+        info["device"] = str(dev)
+        if dev.type == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(dev)
+        info["cpu_threads"] = str(torch.get_num_threads())
+    except ImportError:
+        info["device"] = "unknown (torch missing)"
+    return info
+
+
+def on_colab() -> bool:
+    """True inside Google Colab."""
+    import sys
+
+    return "google.colab" in sys.modules
+
+
+def start(notebook: str, *, seed: int = 0, quiet: bool = True) -> dict[str, str]:
+    """What every notebook's setup cell calls after making ``helpers`` importable.
+
+    Seeds everything, limits CPU threads, silences known-harmless library warnings (so notebook
+    output shows the lesson, not noise), sets readable plot defaults, and prints one line: the
+    mode, the device and the expected run time. On a CPU-only Colab runtime it says how to switch
+    to a GPU. Returns :func:`describe`'s dict.
+    """
+    import warnings
+
+    if quiet:
+        for module in ("transformers", "shap", "lime", "sklearn", "fairlearn", "torch", "tqdm", "IPython"):
+            warnings.filterwarnings("ignore", module=module)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        import matplotlib
+
+        matplotlib.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
+                                    "axes.spines.top": False, "axes.spines.right": False})
+    except ImportError:  # pragma: no cover
+        pass
+    seed_everything(seed)
+    set_threads()
+    info = describe()
+    m = get_mode()
+    expected = EXPECTED_MINUTES.get(notebook)
+    when = f"; expected run time in {m} mode: about {expected[MODES.index(m)]:g} min" if expected else ""
+    print(f"[{notebook}] mode={m} device={info.get('device')} torch={info.get('torch')}{when}")
+    if on_colab() and info.get("device") == "cpu":
+        print("This Colab runtime has no GPU. For the full-size runs choose Runtime > Change runtime type > "
+              "T4 GPU, then run the notebook again (everything also works, smaller, on the CPU).")
+    return info

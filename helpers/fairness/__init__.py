@@ -1,0 +1,29 @@
+"""Fairness, in three parts, each its own module:
+
+* :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
+* :mod:`helpers.fairness.preprocessing` - reweighing, resampling, proxies (notebook 02);
+* :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04).
+
+``from helpers.fairness import demographic_parity_difference`` works too: names are looked up lazily in
+those modules, so importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_SUBMODULES = ("metrics", "preprocessing", "proxies", "constrained")
+
+
+def __getattr__(name: str) -> Any:
+    for sub in _SUBMODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{sub}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{sub}":
+                continue
+            raise
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise AttributeError(f"helpers.fairness has no {name!r}")

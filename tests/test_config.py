@@ -1,0 +1,78 @@
+import os
+
+import pytest
+import torch
+
+from helpers import config
+
+
+def test_mode_table_has_a_value_per_mode():
+    for key, row in config.SIZES.items():
+        assert len(row) == len(config.MODES) == 3, key
+
+
+def test_sizes_grow_from_smoke_to_gpu():
+    # None means "all rows", the largest possible
+    def as_num(v):
+        return float("inf") if v is None else v
+
+    for key, (smoke, cpu, gpu) in config.SIZES.items():
+        if all(isinstance(v, (int, float)) or v is None for v in (smoke, cpu, gpu)) and not isinstance(smoke, bool):
+            assert as_num(smoke) <= as_num(cpu) <= as_num(gpu) or key.endswith(("_lr", "_rate")), key
+
+
+def test_mode_from_environment_and_default(monkeypatch):
+    monkeypatch.setenv("WORKBOOK_MODE", "cpu")
+    assert config.get_mode() == "cpu"
+    assert config.size("adult_train_rows") == config.SIZES["adult_train_rows"][1]
+    monkeypatch.setenv("WORKBOOK_MODE", "SMOKE ")
+    assert config.get_mode() == "smoke"
+    monkeypatch.delenv("WORKBOOK_MODE")
+    assert config.get_mode() == ("gpu" if torch.cuda.is_available() else "cpu")
+
+
+def test_unknown_mode_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("WORKBOOK_MODE", "fast")
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        config.get_mode()
+    with pytest.raises(ValueError, match="Unknown run mode"):
+        config.size("adult_train_rows", "turbo")
+
+
+def test_unknown_size_key():
+    with pytest.raises(ValueError, match="No size called"):
+        config.size("no_such_knob")
+
+
+def test_mode_context_restores(monkeypatch):
+    monkeypatch.setenv("WORKBOOK_MODE", "smoke")
+    with config.mode("cpu"):
+        assert config.get_mode() == "cpu"
+    assert os.environ["WORKBOOK_MODE"] == "smoke"
+
+
+def test_seed_everything_reproduces_torch_and_numpy():
+    import numpy as np
+
+    config.seed_everything(123)
+    a = (torch.rand(5), np.random.rand(3))
+    config.seed_everything(123)
+    b = (torch.rand(5), np.random.rand(3))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    with pytest.raises(ValueError):
+        config.seed_everything(-1)
+
+
+def test_device_and_autocast_on_cpu():
+    dev = config.get_device("cpu")
+    assert dev.type == "cpu"
+    assert config.autocast_dtype(dev) is None
+    with config.autocast(dev):
+        assert torch.ones(2).dtype == torch.float32
+
+
+def test_every_notebook_has_an_expected_time():
+    from helpers.workbook import notebooks
+
+    for nb in notebooks():
+        assert nb.stem in config.EXPECTED_MINUTES, f"add {nb.stem} to config.EXPECTED_MINUTES"

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+
+from helpers import models
+
+
+@pytest.fixture(scope="module")
+def encoder_and_tokenizer():
+    return models.load_encoder(device="cpu"), models.load_tokenizer()
+
+
+def test_bundled_model_loads_offline(encoder_and_tokenizer):
+    enc, tok = encoder_and_tokenizer
+    assert enc.config.hidden_size == 384 and enc.config.num_hidden_layers == 6
+    assert sum(p.numel() for p in enc.parameters()) == 22_713_216
+    batch = tok(["a sentence", "another, longer sentence"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        out = enc(**batch).last_hidden_state
+    assert out.shape == (2, batch["input_ids"].shape[1], 384)
+
+
+def test_encode_matches_sentence_transformers(encoder_and_tokenizer):
+    """Our mean pooling + normalisation equals the reference implementation of all-MiniLM-L6-v2."""
+    from sentence_transformers import SentenceTransformer
+
+    enc, tok = encoder_and_tokenizer
+    texts = ["A 39-year-old white man works 40 hours a week.", "Hello", "She is a nurse in a large hospital."]
+    ours = models.encode(texts, enc, tok, normalize=True, progress=False)
+    ref = SentenceTransformer(models.bundled_model_path(), device="cpu").encode(texts)
+    assert ours.shape == (3, 384)
+    np.testing.assert_allclose(ours, ref, atol=2e-5)
+
+
+def test_encode_order_is_kept_whatever_the_batching(encoder_and_tokenizer):
+    enc, tok = encoder_and_tokenizer
+    texts = ["short", "a much much longer sentence than the first one", "medium length text"]
+    a = models.encode(texts, enc, tok, batch_size=1, progress=False)
+    b = models.encode(texts, enc, tok, batch_size=3, progress=False)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_mean_pool_ignores_padding():
+    h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    m = torch.tensor([[1, 1, 0]])
+    assert torch.allclose(models.mean_pool(h, m), torch.tensor([[2.0, 3.0]]))
+
+
+def test_classifier_head_shape_and_seed():
+    a = models.load_classifier(num_labels=2, device="cpu", seed=1)
+    b = models.load_classifier(num_labels=2, device="cpu", seed=1)
+    tok = models.load_tokenizer()
+    batch = tok(["x y z"], return_tensors="pt")
+    with torch.inference_mode():
+        la, lb = a(**batch).logits, b(**batch).logits
+    assert la.shape == (1, 2) and torch.equal(la, lb)
+    with pytest.raises(ValueError, match="at least 2 labels"):
+        models.load_classifier(num_labels=1)
+
+
+@pytest.mark.parametrize("bad", ["./no/such/model", "/definitely/not/here", "a/b/c"])
+def test_wrong_path_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="No model folder"):
+        models.load_encoder(bad)
+
+
+def test_folder_without_config(tmp_path):
+    with pytest.raises(ValueError, match="no config.json"):
+        models.resolve_model(str(tmp_path))
+
+
+def test_unreachable_hub_id_fails_fast_with_advice(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="bundled model"):
+        models.load_encoder("some-user/some-model-that-is-not-cached")
+
+
+def test_encode_rejects_bad_input(encoder_and_tokenizer):
+    enc, tok = encoder_and_tokenizer
+    with pytest.raises(ValueError, match="list of sentences"):
+        models.encode("just a string", enc, tok)
+    with pytest.raises(ValueError, match="no sentences"):
+        models.encode([], enc, tok)
+
+
+def test_cached_encode_reuses_and_keys_on_texts(tmp_path, encoder_and_tokenizer):
+    enc, tok = encoder_and_tokenizer
+    a = models.cached_encode(["one", "two"], cache_dir=tmp_path, model=enc, tokenizer=tok, progress=False)
+    files = list(tmp_path.glob("emb-*.npy"))
+    assert len(files) == 1
+    b = models.cached_encode(["one", "two"], cache_dir=tmp_path)  # no model needed: read from cache
+    np.testing.assert_array_equal(a, b)
+    models.cached_encode(["one", "three"], cache_dir=tmp_path, model=enc, tokenizer=tok, progress=False)
+    assert len(list(tmp_path.glob("emb-*.npy"))) == 2
+    assert not list(tmp_path.glob("*.tmp*"))

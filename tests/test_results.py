@@ -1,0 +1,42 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from helpers import results
+
+
+def test_record_roundtrip_and_types(tmp_path):
+    p = tmp_path / "r.json"
+    results.record("03_x", "accuracy", np.float32(0.5), path=p)
+    results.record("03_x", "curve", np.array([1, 2]), path=p)
+    results.record("03_x", "gap", float("nan"), path=p)
+    results.record("04_y", "table", {"a": np.int64(3)}, path=p)
+    data = json.loads(p.read_text())
+    assert data["03_x"] == {"accuracy": 0.5, "curve": [1, 2], "gap": None}
+    assert data["04_y"]["table"] == {"a": 3}
+    assert data["_meta"]["03_x"]["mode"] in ("smoke", "cpu", "gpu")
+    assert results.get("03_x", "accuracy", path=p) == 0.5
+    assert results.get("03_x", "missing", default=math.pi, path=p) == math.pi
+
+
+def test_record_is_atomic_and_keeps_earlier_figures(tmp_path, monkeypatch):
+    p = tmp_path / "r.json"
+    results.record("a", "x", 1, path=p)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        results.record("a", "y", 2, path=p)
+    monkeypatch.undo()
+    assert json.loads(p.read_text())["a"] == {"x": 1}  # the old file is intact, not half-written
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="notebook name"):
+        results.record("", "k", 1, path=tmp_path / "r.json")
+    with pytest.raises(ValueError, match="Cannot store"):
+        results.record("a", "k", object(), path=tmp_path / "r.json")
