@@ -47,12 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="execute notebooks headless into build/")
     p_run.add_argument("--mode", choices=("smoke", "cpu", "gpu"), default=None)
     p_run.add_argument("notebooks", nargs="*")
-    p_test = sub.add_parser("test", help="run the tests")
-    p_test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    sub.add_parser("test", help="run the tests (extra arguments go to pytest)")
     sub.add_parser("badges", help="rewrite badges from helpers.config.REPOSITORY")
     p_strip = sub.add_parser("strip", help="strip notebook outputs")
     p_strip.add_argument("notebooks", nargs="*")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_all(args.notebooks or None, mode=args.mode)
     if args.command == "test":
         ensure_installed()
-        code = subprocess.call([sys.executable, "-m", "pytest", *args.pytest_args])
+        code = subprocess.call([sys.executable, "-m", "pytest", *extra])
         if code == 5:
             print("pytest collected no tests: that counts as a failure here.")
             return 1
