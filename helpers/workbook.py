@@ -23,6 +23,20 @@ def notebooks(include_solutions: bool = False) -> list[Path]:
     return found
 
 
+_PEAK_RSS_PROBE = """
+import resource, sys
+_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print("PEAK_RSS_MB", round(_kb / (1024 * 1024 if sys.platform == "darwin" else 1024)))
+"""
+
+
+def _peak_mb(cell) -> float | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and "PEAK_RSS_MB" in out.get("text", ""):
+            return float(out["text"].split("PEAK_RSS_MB")[1].split()[0])
+    return None
+
+
 def execute(path: str | Path, *, mode: str | None = None, out_dir: str | Path | None = None,
             timeout: int = 1800, save: bool = True, html: bool = True) -> tuple["nbformat.NotebookNode", float]:  # noqa: F821
     """Execute one notebook in its own folder with ``WORKBOOK_MODE=mode``; return (notebook, seconds).
@@ -37,22 +51,28 @@ def execute(path: str | Path, *, mode: str | None = None, out_dir: str | Path | 
     mode = get_mode(mode)
     build = Path(out_dir) if out_dir else build_dir()
     nb = nbformat.read(path, as_version=4)
+    # A last, hidden cell reports the kernel's peak memory (removed again before saving).
+    probe = nbformat.v4.new_code_cell(_PEAK_RSS_PROBE)
+    nb.cells.append(probe)
     env_backup = {k: os.environ.get(k) for k in ("WORKBOOK_MODE", "WORKBOOK_BUILD_DIR")}
     os.environ["WORKBOOK_MODE"] = mode
     os.environ["WORKBOOK_BUILD_DIR"] = str(build.resolve())
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no kernel start-up chatter
                                 resources={"metadata": {"path": str(path.parent)}})
         t0 = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - t0
     finally:
+        nb.cells.remove(probe)
         for k, v in env_backup.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    nb.metadata["workbook"] = {"mode": mode, "seconds": round(seconds, 1), "peak_rss_mb": _peak_mb(probe)}
     if save:
         (build / "notebooks").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, build / "notebooks" / path.name)
@@ -78,9 +98,11 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
         name = p.stem
         expected = EXPECTED_MINUTES.get(name, (float("nan"),) * 3)[MODES.index(mode)]
         try:
-            _, seconds = execute(p, mode=mode)
-            status = "ok"
+            nb, seconds = execute(p, mode=mode)
+            peak = nb.metadata["workbook"]["peak_rss_mb"]
+            status = f"ok, peak memory {peak:.0f} MB" if peak else "ok"
             record("_timing", f"{name}.{mode}.seconds", round(seconds, 1))
+            record("_timing", f"{name}.{mode}.peak_rss_mb", peak)
         except Exception as exc:  # noqa: BLE001 - report every notebook, then fail
             seconds, status = float("nan"), f"FAILED: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''}"
             failures += 1
