@@ -48,21 +48,75 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "bootstrap_samples":       (200,   2000,  10000),  # bootstrap resamples for intervals
     "permutations":            (200,   5000,  100000), # permutation-test draws
     # --- 01_pretraining ---------------------------------------------------------------------
+    "pt_records":              (1500,  None,  None),   # Adult records in the corpus (None = all 45,222)
+    "pt_layers":               (1,     2,     4),      # BERT layers
+    "pt_hidden":               (32,    128,   256),    # hidden size (heads x 64, or 2 heads when smaller)
+    "pt_heads":                (2,     2,     4),      # attention heads
+    "pt_batch_size":           (16,    64,    256),    # lines per training step
+    "pt_steps":                (30,    1500,  3000),   # optimiser steps (gpu: ~60 s on an H100, estimated)
+    "pt_eval_every":           (10,    150,   250),    # steps between held-out evaluations
+    "pt_weat_tests":           ((6,),  (1, 2, 6, 7, 8), tuple(range(1, 11))),  # WEAT tests (1-based)
     # --- 02_data_bias_audit -----------------------------------------------------------------
+    "nb02_proxy_rows":         (400,   3000,  None),   # 02: training rows for the proxy classifiers
+    "nb02_embed_rows":         (64,    300,   4000),   # 02: sentences embedded to test the text proxy
     # --- 03_finetuning_and_fairness_metrics -------------------------------------------------
-    "finetune_epochs":         (1,     1,     2),      # full fine-tuning epochs
-    "finetune_batch_size":     (16,    32,    64),     # sentences per fine-tuning step
-    "finetune_rows":           (64,    600,   None),   # training rows for full fine-tuning
+    "finetune_epochs":         (1,     2,     2),      # full fine-tuning epochs
+    "finetune_batch_size":     (16,    16,    64),     # sentences per fine-tuning step
+    "finetune_lr":             (2e-4,  1e-4,  5e-5),   # 03: AdamW learning rate (small data: larger steps)
+    "finetune_rows":           (32,    400,   None),   # 03: training rows for full fine-tuning
+    "nb03_encode_rows":        (128,   1500,  None),   # 03: training rows embedded for the frozen head
+    "nb03_test_rows":          (100,   1000,  None),   # 03: test rows every model is evaluated on
     # --- 04_fairness_constrained_training ---------------------------------------------------
+    "nb04_head_epochs":        (10,    60,    60),     # 04: epochs of the frozen-embedding head
+    "nb04_head_batch":         (128,   512,   2048),   # 04: head mini-batch (stratified by group x label)
+    "nb04_lambdas":            ((0.5, 2.0), (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                                (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0)),  # 04: penalty sweep
+    "nb04_deltas":             ((0.1, 0.02), (0.15, 0.1, 0.05, 0.03, 0.02, 0.0),
+                                (0.2, 0.15, 0.1, 0.075, 0.05, 0.04, 0.03, 0.02, 0.01, 0.0)),  # 04: tolerance sweep
+    "nb04_expgrad_iter":       (5,     30,    40),     # 04: ExponentiatedGradient iterations
+    "nb04_finetune_rows":      (32,    300,   None),   # 04: training rows for constrained full fine-tuning
+    "nb04_finetune_test_rows": (64,    600,   None),   # 04: test rows scored by the fine-tuned models
+    "nb04_finetune_dual_lr":   (1.0,   1.0,   0.1),    # 04: dual step in fine-tuning (few steps -> larger)
     # --- 05_regularization ------------------------------------------------------------------
+    "reg_train_rows":          (120,   300,   600),    # training sentences: few, so the head overfits
+    "reg_test_rows":           (100,   1000,  None),   # adult.test rows for the final, untouched check
+    "reg_epochs":              (15,    60,    100),    # epochs per training run of the MLP head
+    "reg_lrs":                 ((1e-3, 1e-2), (1e-3, 3e-3, 1e-2, 3e-2), (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
+    "reg_decays":              ((1e-2, 1.0), (1e-3, 1e-2, 1e-1, 1.0, 10.0), (1e-3, 1e-2, 1e-1, 1.0, 10.0)),
+    "reg_mc_passes":           (5,     20,    20),     # T stochastic passes for MC dropout
     # --- 06_explanations --------------------------------------------------------------------
+    "explain_train_rows":      (32,    600,   None),   # 06: rows fine-tuned on (each of the two models)
+    "explain_epochs":          (1,     1,     2),      # 06: fine-tuning epochs
+    "lime_samples":            (40,    300,   5000),   # 06: LIME neighbourhood size per explanation
+    "shap_evals":              (30,    200,   500),    # 06: SHAP Partition max_evals per explanation
+    "exact_words":             (4,     7,     12),     # 06: words in the sentence explained exactly (2^W calls)
+    "lime_seeds":              (2,     3,     10),     # 06: LIME runs compared for stability
+    "random_orders":           (2,     10,    50),     # 06: random deletion orders averaged
+    "deletion_steps":          (6,     20,    None),   # 06: words hidden along a deletion curve (None = all)
+    "global_sentences":        (3,     16,    1000),   # 06: test sentences explained per model (bias plot)
+    "global_shap_evals":       (20,    80,    500),    # 06: SHAP max_evals per sentence in the bias plot
+    "timing_repeats":          (1,     2,     5),      # 06: warm repetitions in the timing table
     # --- 07_robustness_privacy_governance ---------------------------------------------------
+    "nb07_train_rows":         (300,   1500,  None),   # training rows for the 07 heads (subset of adult train)
+    "nb07_test_rows":          (150,   600,   None),   # test rows for the 07 evaluations
+    "nb07_cf_rows":            (20,    200,   4000),   # sentences for the counterfactual gender swap
+    "nb07_attack_rows":        (4,     25,    500),    # sentences attacked (test, and train for the defence)
+    "nb07_augment_rows":       (20,    200,   5000),   # training sentences copied with random substitutions
+    "nb07_mia_rows":           (100,   400,   2000),   # members = non-members per membership-inference run
+    "nb07_mlp_epochs":         (20,    120,   200),    # epochs of the unregularised (memorising) MLP
 }
 
 #: Expected wall-clock minutes per notebook and mode (smoke, cpu, gpu); the headless runner
 #: prints the measured time beside these so a lecturer can plan a class.
 EXPECTED_MINUTES: dict[str, tuple[float, float, float]] = {
     "00_start_here": (0.3, 0.5, 0.5),
+    "01_pretraining": (0.7, 4.5, 2.0),
+    "02_data_bias_audit": (0.5, 1.5, 2.0),
+    "03_finetuning_and_fairness_metrics": (0.7, 4.0, 6.0),
+    "04_fairness_constrained_training": (0.8, 5.0, 15.0),
+    "05_regularization": (0.5, 3.0, 3.0),
+    "06_explanations": (1.0, 4.5, 4.0),
+    "07_robustness_privacy_governance": (0.5, 4.5, 6.0),
 }
 # fmt: on
 

@@ -158,22 +158,71 @@ def load_encoder(name: str | None = None, *, device=None):
     return model.to(get_device(device) if not hasattr(device, "type") else device).eval()
 
 
-def load_classifier(name: str | None = None, *, num_labels: int = 2, device=None, seed: int | None = 0):
-    """The encoder with a fresh classification head (``AutoModelForSequenceClassification``).
+def load_classifier(name: str | None = None, *, num_labels: int = 2, device=None, seed: int | None = 0,
+                    pooling: str = "mean"):
+    """The pretrained encoder with a fresh classification head, ready to fine-tune.
 
-    The head is initialised randomly, so it is seeded (``seed``) for reproducibility.
-    Output logits have shape ``(batch, num_labels)``.
+    ``pooling="mean"`` (default): :class:`MeanPoolClassifier` - logits = W · dropout(mean of token vectors) + b,
+    the pooling all-MiniLM-L6-v2 was trained with, so the head starts from a meaningful sentence vector and
+    fine-tuning works with few examples. ``pooling="cls"``: transformers' ``AutoModelForSequenceClassification``
+    (tanh pooler over the [CLS] vector, as in BERT; Devlin et al. 2019), which for this model needs much more data
+    before it predicts anything but the majority class.
+
+    The head is initialised randomly, so it is seeded (``seed``). Returned in eval mode (as ``from_pretrained``
+    does). Output ``.logits``: shape ``(batch, num_labels)``.
     """
-    from transformers import AutoModelForSequenceClassification
-
     from .config import get_device, seed_everything
 
     if num_labels < 2:
         raise ValueError(f"A classifier needs at least 2 labels, got num_labels={num_labels}.")
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}.")
+    dev = get_device(device) if not hasattr(device, "type") else device
+    if pooling == "cls":
+        from transformers import AutoModelForSequenceClassification
+
+        if seed is not None:
+            seed_everything(seed)
+        return _load(AutoModelForSequenceClassification, name, num_labels=num_labels).to(dev).eval()
+    from transformers import AutoModel
+
+    encoder = _load(AutoModel, name)
     if seed is not None:
         seed_everything(seed)
-    model = _load(AutoModelForSequenceClassification, name, num_labels=num_labels)
-    return model.to(get_device(device) if not hasattr(device, "type") else device)
+    return MeanPoolClassifier(encoder, num_labels).to(dev).eval()  # eval like from_pretrained; fine_tune calls train()
+
+
+def _classifier_class():
+    import torch
+
+    class MeanPoolClassifierImpl(torch.nn.Module):
+        """Encoder + mean pooling + dropout + linear head; ``forward`` returns an object with ``.logits`` (B, C)."""
+
+        def __init__(self, encoder, num_labels: int = 2) -> None:
+            super().__init__()
+            self.encoder = encoder
+            self.config = encoder.config
+            self.config.num_labels = num_labels
+            p = float(getattr(encoder.config, "hidden_dropout_prob", 0.1) or 0.0)
+            self.dropout = torch.nn.Dropout(p)
+            self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs):
+            from transformers.modeling_outputs import SequenceClassifierOutput
+
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  **({"token_type_ids": token_type_ids} if token_type_ids is not None else {}))
+            pooled = mean_pool(hidden.last_hidden_state, attention_mask)
+            return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+
+    return MeanPoolClassifierImpl
+
+
+def MeanPoolClassifier(encoder, num_labels: int = 2):  # noqa: N802 - reads like the class it builds
+    """Build the mean-pooling classifier around ``encoder`` (torch is imported lazily)."""
+    return _classifier_class()(encoder, num_labels)
 
 
 def mean_pool(last_hidden_state, attention_mask):

@@ -1,0 +1,717 @@
+"""Fairness-constrained training: differentiable gap surrogates, penalty and Lagrangian training, baselines, sweeps.
+
+The lesson of notebook 04. Three ways to make a classifier fairer *while it trains*:
+
+* **Penalty** (Kamishima et al. 2012, "prejudice remover"; Zafar et al. 2017): minimise
+  ``CE(theta) + lambda * F(theta)`` with ``F`` a differentiable surrogate of the fairness gap
+  (:func:`dp_gap`, :func:`eo_gap`). ``lambda`` is a knob with no units; the gap it buys is unknown in advance.
+* **Constrained** (Cotter, Jiang & Sridharan 2019, "Two-player games for efficient non-convex constrained
+  optimization", ALT; Cotter et al. 2019 JMLR): minimise ``CE(theta)`` subject to ``gap(theta) <= delta``
+  through the Lagrangian ``L(theta, lambda) = CE(theta) + lambda * (F(theta) - delta)``: gradient *descent* on
+  ``theta`` and projected gradient *ascent* on the multiplier,
+  ``lambda <- max(0, lambda + eta * (g_hat - delta))``. In the *proxy*-Lagrangian the theta-player uses the
+  differentiable surrogate ``F`` while the lambda-player uses the real, non-differentiable gap ``g_hat`` of the
+  hard decisions (``p > 0.5``), here a running (EMA) per-group estimate so a noisy batch cannot jerk ``lambda``.
+* **Baselines on the same features**: unconstrained, reweighing (Kamiran & Calders 2012, from
+  :mod:`helpers.fairness.preprocessing`), fairlearn's ``ExponentiatedGradient`` (Agarwal et al. 2018) and
+  ``ThresholdOptimizer`` (Hardt, Price & Srebro 2016).
+
+Everything works on a frozen-encoder head (:func:`train_fair_head`, seconds on a CPU) and, through the
+``extra_loss`` hook of :func:`helpers.training.fine_tune`, in full fine-tuning (:func:`fine_tune_fair`).
+Groups are integer codes ``0..K-1`` (:func:`encode_groups`); all gaps are "max over groups minus min over
+groups", the same definition as fairlearn's ``demographic_parity_difference`` / ``equalized_odds_difference``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+CONSTRAINTS: tuple[str, ...] = ("dp", "eo")
+METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighing", "expgrad", "threshold")
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks and group codes
+# --------------------------------------------------------------------------------------------
+
+
+def encode_groups(values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
+    """Sensitive attribute values -> integer codes ``0..K-1`` (sorted names) and the names.
+
+    >>> encode_groups(["Male", "Female", "Male"])
+    (array([1, 0, 1]), ['Female', 'Male'])
+    """
+    arr = np.asarray(pd.Series(values).astype(str))
+    if arr.size == 0:
+        raise ValueError("encode_groups() got no values.")
+    names = sorted(set(arr.tolist()))
+    lookup = {n: i for i, n in enumerate(names)}
+    return np.array([lookup[v] for v in arr], dtype=np.int64), names
+
+
+def _check_constraint(constraint: str) -> str:
+    if constraint not in CONSTRAINTS:
+        raise ValueError(f"Unknown constraint {constraint!r}: use 'dp' (demographic parity) or 'eo' (equalized odds).")
+    return constraint
+
+
+def _check_batch(probs: torch.Tensor, groups: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+    if probs.ndim != 1:
+        raise ValueError(f"probs must be 1-D (one probability per example), got shape {tuple(probs.shape)}.")
+    if groups.shape != probs.shape:
+        raise ValueError(f"groups has shape {tuple(groups.shape)} but probs has {tuple(probs.shape)}: one group per example.")
+    if labels is not None and labels.shape != probs.shape:
+        raise ValueError(f"labels has shape {tuple(labels.shape)} but probs has {tuple(probs.shape)}.")
+    if probs.numel() == 0:
+        raise ValueError("The batch is empty.")
+    if torch.isnan(probs).any():
+        raise ValueError("probs contains NaN: the model diverged (lower the learning rate or lambda).")
+    if groups.dtype.is_floating_point:
+        raise ValueError("groups must hold integer codes 0..K-1 (see encode_groups), not floats.")
+    if (groups < 0).any():
+        raise ValueError("groups must hold integer codes 0..K-1 (see encode_groups); found a negative code.")
+
+
+def probs_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """P(y=1) from logits: shape (B,) or (B, 1) -> sigmoid; (B, 2) -> softmax[:, 1]. Returns (B,)."""
+    if logits.ndim == 2 and logits.shape[1] == 2:
+        return torch.softmax(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits, -1)[:, 1]
+    if logits.ndim == 2 and logits.shape[1] == 1:
+        logits = logits[:, 0]
+    if logits.ndim != 1:
+        raise ValueError(f"logits must have shape (B,), (B, 1) or (B, 2), got {tuple(logits.shape)}.")
+    return torch.sigmoid(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits)
+
+
+# --------------------------------------------------------------------------------------------
+# Differentiable gap surrogates
+# --------------------------------------------------------------------------------------------
+
+
+def group_means(values: torch.Tensor, groups: torch.Tensor, n_groups: int | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-group means of ``values`` (B,) over the rows where ``mask`` (B,) is true.
+
+    Returns ``(means (K,), present (K,) bool)``. A group with no rows gets mean 0 and ``present=False``
+    (never 0/0 = NaN), so callers can ignore it. Differentiable in ``values``.
+    """
+    k = int(n_groups if n_groups is not None else int(groups.max()) + 1)
+    onehot = F.one_hot(groups.long(), k).to(values.dtype)  # (B, K)
+    if mask is not None:
+        onehot = onehot * mask.to(values.dtype).unsqueeze(1)
+    counts = onehot.sum(0)  # (K,)
+    sums = onehot.t() @ values  # (K,)
+    return sums / counts.clamp(min=1.0), counts > 0
+
+
+def _spread(means: torch.Tensor, present: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    if int(present.sum()) < 2:
+        return like.sum() * 0.0  # zero that keeps the graph (gradient 0, never NaN)
+    m = means[present]
+    return m.max() - m.min()
+
+
+def dp_gap(probs: torch.Tensor, groups: torch.Tensor, *, n_groups: int | None = None) -> torch.Tensor:
+    """Differentiable demographic-parity gap: ``max_a E[p | A=a] - min_a E[p | A=a]``.
+
+    The soft version (mean predicted probability instead of the selection rate ``P(p > 1/2 | A=a)``) of the
+    demographic-parity difference (Calders & Verwer 2010; Zemel et al. 2013). With two groups it is
+    ``|mean p(female) - mean p(male)|``. Shapes: ``probs`` (B,) in [0, 1], ``groups`` (B,) integer codes.
+    Returns a scalar tensor; 0 when fewer than two groups are in the batch.
+    """
+    _check_batch(probs, groups)
+    means, present = group_means(probs, groups, n_groups)
+    return _spread(means, present, probs)
+
+
+def eo_gap(probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
+           n_groups: int | None = None) -> torch.Tensor:
+    """Differentiable equalized-odds gap: ``max_{y in {0,1}} [max_a E[p | A=a, Y=y] - min_a E[p | A=a, Y=y]]``.
+
+    The soft version of Hardt, Price & Srebro (2016)'s equalized odds, i.e. the larger of the soft TPR gap
+    (``y=1``) and the soft FPR gap (``y=0``); fairlearn's ``equalized_odds_difference`` with hard decisions.
+    A group with no example of some label in the batch is left out of that label's gap (no NaN).
+    Shapes: ``probs`` (B,), ``labels`` (B,) in {0, 1}, ``groups`` (B,). Returns a scalar tensor.
+    """
+    _check_batch(probs, groups, labels)
+    gaps = []
+    for y in (0, 1):
+        means, present = group_means(probs, groups, n_groups, mask=labels == y)
+        gaps.append(_spread(means, present, probs))
+    return torch.maximum(gaps[0], gaps[1])
+
+
+def gap(constraint: str, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
+        n_groups: int | None = None) -> torch.Tensor:
+    """:func:`dp_gap` (``constraint='dp'``) or :func:`eo_gap` (``'eo'``)."""
+    if _check_constraint(constraint) == "dp":
+        return dp_gap(probs, groups, n_groups=n_groups)
+    return eo_gap(probs, labels, groups, n_groups=n_groups)
+
+
+def penalty_loss(logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, lam: float, *,
+                 constraint: str = "dp", sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean CE(logits, y) + lambda * F(p)``, the penalty objective (``F`` = :func:`dp_gap` or :func:`eo_gap`).
+
+    ``logits`` (B,) for a single-logit head or (B, 2) for a sequence classifier; ``labels``, ``groups`` (B,).
+    """
+    if lam < 0:
+        raise ValueError(f"lambda must be >= 0, got {lam}.")
+    labels = labels.long()
+    if logits.ndim == 2 and logits.shape[1] == 2:
+        ce = F.cross_entropy(logits, labels, reduction="none")
+    else:
+        flat = logits[:, 0] if logits.ndim == 2 else logits
+        ce = F.binary_cross_entropy_with_logits(flat, labels.to(flat.dtype), reduction="none")
+    ce = (ce * sample_weight).sum() / sample_weight.sum() if sample_weight is not None else ce.mean()
+    return ce + lam * gap(constraint, probs_from_logits(logits), labels, groups)
+
+
+# --------------------------------------------------------------------------------------------
+# extra_loss hooks: a fixed penalty, and a Lagrange multiplier updated by dual ascent
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FairnessPenalty:
+    """``extra_loss`` hook adding ``lambda * F(p)`` to the cross-entropy (the penalty method).
+
+    Call signature (the one of :func:`helpers.training.train_head` / ``fine_tune``):
+    ``hook(logits (B,) or (B, 2), labels (B,), groups (B,), step) -> scalar tensor``.
+    """
+
+    lam: float = 1.0
+    constraint: str = "dp"
+    n_groups: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_constraint(self.constraint)
+        if self.lam < 0:
+            raise ValueError(f"lambda must be >= 0, got {self.lam}.")
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None,
+                 step: int = 0) -> torch.Tensor:
+        if groups is None:
+            raise ValueError("The fairness penalty needs the sensitive groups: pass groups=... to the trainer.")
+        return self.lam * gap(self.constraint, probs_from_logits(logits), labels, groups, n_groups=self.n_groups)
+
+
+class RunningRates:
+    """Exponential moving averages of per-(label, group) sums and counts of a rate.
+
+    ``rate[y, a] = S[y, a] / N[y, a]`` with ``S <- beta S + (1 - beta) sum_batch`` and the same for ``N``,
+    so large and small batches are weighted by their size, and a group missing from one batch keeps
+    its old estimate. Row ``y = 2`` holds all labels together (for demographic parity).
+    """
+
+    def __init__(self, n_groups: int, beta: float = 0.9) -> None:
+        if not 0 <= beta < 1:
+            raise ValueError(f"beta must be in [0, 1), got {beta}.")
+        self.beta = beta
+        self.sums = np.zeros((3, n_groups))
+        self.counts = np.zeros((3, n_groups))
+
+    def update(self, values: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
+        k = self.sums.shape[1]
+        s = np.zeros_like(self.sums)
+        c = np.zeros_like(self.counts)
+        for row, mask in ((0, labels == 0), (1, labels == 1), (2, np.ones_like(labels, dtype=bool))):
+            s[row] = np.bincount(groups[mask], weights=values[mask], minlength=k)[:k]
+            c[row] = np.bincount(groups[mask], minlength=k)[:k]
+        seen = c > 0
+        first = seen & (self.counts == 0)
+        self.sums = np.where(first, s, np.where(seen, self.beta * self.sums + (1 - self.beta) * s, self.sums))
+        self.counts = np.where(first, c, np.where(seen, self.beta * self.counts + (1 - self.beta) * c, self.counts))
+
+    def gap(self, constraint: str) -> float:
+        rows = (2,) if constraint == "dp" else (0, 1)
+        out = 0.0
+        for r in rows:
+            ok = self.counts[r] > 0
+            if ok.sum() >= 2:
+                rate = self.sums[r, ok] / self.counts[r, ok]
+                out = max(out, float(rate.max() - rate.min()))
+        return out
+
+
+class LagrangianConstraint:
+    """``extra_loss`` hook for ``min CE  s.t.  gap <= delta`` by (proxy-)Lagrangian gradient descent-ascent.
+
+    Each call (one training step) returns ``lambda_t * F(p)`` for the theta-player (``F`` = the differentiable
+    surrogate on the batch; the constant ``-lambda delta`` does not change gradients) and then takes one
+    projected dual-ascent step on the multiplier (Cotter, Jiang & Sridharan 2019)::
+
+        lambda_{t+1} = clip(lambda_t + eta * (g_hat_t - delta), 0, lambda_max)
+
+    ``g_hat_t`` is a running (EMA, :class:`RunningRates`) per-group estimate of the gap, from hard decisions
+    ``p > 1/2`` when ``proxy=True`` (the proxy-Lagrangian: the constraint the multiplier enforces is the real one)
+    or from probabilities when ``proxy=False``. ``lambda`` rises while the constraint is violated and falls
+    back towards 0 once it holds. ``history`` records ``step, lam, gap_estimate, surrogate`` at every step.
+    """
+
+    def __init__(self, delta: float = 0.02, *, constraint: str = "dp", dual_lr: float = 0.2, beta: float = 0.9,
+                 proxy: bool = True, lam_init: float = 0.0, lam_max: float = 50.0, n_groups: int = 2) -> None:
+        _check_constraint(constraint)
+        if delta < 0:
+            raise ValueError(f"delta (the allowed gap) must be >= 0, got {delta}.")
+        if dual_lr <= 0:
+            raise ValueError(f"dual_lr must be > 0, got {dual_lr}.")
+        if n_groups < 2:
+            raise ValueError(f"A fairness constraint needs at least 2 groups, got n_groups={n_groups}.")
+        self.delta, self.constraint, self.dual_lr, self.proxy = float(delta), constraint, float(dual_lr), proxy
+        self.lam, self.lam_max, self.n_groups = float(lam_init), float(lam_max), int(n_groups)
+        self.running = RunningRates(n_groups, beta)
+        self.history: list[dict[str, float]] = []
+
+    def dual_step(self, gap_estimate: float) -> float:
+        """One projected ascent step ``lambda <- clip(lambda + eta (g_hat - delta), 0, lambda_max)``; returns lambda."""
+        if not math.isfinite(gap_estimate):
+            raise ValueError(f"The gap estimate is {gap_estimate}: cannot update the multiplier.")
+        self.lam = float(min(self.lam_max, max(0.0, self.lam + self.dual_lr * (gap_estimate - self.delta))))
+        return self.lam
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor | None,
+                 step: int = 0) -> torch.Tensor:
+        if groups is None:
+            raise ValueError("The fairness constraint needs the sensitive groups: pass groups=... to the trainer.")
+        probs = probs_from_logits(logits)
+        surrogate = gap(self.constraint, probs, labels, groups, n_groups=self.n_groups)
+        term = self.lam * surrogate  # the theta-player's term, with lambda_t held fixed
+        p = probs.detach().float().cpu().numpy()
+        values = (p > 0.5).astype(np.float64) if self.proxy else p.astype(np.float64)
+        self.running.update(values, labels.detach().cpu().numpy().astype(np.int64), groups.detach().cpu().numpy())
+        g_hat = self.running.gap(self.constraint)
+        self.history.append({"step": int(step), "lam": self.lam, "gap_estimate": g_hat,
+                             "surrogate": float(surrogate.detach())})
+        self.dual_step(g_hat)
+        return term
+
+    def history_frame(self) -> pd.DataFrame:
+        """The multiplier history as a DataFrame (one row per step)."""
+        return pd.DataFrame(self.history, columns=["step", "lam", "gap_estimate", "surrogate"])
+
+
+# --------------------------------------------------------------------------------------------
+# A small trainer for a head on frozen embeddings
+# --------------------------------------------------------------------------------------------
+
+
+class LinearHead(torch.nn.Module):
+    """Standardise the features (train mean/sd as buffers), then one logit: ``w . (x - mu) / sd + b``."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32))
+        self.linear = torch.nn.Linear(len(mean), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, D) -> (B,)
+        return self.linear((x - self.mean) / self.std)[:, 0]
+
+
+@dataclass
+class FairHeadResult:
+    """What :func:`train_fair_head` returns: the model, per-step losses and the hook (with its history)."""
+
+    model: torch.nn.Module
+    history: list[dict[str, float]]
+    hook: Any = None
+    seconds: float = 0.0
+
+    @property
+    def multiplier_history(self) -> pd.DataFrame:
+        if isinstance(self.hook, LagrangianConstraint):
+            return self.hook.history_frame()
+        return pd.DataFrame(columns=["step", "lam", "gap_estimate", "surrogate"])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return predict_fair_head(self.model, X)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return (self.predict_proba(X) > 0.5).astype(np.int64)
+
+
+def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle, then deal every (group, label) cell round-robin into batches: each batch holds every cell
+    in (about) its population share, so no batch lacks a group and the batch gap is less noisy."""
+    n = len(labels)
+    n_batches = max(1, int(math.ceil(n / batch_size)))
+    batch_of = np.empty(n, dtype=np.int64)
+    offset = int(rng.integers(n_batches))
+    for cell in np.unique(groups * 2 + labels):
+        idx = np.flatnonzero(groups * 2 + labels == cell)
+        idx = idx[rng.permutation(len(idx))]
+        batch_of[idx] = (np.arange(len(idx)) * n_batches // max(len(idx), 1) + offset) % n_batches
+        offset += 1
+    return [rng.permutation(np.flatnonzero(batch_of == b)) for b in range(n_batches) if (batch_of == b).any()]
+
+
+def _as_arrays(X: np.ndarray, y: Sequence[int], groups: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    X = np.asarray(X, dtype=np.float32)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (examples x features), got shape {X.shape}.")
+    if len(X) != len(y):
+        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
+    if len(X) == 0:
+        raise ValueError("There are no training examples.")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values.")
+    if not set(np.unique(y).tolist()) <= {0, 1}:
+        raise ValueError(f"y must hold 0/1 labels, got values {sorted(set(np.unique(y).tolist()))[:5]}.")
+    if len(np.unique(y)) < 2:
+        raise ValueError("y holds a single class: a classifier needs both 0 and 1 labels.")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != len(y):
+            raise ValueError(f"groups has {len(groups)} entries but y has {len(y)}.")
+        if not np.issubdtype(groups.dtype, np.integer):
+            raise ValueError("groups must be integer codes 0..K-1; convert names with encode_groups().")
+        groups = groups.astype(np.int64)
+    return X, y.astype(np.int64), groups
+
+
+def train_fair_head(
+    X: np.ndarray,
+    y: Sequence[int],
+    groups: Sequence[int] | None = None,
+    *,
+    method: str = "lagrangian",
+    constraint: str = "dp",
+    lam: float = 1.0,
+    delta: float = 0.02,
+    dual_lr: float = 0.2,
+    proxy: bool = True,
+    epochs: int = 60,
+    batch_size: int = 512,
+    lr: float = 0.01,
+    weight_decay: float = 0.05,
+    sample_weight: Sequence[float] | None = None,
+    extra_loss: Callable | None = None,
+    average_from: float = 0.5,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool = False,
+) -> FairHeadResult:
+    """Train a logistic-regression head on fixed features with an optional fairness term.
+
+    Loss per step: ``sum_i w_i CE_i / sum_i w_i + extra(logits, labels, groups, step)`` with ``extra`` chosen by
+    ``method``: ``"unconstrained"`` (none), ``"penalty"`` (:class:`FairnessPenalty` with ``lam``),
+    ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``), or ``extra_loss``
+    (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
+    (:func:`stratified_batches`), seeded (``seed`` drives the initialisation and the batch order).
+    The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
+    averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
+    the mercy of the last few batches (Cotter et al. 2019 return a mixture of iterates for the same reason).
+    Shapes: ``X`` (n, d), ``y`` and ``groups`` (n,) integer codes. Seconds on a CPU for n ~ 30k, d = 384.
+    """
+    from ..config import get_device
+
+    X, y, groups = _as_arrays(X, y, groups)
+    if method not in ("unconstrained", "penalty", "lagrangian"):
+        raise ValueError(f"Unknown method {method!r}: use 'unconstrained', 'penalty' or 'lagrangian'.")
+    if groups is None:
+        if method != "unconstrained" or extra_loss is not None:
+            raise ValueError(f"method={method!r} needs groups (the sensitive attribute codes).")
+        groups = np.zeros(len(y), dtype=np.int64)
+    n_groups = int(groups.max()) + 1
+    if extra_loss is None and method == "penalty":
+        extra_loss = FairnessPenalty(lam, constraint, n_groups=n_groups)
+    elif extra_loss is None and method == "lagrangian":
+        extra_loss = LagrangianConstraint(delta, constraint=constraint, dual_lr=dual_lr, proxy=proxy,
+                                          n_groups=max(2, n_groups))
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be >= 1.")
+    w_all = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
+    if len(w_all) != len(y) or (w_all < 0).any() or not np.isfinite(w_all).all():
+        raise ValueError("sample_weight must hold one finite, non-negative weight per example.")
+    dev = get_device(device)
+    with _one_cpu_thread(dev):
+        return _train_loop(X, y, groups, w_all, extra_loss, method, dev, epochs=epochs, batch_size=batch_size, lr=lr,
+                           weight_decay=weight_decay, average_from=average_from, seed=seed, progress=progress)
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(dev: torch.device):
+    """A 384-wide logistic head is too small to gain from threads; on a shared CPU extra threads only wait on
+    each other (measured here: 0.5 s per run with one thread, up to 19 s with two under load). Restored after."""
+    if dev.type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_size, lr, weight_decay, average_from,
+                seed, progress) -> FairHeadResult:
+    from tqdm.auto import tqdm
+
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    std = X.std(0)
+    model = LinearHead(X.mean(0), np.where(std > 1e-6, std, 1.0))
+    with torch.no_grad():
+        model.linear.weight.normal_(0.0, 0.01, generator=gen)
+        model.linear.bias.zero_()
+    model = model.to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    Xt, yt, gt, wt = (torch.as_tensor(a).to(dev) for a in (X, y, groups, w_all))
+    history: list[dict[str, float]] = []
+    step = 0
+    n_steps = epochs * len(stratified_batches(y, groups, batch_size, np.random.default_rng(0)))
+    first_avg = int(min(max(average_from, 0.0), 1.0) * n_steps)
+    avg: dict[str, torch.Tensor] | None = None
+    n_avg = 0
+    t0 = time.perf_counter()
+    for epoch in tqdm(range(epochs), desc=f"{method} head", disable=not progress, leave=False):
+        for idx in stratified_batches(y, groups, batch_size, rng):
+            ib = torch.as_tensor(idx, device=dev)
+            logits = model(Xt[ib])
+            ce = F.binary_cross_entropy_with_logits(logits, yt[ib].float(), reduction="none")
+            loss = (ce * wt[ib]).sum() / wt[ib].sum().clamp(min=1e-12)
+            extra = extra_loss(logits, yt[ib], gt[ib], step) if extra_loss is not None else None
+            total = loss + extra if extra is not None else loss
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            if step >= first_avg:
+                n_avg += 1
+                with torch.no_grad():
+                    if avg is None:
+                        avg = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    else:
+                        for k, v in model.state_dict().items():
+                            avg[k] += (v.detach() - avg[k]) / n_avg
+            history.append({"epoch": epoch, "step": step, "ce": float(loss.detach()), "loss": float(total.detach())})
+            step += 1
+    if avg is not None:
+        model.load_state_dict(avg)
+    return FairHeadResult(model.eval(), history, extra_loss, time.perf_counter() - t0)
+
+
+def predict_fair_head(model: torch.nn.Module, X: np.ndarray, *, batch_size: int = 8192) -> np.ndarray:
+    """P(y=1) for every row of ``X`` (n, d) -> (n,)."""
+    dev = next(model.parameters()).device
+    X = np.asarray(X, dtype=np.float32)
+    out = []
+    model.eval()
+    with torch.no_grad():
+        for s in range(0, len(X), batch_size):
+            out.append(torch.sigmoid(model(torch.as_tensor(X[s : s + batch_size], device=dev))).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
+    """Accuracy and fairlearn's demographic-parity and equalized-odds differences of hard predictions."""
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
+    if not len(y_true) == len(y_pred) == len(groups):
+        raise ValueError(f"Lengths differ: y_true {len(y_true)}, y_pred {len(y_pred)}, groups {len(groups)}.")
+    return {
+        "accuracy": float((y_true == y_pred).mean()),
+        "dp": float(demographic_parity_difference(y_true, y_pred, sensitive_features=groups)),
+        "eo": float(equalized_odds_difference(y_true, y_pred, sensitive_features=groups)),
+    }
+
+
+def per_group_table(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any],
+                    names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Who pays: :func:`helpers.fairness.metrics.group_metrics` (count, selection rate, TPR, FPR, accuracy per
+    group) with the integer group codes replaced by ``names``."""
+    from .metrics import group_metrics
+
+    groups = np.asarray(groups)
+    if names is not None:
+        groups = np.asarray(names, dtype=object)[groups]
+    return group_metrics(np.asarray(y_true), np.asarray(y_pred), pd.Series(groups, name="group"))
+
+
+# --------------------------------------------------------------------------------------------
+# Data bundle, baselines, and the sweep
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FairData:
+    """Features, labels and sensitive-group codes of a train and a test split (``groups``: ints 0..K-1)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    g_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    g_test: np.ndarray
+    group_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.X_train, self.y_train, self.g_train = _as_arrays(self.X_train, self.y_train, self.g_train)
+        self.X_test = np.asarray(self.X_test, dtype=np.float32)
+        self.y_test, self.g_test = np.asarray(self.y_test).astype(np.int64), np.asarray(self.g_test).astype(np.int64)
+        if not len(self.X_test) == len(self.y_test) == len(self.g_test):
+            raise ValueError("X_test, y_test and g_test must have the same number of rows.")
+        if len(np.unique(self.g_train)) < 2:
+            raise ValueError("The training split holds a single group: fairness needs at least two.")
+
+
+def reweighing_weights(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Kamiran & Calders (2012) weights ``w(a, y) = P(A=a) P(Y=y) / P(A=a, Y=y)``, shape (n,).
+
+    Delegates to :func:`helpers.fairness.preprocessing.reweighing` (notebook 02's implementation).
+    """
+    from .preprocessing import reweighing
+
+    return np.asarray(reweighing(np.asarray(groups), np.asarray(y)), dtype=np.float64)
+
+
+def _sk_logreg(seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+
+
+def run_method(data: FairData, method: str, *, constraint: str = "dp", param: float | None = None, seed: int = 0,
+               expgrad_iter: int = 50, **head_kwargs: Any) -> dict[str, Any]:
+    """Fit one method on ``data.*_train`` and score it on ``data.*_test``; returns one tidy row (a dict).
+
+    ``param`` is ``lambda`` for ``"penalty"``, ``delta`` for ``"lagrangian"`` and the ``difference_bound``
+    (epsilon) for ``"expgrad"``; unused otherwise. ``"threshold"`` is ThresholdOptimizer with the constraint.
+    ``head_kwargs`` go to :func:`train_fair_head` (epochs, batch_size, ...). The fairlearn baselines fit a
+    standardised sklearn ``LogisticRegression`` on the same features.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from ..config import seed_everything
+
+    _check_constraint(constraint)
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; choose from {', '.join(METHODS)}.")
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if method in ("unconstrained", "penalty", "lagrangian", "reweighing"):
+        kw = dict(head_kwargs)
+        if method == "penalty":
+            kw["lam"] = 1.0 if param is None else float(param)
+        if method == "lagrangian":
+            kw["delta"] = 0.02 if param is None else float(param)
+        if method == "reweighing":
+            kw["sample_weight"] = reweighing_weights(data.y_train, data.g_train)
+        res = train_fair_head(data.X_train, data.y_train, data.g_train, constraint=constraint, seed=seed,
+                              method="unconstrained" if method == "reweighing" else method, **kw)
+        y_pred = res.predict(data.X_test)
+        if method == "lagrangian":
+            extra["final_lam"] = res.hook.lam
+    elif method == "expgrad":
+        from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+
+        eps = 0.01 if param is None else float(param)
+        moment = DemographicParity(difference_bound=eps) if constraint == "dp" else EqualizedOdds(difference_bound=eps)
+        eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
+                                   sample_weight_name="logisticregression__sample_weight")
+        with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
+            eg.fit(data.X_train, data.y_train, sensitive_features=data.g_train)
+        y_pred = np.asarray(eg.predict(data.X_test, random_state=seed))
+    else:  # threshold
+        from fairlearn.postprocessing import ThresholdOptimizer
+
+        to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
+                                constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
+        # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
+        with threadpool_limits(torch.get_num_threads()):
+            to.fit(data.X_train.astype(np.float64), data.y_train, sensitive_features=data.g_train)
+        y_pred = np.asarray(to.predict(data.X_test.astype(np.float64), sensitive_features=data.g_test,
+                                       random_state=seed))
+    row = {"method": method, "constraint": constraint, "param": np.nan if param is None else float(param),
+           "seed": seed, **evaluate(data.y_test, y_pred, data.g_test), "seconds": time.perf_counter() - t0, **extra}
+    return row
+
+
+def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = (), deltas: Iterable[float] = (),
+          seeds: Iterable[int] = (0,), baselines: Iterable[str] = ("unconstrained", "reweighing", "expgrad", "threshold"),
+          expgrad_eps: float = 0.01, expgrad_iter: int = 50, progress: bool = True, **head_kwargs: Any) -> pd.DataFrame:
+    """Run every method for every seed; return a tidy DataFrame.
+
+    Columns: ``method, constraint, param, seed, accuracy, dp, eo, seconds`` (+ ``final_lam`` for the
+    Lagrangian). ``param`` is lambda for the penalty rows, delta for the Lagrangian rows and epsilon for
+    ExponentiatedGradient. One row per (method, param, seed).
+    """
+    from tqdm.auto import tqdm
+
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("sweep() needs at least one seed.")
+    jobs: list[tuple[str, float | None]] = [(b, expgrad_eps if b == "expgrad" else None) for b in baselines]
+    jobs += [("penalty", float(v)) for v in lambdas] + [("lagrangian", float(v)) for v in deltas]
+    rows = []
+    total = len(jobs) * len(seeds)
+    with tqdm(total=total, desc=f"sweep ({constraint})", disable=not progress, leave=False) as bar:
+        for seed in seeds:
+            for method, param in jobs:
+                kw = {k: v for k, v in head_kwargs.items()} if method not in ("expgrad", "threshold") else {}
+                rows.append(run_method(data, method, constraint=constraint, param=param, seed=seed,
+                                       expgrad_iter=expgrad_iter, **kw))
+                bar.update()
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds per (method, constraint, param): columns ``accuracy_mean, accuracy_sd, dp_mean...``."""
+    keys = ["method", "constraint", "param"]
+    g = df.groupby(keys, dropna=False, sort=False)[["accuracy", "dp", "eo"]]
+    out = g.agg(["mean", "std"])
+    out.columns = [f"{a}_{'sd' if b == 'std' else b}" for a, b in out.columns]
+    out["seeds"] = g.size().values
+    return out.reset_index()
+
+
+# --------------------------------------------------------------------------------------------
+# Full fine-tuning through helpers.training.fine_tune
+# --------------------------------------------------------------------------------------------
+
+
+def fine_tune_fair(train_texts: Sequence[str], train_labels: Sequence[int], groups: Sequence[int], *,
+                   method: str = "lagrangian", constraint: str = "dp", delta: float = 0.02, lam: float = 1.0,
+                   dual_lr: float = 0.2, proxy: bool = True, **fine_tune_kwargs: Any) -> tuple[Any, Any]:
+    """Full fine-tuning of the encoder with a fairness term, via :func:`helpers.training.fine_tune`'s hook.
+
+    Returns ``(FineTuneResult, hook)``; for ``method="lagrangian"`` the hook's ``history_frame()`` is the
+    multiplier over training steps. Uses the GPU (bf16 autocast) when present, like ``fine_tune``.
+    """
+    from .. import training
+
+    groups = np.asarray(groups).astype(np.int64)
+    if len(groups) != len(train_labels):
+        raise ValueError(f"groups has {len(groups)} entries but there are {len(train_labels)} labels.")
+    k = max(2, int(groups.max()) + 1)
+    if method == "penalty":
+        hook: Any = FairnessPenalty(lam, constraint, n_groups=k)
+    elif method == "lagrangian":
+        hook = LagrangianConstraint(delta, constraint=constraint, dual_lr=dual_lr, proxy=proxy, n_groups=k)
+    elif method == "unconstrained":
+        hook = None
+    else:
+        raise ValueError(f"Unknown method {method!r}: use 'unconstrained', 'penalty' or 'lagrangian'.")
+    result = training.fine_tune(list(train_texts), list(train_labels), extra_loss=hook,
+                                groups=groups if hook is not None else None, **fine_tune_kwargs)
+    return result, hook

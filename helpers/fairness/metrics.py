@@ -1,0 +1,459 @@
+"""Group fairness metrics, written out so the formula is visible (and tested against fairlearn).
+
+Notation: :math:`Y` the true label, :math:`\\hat Y` the prediction (1 = the favourable outcome,
+e.g. "income > 50K", i.e. "approve"), :math:`A` the sensitive feature with groups :math:`a`.
+
+* selection rate :math:`SR_a = P(\\hat Y=1 \\mid A=a)`, base rate :math:`BR_a = P(Y=1 \\mid A=a)`
+* true positive rate :math:`TPR_a = P(\\hat Y=1 \\mid Y=1, A=a)`,
+  false positive rate :math:`FPR_a = P(\\hat Y=1 \\mid Y=0, A=a)`
+* demographic parity difference :math:`\\max_a SR_a - \\min_a SR_a` and ratio
+  :math:`\\min_a SR_a / \\max_a SR_a` (Calders & Verwer 2010; Feldman et al. 2015 for the ratio)
+* equalized-odds difference :math:`\\max(\\max_a TPR_a - \\min_a TPR_a,\\ \\max_a FPR_a - \\min_a FPR_a)`
+  (Hardt, Price & Srebro 2016)
+* equal-opportunity difference :math:`\\max_a TPR_a - \\min_a TPR_a` (Hardt et al. 2016)
+
+The four ``*_difference`` / ``*_ratio`` functions have the signatures of fairlearn 0.15's
+functions of the same names (``method="between_groups" | "to_overall"``, ``sample_weight``,
+``agg`` for equalized odds) and return the same numbers (``tests/test_fairness_metrics.py``
+checks equality to 1e-12, with 2 and more groups, with and without weights).
+
+Where fairlearn silently returns a number that is not defined, these functions raise a
+``ValueError`` instead: a group with no positive examples has no TPR (and a group without
+negatives no FPR), so equal-opportunity / equalized-odds raise; so do mismatched lengths, NaN,
+non-binary labels and a sensitive feature with a single group. In :func:`group_metrics` an
+undefined rate is shown as NaN (documented per column). A ratio whose denominator is 0 (nobody
+selected in any group) is NaN.
+
+Weighted versions use :math:`SR_a = \\sum_{i\\in a} w_i \\hat y_i / \\sum_{i \\in a} w_i` etc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+Method = Literal["between_groups", "to_overall"]
+_METHODS = ("between_groups", "to_overall")
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _binary(values: Any, name: str) -> np.ndarray:
+    """A 1-D 0/1 int array, or a ValueError naming ``name``."""
+    arr = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
+    if len(arr) == 0:
+        raise ValueError(f"{name} is empty.")
+    if arr.dtype.kind == "b":
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "iuf":
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold 0/1 labels, got values such as {arr[:3].tolist()}.") from None
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ValueError(f"{name} contains NaN ({int(np.isnan(arr).sum())} of {len(arr)}); drop or fill those rows first.")
+    bad = ~np.isin(arr, (0, 1))
+    if bad.any():
+        raise ValueError(
+            f"{name} must be binary 0/1 (1 = the favourable outcome), but holds {sorted(set(arr[bad].tolist()))[:5]}. "
+            "Threshold probabilities first, e.g. (p >= 0.5).astype(int)."
+        )
+    return arr.astype(np.int64)
+
+
+def _groups(sensitive_features: Any, n: int) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (n,) and the group labels; several columns make intersectional groups."""
+    if sensitive_features is None:
+        raise ValueError("sensitive_features is required (e.g. df['sex']).")
+    sf = sensitive_features
+    if isinstance(sf, dict):
+        sf = pd.DataFrame(sf)
+    if isinstance(sf, pd.Series):
+        sf = sf.to_frame()
+    elif not isinstance(sf, pd.DataFrame):
+        arr = np.asarray(sf, dtype=object)
+        if arr.ndim == 1:
+            sf = pd.DataFrame({"group": arr})
+        elif arr.ndim == 2:
+            sf = pd.DataFrame(arr, columns=[f"sensitive_feature_{i}" for i in range(arr.shape[1])])
+        else:
+            raise ValueError(f"sensitive_features must be 1-D or 2-D, got shape {arr.shape}.")
+    if len(sf) != n:
+        raise ValueError(f"sensitive_features has {len(sf)} rows but the labels have {n}: the lengths must match.")
+    if sf.isna().to_numpy().any():
+        raise ValueError("sensitive_features contains missing values (NaN/None); fill them with a group name or drop the rows.")
+    sf = sf.reset_index(drop=True).astype(object)
+    if sf.shape[1] == 1:
+        codes, labels = pd.factorize(sf.iloc[:, 0], sort=True)
+        index = pd.Index(labels, name=sf.columns[0])
+    else:
+        keys = pd.MultiIndex.from_frame(sf)
+        codes, labels = pd.factorize(keys, sort=True)
+        index = pd.MultiIndex.from_tuples(list(labels), names=list(sf.columns))
+    if len(index) < 2:
+        raise ValueError(
+            f"sensitive_features has a single group ({index[0]!r}): a disparity needs at least two groups to compare."
+        )
+    return codes.astype(np.int64), index
+
+
+def _weights(sample_weight: Any, n: int) -> np.ndarray:
+    if sample_weight is None:
+        return np.ones(n)
+    w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+    if len(w) != n:
+        raise ValueError(f"sample_weight has {len(w)} entries but the labels have {n}: the lengths must match.")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return w
+
+
+def _prepare(y_true, y_pred, sensitive_features, sample_weight=None):
+    yt = _binary(y_true, "y_true")
+    yp = _binary(y_pred, "y_pred")
+    if len(yt) != len(yp):
+        raise ValueError(f"y_true has {len(yt)} entries and y_pred {len(yp)}: the lengths must match.")
+    codes, index = _groups(sensitive_features, len(yt))
+    return yt, yp, codes, index, _weights(sample_weight, len(yt))
+
+
+def _rate(num_mask: np.ndarray, den_mask: np.ndarray, codes: np.ndarray, w: np.ndarray, k: int):
+    """Per-group and overall ``sum(w * num & den) / sum(w * den)``; NaN where the denominator is 0."""
+    num = np.bincount(codes, weights=w * (num_mask & den_mask), minlength=k)
+    den = np.bincount(codes, weights=w * den_mask, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        by_group = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    overall = num.sum() / den.sum() if den.sum() > 0 else np.nan
+    return by_group, overall
+
+
+def _difference(by_group: np.ndarray, overall: float, method: str) -> float:
+    if method == "between_groups":
+        return float(np.max(by_group) - np.min(by_group))
+    if method == "to_overall":
+        return float(np.max(np.abs(by_group - overall)))
+    raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
+
+
+def _ratio(by_group: np.ndarray, overall: float, method: str) -> float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "between_groups":
+            hi = np.max(by_group)
+            return float(np.min(by_group) / hi) if hi > 0 else float("nan")
+        if method == "to_overall":
+            if overall == 0:
+                return float("nan")
+            r = by_group / overall
+            r = np.where(r > 1, 1 / r, r)
+            return float(np.min(r))
+    raise ValueError(f"method must be one of {_METHODS}, got {method!r}.")
+
+
+def _need_defined(rate: np.ndarray, index: pd.Index, what: str, needs: str) -> None:
+    missing = [index[i] for i in np.flatnonzero(np.isnan(rate))]
+    if missing:
+        raise ValueError(
+            f"The {what} is undefined for group(s) {missing}: they have no {needs} examples. Merge small groups "
+            "or use demographic parity, which needs no true labels."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# the fairlearn-compatible disparities
+# --------------------------------------------------------------------------------------------
+
+
+def selection_rates(y_pred, sensitive_features, *, sample_weight=None) -> pd.Series:
+    """:math:`SR_a = P(\\hat Y = 1 \\mid A = a)` per group (weighted if ``sample_weight``)."""
+    yp = _binary(y_pred, "y_pred")
+    codes, index = _groups(sensitive_features, len(yp))
+    w = _weights(sample_weight, len(yp))
+    by_group, _ = _rate(yp == 1, np.ones(len(yp), bool), codes, w, len(index))
+    return pd.Series(by_group, index=index, name="selection_rate")
+
+
+def demographic_parity_difference(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                                  sample_weight=None) -> float:
+    """:math:`\\max_a SR_a - \\min_a SR_a` (``to_overall``: :math:`\\max_a |SR_a - SR|`).
+
+    ``y_true`` is checked but not used (as in fairlearn). 0 means every group is selected at the
+    same rate. Source: Calders & Verwer (2010); fairlearn's ``demographic_parity_difference``.
+    """
+    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    by_group, overall = _rate(yp == 1, np.ones(len(yp), bool), codes, w, len(index))
+    _need_defined(by_group, index, "selection rate", "(non-zero weight)")
+    return _difference(by_group, overall, method)
+
+
+def demographic_parity_ratio(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                             sample_weight=None) -> float:
+    """:math:`\\min_a SR_a / \\max_a SR_a` (1 = parity); NaN if nobody is selected at all.
+
+    The "four-fifths rule" of the US EEOC (1978) flags a ratio below 0.8 (Feldman et al. 2015).
+    """
+    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    by_group, overall = _rate(yp == 1, np.ones(len(yp), bool), codes, w, len(index))
+    _need_defined(by_group, index, "selection rate", "(non-zero weight)")
+    return _ratio(by_group, overall, method)
+
+
+def _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight, need_fpr: bool = True):
+    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    tpr = _rate(yp == 1, yt == 1, codes, w, len(index))
+    _need_defined(tpr[0], index, "true positive rate", "positive (y_true = 1)")
+    if not need_fpr:
+        return tpr, None
+    fpr = _rate(yp == 1, yt == 0, codes, w, len(index))
+    _need_defined(fpr[0], index, "false positive rate", "negative (y_true = 0)")
+    return tpr, fpr
+
+
+def equal_opportunity_difference(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                                 sample_weight=None) -> float:
+    """:math:`\\max_a TPR_a - \\min_a TPR_a`: do qualified people get the good outcome equally often?
+
+    Hardt, Price & Srebro (2016), "Equality of opportunity in supervised learning".
+    Raises ``ValueError`` if a group has no positive examples (its TPR is undefined).
+    """
+    (tpr, tpr_all), _ = _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight, need_fpr=False)
+    return _difference(tpr, tpr_all, method)
+
+
+def equal_opportunity_ratio(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                            sample_weight=None) -> float:
+    """:math:`\\min_a TPR_a / \\max_a TPR_a` (fairlearn's ``equal_opportunity_ratio``)."""
+    (tpr, tpr_all), _ = _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight, need_fpr=False)
+    return _ratio(tpr, tpr_all, method)
+
+
+def equalized_odds_difference(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                              sample_weight=None, agg: Literal["worst_case", "mean"] = "worst_case") -> float:
+    """The larger (``agg="worst_case"``) or the mean (``agg="mean"``) of the TPR gap and the FPR gap.
+
+    Equalized odds (Hardt et al. 2016) asks :math:`P(\\hat Y=1 \\mid Y=y, A=a)` to be the same for
+    every group, for both y = 1 (TPR) and y = 0 (FPR). Raises ``ValueError`` if a group has no
+    positives or no negatives.
+    """
+    if agg not in ("worst_case", "mean"):
+        raise ValueError(f"agg must be one of 'worst_case' or 'mean', got {agg!r}.")
+    (tpr, tpr_all), (fpr, fpr_all) = _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight)
+    gaps = [_difference(tpr, tpr_all, method), _difference(fpr, fpr_all, method)]
+    return float(max(gaps)) if agg == "worst_case" else float(np.mean(gaps))
+
+
+def equalized_odds_ratio(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                         sample_weight=None, agg: Literal["worst_case", "mean"] = "worst_case") -> float:
+    """The smaller (``worst_case``) or the mean of the TPR ratio and the FPR ratio."""
+    if agg not in ("worst_case", "mean"):
+        raise ValueError(f"agg must be one of 'worst_case' or 'mean', got {agg!r}.")
+    (tpr, tpr_all), (fpr, fpr_all) = _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight)
+    ratios = [_ratio(tpr, tpr_all, method), _ratio(fpr, fpr_all, method)]
+    return float(min(ratios)) if agg == "worst_case" else float(np.mean(ratios))
+
+
+# --------------------------------------------------------------------------------------------
+# disparities of the labels themselves (data audit, notebook 02)
+# --------------------------------------------------------------------------------------------
+
+
+def base_rates(y, sensitive_features, *, sample_weight=None) -> pd.Series:
+    """:math:`P(Y = 1 \\mid A = a)` per group (weighted: :math:`\\sum w y / \\sum w`)."""
+    s = selection_rates(y, sensitive_features, sample_weight=sample_weight)
+    return s.rename("base_rate")
+
+
+def _pick(rates: pd.Series, privileged, unprivileged) -> tuple[float, float]:
+    if (privileged is None) != (unprivileged is None):
+        raise ValueError("Give both privileged and unprivileged groups, or neither (then the extremes are used).")
+    if privileged is None:
+        return float(rates.min()), float(rates.max())
+    for g in (privileged, unprivileged):
+        if g not in rates.index:
+            raise ValueError(f"Unknown group {g!r}; the groups are {list(rates.index)}.")
+    return float(rates[unprivileged]), float(rates[privileged])
+
+
+def disparate_impact_ratio(y, sensitive_features, *, privileged=None, unprivileged=None, sample_weight=None) -> float:
+    """:math:`DI = P(Y=1 \\mid A=\\text{unprivileged}) / P(Y=1 \\mid A=\\text{privileged})`.
+
+    Works on labels (how biased is the data?) or on predictions (how biased is the model?).
+    Without the two group names, the lowest rate over the highest (= demographic-parity ratio).
+    Feldman et al. (2015), "Certifying and removing disparate impact"; the EEOC's four-fifths rule
+    flags DI < 0.8. NaN if the privileged rate is 0.
+    """
+    rates = selection_rates(y, sensitive_features, sample_weight=sample_weight)
+    low, high = _pick(rates, privileged, unprivileged)
+    return low / high if high > 0 else float("nan")
+
+
+def statistical_parity_difference(y, sensitive_features, *, privileged=None, unprivileged=None,
+                                  sample_weight=None) -> float:
+    """:math:`SPD = P(Y=1 \\mid A=\\text{unprivileged}) - P(Y=1 \\mid A=\\text{privileged})`.
+
+    Negative: the unprivileged group gets the favourable label less often (AIF360's sign
+    convention; Dwork et al. 2012 call parity of these rates "statistical parity"). Without the
+    group names: lowest rate minus highest rate (minus the demographic-parity difference).
+    """
+    rates = selection_rates(y, sensitive_features, sample_weight=sample_weight)
+    low, high = _pick(rates, privileged, unprivileged)
+    return low - high
+
+
+def representation(df: pd.DataFrame, by: str | Iterable[str], *, label: str | None = None,
+                   reference: pd.Series | dict | None = None, sample_weight=None) -> pd.DataFrame:
+    """How many people of each group are in ``df``: ``count``, ``share`` (and ``base_rate`` with ``label``).
+
+    ``by`` is a column or a list of columns (e.g. ``["sex", "race"]`` for intersections).
+    ``reference`` (group -> population share, e.g. from a census) adds ``reference_share`` and
+    ``share_ratio = share / reference_share`` (< 1: under-represented). Rows sorted by count.
+    """
+    if not isinstance(df, pd.DataFrame) or len(df) == 0:
+        raise ValueError("representation() needs a non-empty DataFrame.")
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols + ([label] if label else []) if c not in df.columns]
+    if missing:
+        raise ValueError(f"No column(s) {missing} in the frame; it has {list(df.columns)}.")
+    w = pd.Series(_weights(sample_weight, len(df)), index=df.index)
+    grouped = w.groupby([df[c] for c in cols], observed=True)
+    out = pd.DataFrame({"count": df.groupby(cols, observed=True).size(), "weight": grouped.sum()})
+    out["share"] = out["weight"] / out["weight"].sum()
+    if sample_weight is None:
+        out = out.drop(columns="weight")
+    if label is not None:
+        y = pd.Series(_binary(df[label], label), index=df.index)
+        out["base_rate"] = (y * w).groupby([df[c] for c in cols], observed=True).sum() / grouped.sum()
+    if reference is not None:
+        ref = pd.Series(reference, dtype=float)
+        out["reference_share"] = ref.reindex(out.index)
+        out["share_ratio"] = out["share"] / out["reference_share"]
+    return out.sort_values("count", ascending=False)
+
+
+# --------------------------------------------------------------------------------------------
+# the per-group table (notebook 03 and later)
+# --------------------------------------------------------------------------------------------
+
+
+def expected_calibration_error(y_true, y_prob, *, bins: int = 10) -> float:
+    """ECE :math:`= \\sum_b \\frac{n_b}{n} |\\bar y_b - \\bar p_b|` over ``bins`` equal-width bins of p.
+
+    Naeini, Cooper & Hauskrecht (2015); Guo et al. (2017). 0 = perfectly calibrated.
+    """
+    y = _binary(y_true, "y_true").astype(float)
+    p = np.asarray(y_prob, dtype=np.float64).reshape(-1)
+    if len(p) != len(y):
+        raise ValueError(f"y_prob has {len(p)} entries but y_true {len(y)}.")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("y_prob must be probabilities in [0, 1] without NaN (pass P(y=1), shape (n,)).")
+    b = np.minimum((p * bins).astype(int), bins - 1)
+    gap = np.abs(np.bincount(b, weights=y, minlength=bins) - np.bincount(b, weights=p, minlength=bins))
+    return float(gap.sum() / len(y))
+
+
+def group_metrics(y_true, y_pred, sensitive_features, y_prob=None, *, sample_weight=None,
+                  overall: bool = False, bins: int = 10) -> pd.DataFrame:
+    """One row per group: how the classifier treats that group.
+
+    Columns: ``count``, ``share``, ``base_rate`` :math:`P(Y=1|a)`, ``selection_rate``
+    :math:`P(\\hat Y=1|a)`, ``accuracy``, ``tpr`` :math:`P(\\hat Y=1|Y=1,a)` (NaN if the group has no
+    positives), ``fpr`` :math:`P(\\hat Y=1|Y=0,a)` (NaN if it has no negatives); with ``y_prob``
+    (P(y=1), shape (n,)) also ``mean_prob`` (mean predicted probability), ``calibration_gap`` =
+    mean_prob - base_rate (calibration-in-the-large; > 0: the model over-predicts for this group)
+    and ``ece`` (:func:`expected_calibration_error`, unweighted). ``overall=True`` appends an
+    ``"overall"`` row. Weighted rates if ``sample_weight`` (``count`` stays the row count).
+    """
+    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    k = len(index)
+    all_rows = np.ones(len(yt), bool)
+    table = {
+        "count": np.bincount(codes, minlength=k),
+        "share": np.bincount(codes, weights=w, minlength=k) / w.sum(),
+        "base_rate": _rate(yt == 1, all_rows, codes, w, k),
+        "selection_rate": _rate(yp == 1, all_rows, codes, w, k),
+        "accuracy": _rate(yt == yp, all_rows, codes, w, k),
+        "tpr": _rate(yp == 1, yt == 1, codes, w, k),
+        "fpr": _rate(yp == 1, yt == 0, codes, w, k),
+    }
+    if y_prob is not None:
+        p = np.asarray(y_prob, dtype=np.float64)
+        if p.ndim == 2 and p.shape[1] == 2:
+            p = p[:, 1]
+        if p.shape != (len(yt),):
+            raise ValueError(f"y_prob must be P(y=1) with shape ({len(yt)},), got {p.shape}.")
+        if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+            raise ValueError("y_prob must hold probabilities in [0, 1] without NaN.")
+        num = np.bincount(codes, weights=w * p, minlength=k)
+        den = np.bincount(codes, weights=w, minlength=k)
+        table["mean_prob"] = (num / den, float((w * p).sum() / w.sum()))
+        ece = [expected_calibration_error(yt[codes == j], p[codes == j], bins=bins) for j in range(k)]
+        table["ece"] = (np.array(ece), expected_calibration_error(yt, p, bins=bins))
+    out = pd.DataFrame({c: (v[0] if isinstance(v, tuple) else v) for c, v in table.items()}, index=index)
+    if "mean_prob" in out:
+        out.insert(out.columns.get_loc("ece"), "calibration_gap", out["mean_prob"] - out["base_rate"])
+    if overall:
+        row = {c: (v[1] if isinstance(v, tuple) else None) for c, v in table.items()}
+        row["count"], row["share"] = len(yt), 1.0
+        if "mean_prob" in out:
+            row["calibration_gap"] = row["mean_prob"] - row["base_rate"]
+        key = "overall" if not isinstance(index, pd.MultiIndex) else ("overall",) * index.nlevels
+        out.loc[key] = pd.Series(row)
+        out["count"] = out["count"].astype(int)
+    return out
+
+
+def fairness_summary(y_true, y_pred, sensitive_features, *, sample_weight=None) -> dict[str, float]:
+    """The gaps a model card reports, in one dict: ``accuracy``, ``dp_difference``, ``dp_ratio``,
+    ``eo_difference``, ``eop_difference`` (equal opportunity), ``di_ratio`` (= dp_ratio)."""
+    yt, yp, _, _, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    kw = {"sensitive_features": sensitive_features, "sample_weight": sample_weight}
+    dp_ratio = demographic_parity_ratio(yt, yp, **kw)
+    return {
+        "accuracy": float((w * (yt == yp)).sum() / w.sum()),
+        "dp_difference": demographic_parity_difference(yt, yp, **kw),
+        "dp_ratio": dp_ratio,
+        "eo_difference": equalized_odds_difference(yt, yp, **kw),
+        "eop_difference": equal_opportunity_difference(yt, yp, **kw),
+        "di_ratio": dp_ratio,
+    }
+
+
+def summarize_runs(probabilities: dict[str, list], y_true, sensitive_features, *, threshold: float = 0.5) -> pd.DataFrame:
+    """Mean and sd over runs (seeds) of :func:`fairness_summary`, one row per model.
+
+    ``probabilities`` maps a model name to a list of P(y=1) arrays, shape ``(n,)``, one per seed;
+    predictions are ``p >= threshold``. Columns: each metric, its ``<metric>_sd`` (sample sd,
+    ddof = 1; 0 for a single run) and ``runs``.
+    """
+    rows = []
+    for name, runs in probabilities.items():
+        if len(runs) == 0:
+            raise ValueError(f"Model {name!r} has no runs.")
+        per_run = pd.DataFrame([
+            fairness_summary(y_true, (np.asarray(p) >= threshold).astype(int), sensitive_features) for p in runs
+        ])  # fmt: skip
+        row = per_run.mean().to_dict()
+        sd = per_run.std(ddof=1) if len(per_run) > 1 else per_run.mean() * 0.0
+        row.update({f"{k}_sd": v for k, v in sd.items()})
+        row["runs"] = len(runs)
+        rows.append(pd.Series(row, name=name))
+    return pd.DataFrame(rows)
+
+
+def mean_sd_table(summary: pd.DataFrame, columns=("accuracy", "dp_difference", "eo_difference"), *,
+                  digits: int = 3) -> pd.DataFrame:
+    """``"mean ± sd"`` strings for the ``columns`` of a :func:`summarize_runs` frame (for display)."""
+    missing = [c for c in columns if c not in summary or f"{c}_sd" not in summary]
+    if missing:
+        raise ValueError(f"No mean/sd columns for {missing}; pass the output of summarize_runs().")
+    return pd.DataFrame({c: [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(summary[c], summary[f"{c}_sd"])]
+                         for c in columns}, index=summary.index)

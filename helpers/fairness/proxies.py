@@ -1,0 +1,147 @@
+"""Proxies: how much of a sensitive attribute the *other* columns (or the text) still carry.
+
+Dropping the column ``sex`` does not make a model blind to sex if other columns predict it.
+Two measures:
+
+* the cross-validated ROC AUC of a classifier that predicts the sensitive attribute from the
+  remaining columns (0.5 = no information; 1.0 = a perfect proxy) - all columns together
+  (:func:`proxy_auc`) and one column at a time (:func:`proxy_table`);
+* the mutual information :math:`I(X_j; A) = \\sum p(x, a) \\log \\frac{p(x,a)}{p(x)p(a)}` between each
+  column and the attribute (Cover & Thomas 2006, ch. 2), estimated with
+  ``sklearn.feature_selection.mutual_info_classif`` (plug-in for categorical columns, the
+  Kraskov et al. 2004 k-NN estimator for numeric ones), reported in bits and as a share of
+  :math:`H(A)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _target(values, n: int | None = None) -> np.ndarray:
+    s = pd.Series(np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values, dtype=object))
+    if n is not None and len(s) != n:
+        raise ValueError(f"The sensitive attribute has {len(s)} entries but there are {n} rows.")
+    if s.isna().any():
+        raise ValueError("The sensitive attribute contains missing values.")
+    codes, labels = pd.factorize(s, sort=True)
+    if len(labels) != 2:
+        raise ValueError(f"Proxy AUC needs a binary attribute (two groups), got {list(labels)[:5]}.")
+    return codes.astype(np.int64)
+
+
+def _design(df: pd.DataFrame, columns: Sequence[str]):
+    """One-hot categoricals + standardised numerics, as a sklearn pipeline's first step."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = [c for c in columns if not pd.api.types.is_numeric_dtype(df[c])]
+    nums = [c for c in columns if pd.api.types.is_numeric_dtype(df[c])]
+    return ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), cats), ("num", StandardScaler(), nums)])
+
+
+def _cv_auc(X, y: np.ndarray, *, seed: int, folds: int, pipeline_first=None) -> float:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+
+    clf = LogisticRegression(max_iter=2000)
+    model = make_pipeline(pipeline_first, clf) if pipeline_first is not None else clf
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    p = cross_val_predict(model, X, y, cv=cv, method="predict_proba")[:, 1]
+    return float(roc_auc_score(y, p))
+
+
+def proxy_auc(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
+              seed: int = 0, folds: int = 5) -> float:
+    """Cross-validated ROC AUC of logistic regression predicting ``sensitive`` from ``columns``.
+
+    ``columns`` defaults to every column except the attribute, ``label``, ``income``, ``source``
+    and ``fnlwgt``. AUC = P(score of a random member of group 1 > score of a random member of
+    group 0) (Hanley & McNeil 1982).
+    """
+    if sensitive not in df.columns:
+        raise ValueError(f"No column {sensitive!r} in the frame.")
+    cols = list(columns) if columns is not None else [
+        c for c in df.columns if c not in {sensitive, "label", "income", "source", "fnlwgt"}]  # fmt: skip
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"No column(s) {missing} in the frame.")
+    if not cols:
+        raise ValueError("No columns left to predict the attribute from.")
+    y = _target(df[sensitive])
+    return _cv_auc(df[cols], y, seed=seed, folds=folds, pipeline_first=_design(df, cols))
+
+
+def mutual_information(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
+                       seed: int = 0) -> pd.Series:
+    """:math:`I(X_j; A)` in bits for each column ``j`` (sorted, largest first)."""
+    from sklearn.feature_selection import mutual_info_classif
+
+    cols = list(columns) if columns is not None else [
+        c for c in df.columns if c not in {sensitive, "label", "income", "source", "fnlwgt"}]  # fmt: skip
+    y = _target(df[sensitive])
+    X = np.column_stack([
+        pd.factorize(df[c].astype(object))[0] if not pd.api.types.is_numeric_dtype(df[c]) else df[c].to_numpy(float)
+        for c in cols
+    ])  # fmt: skip
+    discrete = np.array([not pd.api.types.is_numeric_dtype(df[c]) for c in cols])
+    mi = mutual_info_classif(X, y, discrete_features=discrete, random_state=seed)
+    return pd.Series(mi / np.log(2), index=cols, name="mutual_information_bits").sort_values(ascending=False)
+
+
+def entropy_bits(values) -> float:
+    """Shannon entropy :math:`H(A) = -\\sum_a p(a) \\log_2 p(a)` in bits."""
+    p = pd.Series(np.asarray(values, dtype=object)).value_counts(normalize=True).to_numpy()
+    return float(-(p * np.log2(p)).sum())
+
+
+def proxy_table(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
+                seed: int = 0, folds: int = 3) -> pd.DataFrame:
+    """Per column: ``auc`` (that column alone predicting the attribute), ``mi_bits`` and
+    ``mi_share`` = :math:`I(X_j; A)/H(A)` (the fraction of the attribute's uncertainty it removes)."""
+    cols = list(columns) if columns is not None else [
+        c for c in df.columns if c not in {sensitive, "label", "income", "source", "fnlwgt"}]  # fmt: skip
+    mi = mutual_information(df, sensitive, cols, seed=seed)
+    h = entropy_bits(df[sensitive])
+    auc = {c: proxy_auc(df, sensitive, [c], seed=seed, folds=folds) for c in cols}
+    out = pd.DataFrame({"auc": pd.Series(auc), "mi_bits": mi})
+    out["mi_share"] = out["mi_bits"] / h
+    return out.sort_values("auc", ascending=False)
+
+
+def text_proxy(texts: Sequence[str], sensitive, *, seed: int = 0, folds: int = 5, top: int = 10):
+    """How well the words of ``texts`` predict ``sensitive``: ``(auc, top_words)``.
+
+    Bag of words (binary, words of 2+ letters, numbers ignored) + logistic regression, cross-validated AUC;
+    ``top_words`` is a DataFrame of the ``top`` words with the largest positive and negative
+    coefficients when fitted on all the data (which words give the attribute away).
+    """
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = list(texts)
+    y = _target(sensitive, len(texts))
+    vec = CountVectorizer(binary=True, token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b", min_df=2)
+    X = vec.fit_transform(texts)
+    auc = _cv_auc(X, y, seed=seed, folds=folds)
+    clf = LogisticRegression(max_iter=2000).fit(X, y)
+    coef = pd.Series(clf.coef_[0], index=vec.get_feature_names_out())
+    labels = pd.factorize(pd.Series(np.asarray(sensitive, dtype=object)), sort=True)[1]
+    hi, lo = coef.nlargest(top), coef.nsmallest(top)
+    words = pd.DataFrame({f"word -> {labels[1]}": hi.index, "coef_1": hi.to_numpy().round(2),
+                          f"word -> {labels[0]}": lo.index, "coef_0": lo.to_numpy().round(2)})
+    return auc, words
+
+
+def embedding_proxy_auc(X, sensitive, *, seed: int = 0, folds: int = 5) -> float:
+    """Cross-validated AUC of logistic regression predicting ``sensitive`` from features ``X`` (n, d)."""
+    X = np.asarray(X, dtype=np.float64)
+    y = _target(sensitive, len(X))
+    from sklearn.preprocessing import StandardScaler
+
+    return _cv_auc(X, y, seed=seed, folds=folds, pipeline_first=StandardScaler())

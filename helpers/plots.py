@@ -1,0 +1,565 @@
+"""Plots for the workbook's notebooks, one section per notebook (labelled axes, units, titles, legends)."""
+
+from __future__ import annotations
+
+# --- 01 ---
+# Plots for notebook 01 (pretraining): learning curves, bias absorption, WEAT/SEAT effect sizes.
+
+
+def plot_pretraining(history, *, baseline: dict | None = None, title: str = "Pretraining a small BERT"):
+    """Held-out MLM loss (and train loss) and held-out masked-token accuracy against the step.
+
+    ``history`` is :attr:`helpers.pretraining.PretrainRun.history`; ``baseline`` the dict of
+    :func:`helpers.pretraining.unigram_baseline`, drawn as dashed lines. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax1.plot(history["step"], history["heldout_loss"], "o-", label="held-out MLM loss")
+    ax1.plot(history["step"].iloc[1:], history["train_loss"].iloc[1:], "s--", alpha=0.7,
+             label="training loss (mean since last point)")
+    ax2.plot(history["step"], history["heldout_accuracy"], "o-", label="model (held-out)")
+    if baseline is not None:
+        ax1.axhline(baseline["loss"], ls=":", color="grey", label="unigram-frequency baseline")
+        ax2.axhline(baseline["accuracy"], ls=":", color="grey", label="unigram baseline: most frequent token")
+    ax1.set(xlabel="training step", ylabel="cross-entropy (nats per masked token)", title="Loss")
+    ax2.set(xlabel="training step", ylabel="masked-token accuracy (share)", title="Accuracy", ylim=(0, 1))
+    ax1.legend(fontsize=8)
+    ax2.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bias_absorption(table, r: float, ci: tuple[float, float], *, ax=None,
+                         title: str = "The model learns the corpus's pronoun statistics"):
+    """Scatter of corpus she-rate (x) against the model's P(she)/(P(she)+P(he)) (y), one point per
+    occupation (size ~ number of sentences), with the diagonal y = x and Pearson r in the title."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 5))
+    size = 20 + 180 * np.sqrt(table["n"] / table["n"].max())
+    ax.scatter(table["corpus_she_rate"], table["model_she_ratio"], s=size, alpha=0.7, label="occupation")
+    for name, row in table.iterrows():
+        ax.annotate(str(name), (row["corpus_she_rate"], row["model_she_ratio"]), fontsize=7,
+                    xytext=(3, 3), textcoords="offset points")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="model = corpus")
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel='corpus share of "she" (1994 census)',
+           ylabel="model P(she) / (P(she) + P(he))",
+           title=f"{title}\nPearson r = {r:.2f} (95% bootstrap CI {ci[0]:.2f} to {ci[1]:.2f})")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+def plot_weat(results, *, ax=None, title: str = "WEAT / SEAT effect sizes on the bundled MiniLM"):
+    """Horizontal bars of effect size d per test and method (WEAT words, SEAT sentences), with the
+    original GloVe d of Caliskan et al. (2017) as black markers. ``results``: rows of
+    :func:`helpers.pretraining.run_weat_tests` (concatenated)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    wide = results.pivot_table(index="test", columns="method", values="effect_size", sort=False)
+    orig = results.groupby("test", sort=False)["original_d_glove"].first().reindex(wide.index)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.55 * len(wide) + 1.5))
+    y = np.arange(len(wide))
+    h = 0.8 / wide.shape[1]
+    for j, col in enumerate(wide.columns):
+        ax.barh(y + j * h, wide[col], height=h, label=col)
+    ax.scatter(orig, y + 0.4 - h / 2, marker="|", s=200, color="black", label="GloVe, Caliskan et al. 2017")
+    ax.set_yticks(y + 0.4 - h / 2, [t.split(":", 1)[-1].strip() for t in wide.index], fontsize=8)
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.invert_yaxis()
+    ax.set(xlabel="effect size d (standard deviations; |d| > 0.8 is large)", title=title)
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
+
+
+# --- 02/03 ---
+# Plots for notebooks 02 (data-bias audit) and 03 (fine-tuning and fairness metrics).
+
+
+def _ax(ax=None, figsize=(6.4, 3.6)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_group_bars(values, *, ax=None, title: str = "", xlabel: str = "", reference: float | None = None,
+                    reference_label: str = "overall", fmt: str = "{:.2f}"):
+    """Horizontal bars, one per group (a Series, or a DataFrame = one bar colour per column).
+
+    ``reference`` draws a dashed vertical line (e.g. the overall base rate). Each bar is labelled.
+    """
+    import pandas as pd
+
+    df = values.to_frame() if isinstance(values, pd.Series) else values
+    df = df.copy()
+    df.index = [" x ".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in df.index]
+    ax = _ax(ax, figsize=(6.4, 0.35 * len(df) * max(1, df.shape[1]) + 1.2))
+    df.iloc[::-1].plot.barh(ax=ax, width=0.8, legend=False)
+    for cont in ax.containers:
+        ax.bar_label(cont, labels=[fmt.format(v) for v in cont.datavalues], fontsize=8, padding=2)
+    if reference is not None:
+        ax.axvline(reference, ls="--", c="k", lw=1, label=reference_label)
+    if reference is not None or df.shape[1] > 1:
+        handles, labels = ax.get_legend_handles_labels()
+        if df.shape[1] == 1:  # one bar series: the legend only needs the reference line
+            handles, labels = handles[:1], labels[:1]
+        else:
+            handles, labels = handles[::-1], labels[::-1]
+        ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("group")
+    ax.set_title(title)
+    ax.margins(x=0.15)
+    return ax
+
+
+def plot_representation(table, *, ax=None, title: str = "Who is in the data"):
+    """Share of the data set per group (from ``helpers.fairness.metrics.representation``)."""
+    return plot_group_bars(table["share"] * 100, ax=ax, title=title, xlabel="share of records (%)", fmt="{:.1f}")
+
+
+def plot_k_anonymity(k, *, ax=None, title: str = "How many records share your quasi-identifiers"):
+    """Histogram of equivalence-class sizes k (log-spaced bins): the fraction of records per k range.
+
+    Records with k = 1 are unique: anyone who knows those attributes finds them (Sweeney 2002).
+    """
+    import numpy as np
+
+    k = np.asarray(k)
+    ax = _ax(ax)
+    edges = np.unique(np.concatenate([[1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000], [k.max() + 1]]))
+    edges = edges[edges <= k.max() + 1]
+    counts, _ = np.histogram(k, bins=edges)
+    labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])]
+    bars = ax.bar(range(len(counts)), counts / len(k) * 100, color=["C3"] + ["C0"] * (len(counts) - 1))
+    ax.bar_label(bars, labels=[f"{c / len(k) * 100:.1f}" for c in counts], fontsize=8)
+    ax.set_xticks(range(len(counts)), labels, rotation=30)
+    ax.set_xlabel("equivalence-class size k (records sharing the same quasi-identifiers)")
+    ax.set_ylabel("records (%)")
+    ax.set_title(title)
+    return ax
+
+
+def plot_proxies(table, *, title: str = "Which columns give sex away"):
+    """Two panels from ``proxy_table``: AUC of each column alone, and its mutual information share."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.3 * len(table) + 1.5), sharey=True)
+    t = table.iloc[::-1]
+    a.barh(t.index, t["auc"], color="C0")
+    a.axvline(0.5, ls="--", c="k", lw=1, label="chance (0.5)")
+    a.set_xlim(0.4, 1.0)
+    a.set_xlabel("ROC AUC predicting the attribute (cross-validated)")
+    a.set_ylabel("column")
+    a.legend(fontsize=8)
+    b.barh(t.index, t["mi_share"] * 100, color="C1")
+    b.set_xlabel("mutual information / H(attribute) (%)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_base_rates_compared(rates, *, ess=None, ax=None, title: str = "P(income > 50K | group) after mitigation"):
+    """Grouped bars: base rate per group (rows) under each data version (columns of ``rates``).
+
+    ``ess`` (version -> effective sample size) is added to the legend labels.
+    """
+    df = rates.copy()
+    if ess is not None:
+        df.columns = [f"{c} (n_eff = {ess[c]:,.0f})" for c in df.columns]
+    return plot_group_bars(df, ax=ax, title=title, xlabel="base rate P(y = 1 | group)")
+
+
+def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accuracy"), *,
+                       title: str = "How each model treats each group"):
+    """One panel per metric; in each, one bar per model and group (``tables``: model -> group_metrics frame)."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), sharey=False)
+    for ax, m in zip(axes, metrics):
+        df = pd.DataFrame({name: t[m] for name, t in tables.items()})
+        df.index = [str(i) for i in df.index]
+        df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
+        names = {"tpr": "true positive rate", "fpr": "false positive rate"}
+        ax.set_title(names.get(m, m.replace("_", " ")))
+        ax.set_xlabel("model")
+        ax.set_ylabel("fraction of the group")
+        ax.set_ylim(0, 1)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_calibration_by_group(y_true, y_prob, groups, *, bins: int = 10, ax=None,
+                              title: str = "Calibration per group"):
+    """Reliability diagram per group: observed P(y=1) against mean predicted probability in each bin."""
+    import numpy as np
+    import pandas as pd
+
+    ax = _ax(ax, figsize=(4.6, 4.2))
+    df = pd.DataFrame({"y": np.asarray(y_true), "p": np.asarray(y_prob), "g": np.asarray(groups, dtype=object)})
+    df["bin"] = np.minimum((df["p"] * bins).astype(int), bins - 1)
+    for g, part in df.groupby("g"):
+        cal = part.groupby("bin").agg(p=("p", "mean"), y=("y", "mean"), n=("y", "size"))
+        cal = cal[cal["n"] >= 5]
+        ax.plot(cal["p"], cal["y"], "o-", label=f"{g} (n = {len(part)})")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfectly calibrated")
+    ax.set_xlabel("mean predicted P(income > 50K)")
+    ax.set_ylabel("observed fraction with income > 50K")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_accuracy_vs_gap(summary, *, gap: str = "dp_difference", ax=None,
+                         title: str = "Accuracy against the fairness gap"):
+    """Scatter of models (rows of ``summary``) with accuracy on x and ``gap`` on y (error bars if ``*_sd``)."""
+    ax = _ax(ax, figsize=(5, 3.8))
+    for name, row in summary.iterrows():
+        ax.errorbar(row["accuracy"], row[gap], xerr=row.get("accuracy_sd", 0) or 0, yerr=row.get(f"{gap}_sd", 0) or 0,
+                    fmt="o", capsize=3, label=str(name))
+    ax.set_xlabel("accuracy on the test split")
+    ax.set_ylabel(gap.replace("_", " ") + " (sex)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+# --- 05 ---
+# Plots for notebook 05 (regularisation): learning curves with the gap shaded, sweeps, lr x decay heatmaps,
+# reliability diagrams and per-group gaps. Each takes the objects helpers.regularization returns.
+
+
+def _ax05(ax=None, figsize=(6.4, 3.6)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def plot_overfitting_curves(results, *, metric: str = "loss", axes=None, title: str = ""):
+    """Train (dashed) and validation (solid) curves per run, the train-validation gap shaded.
+
+    ``results``: ``{name: TrainResult}`` (from ``helpers.regularization.train_mlp``); ``metric``:
+    ``"loss"`` (binary cross-entropy, nats) or ``"acc"`` (accuracy). One panel per run, shared y axis.
+    A dotted vertical line marks the restored epoch when early stopping was used.
+    """
+    import matplotlib.pyplot as plt
+
+    if metric not in ("loss", "acc"):
+        raise ValueError(f"metric must be 'loss' or 'acc', got {metric!r}.")
+    names = list(results)
+    if axes is None:
+        _, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names) + 0.6, 3.3), sharey=True, squeeze=False)
+        axes = axes[0]
+    label = "binary cross-entropy (nats)" if metric == "loss" else "accuracy"
+    for i, (ax, name) in enumerate(zip(axes, names)):
+        h = results[name].history
+        ax.plot(h["epoch"], h[f"train_{metric}"], "--", c=f"C{i}", label="train")
+        ax.plot(h["epoch"], h[f"val_{metric}"], "-", c=f"C{i}", label="validation")
+        ax.fill_between(h["epoch"], h[f"train_{metric}"], h[f"val_{metric}"], color=f"C{i}", alpha=0.15, label="gap")
+        if results[name].best_epoch is not None:
+            ax.axvline(results[name].best_epoch, ls=":", c="k", lw=1, label="restored epoch")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel(label)
+    if title:
+        axes[0].figure.suptitle(title)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def plot_regularization_sweep(table, param: str, *, ax=None, log: bool = False, title: str = "", xlabel: str = ""):
+    """Train and validation accuracy (mean over seeds, error bar = sd) against ``param``; gap shaded."""
+    import numpy as np
+
+    ax = _ax05(ax)
+    g = table.groupby(param)[["train_acc", "val_acc"]].agg(["mean", "std"]).fillna(0.0)
+    x = np.asarray(g.index, dtype=float)
+    xs = np.where(x == 0, x[x > 0].min() / 3 if (x > 0).any() else 1e-3, x) if log else x
+    for col, style, lab in (("train_acc", "--o", "train"), ("val_acc", "-o", "validation")):
+        ax.errorbar(xs, g[(col, "mean")], yerr=g[(col, "std")], fmt=style, ms=4, capsize=2, label=lab)
+    ax.fill_between(xs, g[("train_acc", "mean")], g[("val_acc", "mean")], alpha=0.15, label="train - val gap")
+    if log:
+        ax.set_xscale("log")
+        if (x == 0).any():
+            ax.set_xticks(xs, ["0"] + [f"{v:g}" for v in x[1:]])
+    ax.set_xlabel(xlabel or param)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_decay_heatmaps(grid, *, axes=None, title: str = "Validation accuracy over learning rate x decay"):
+    """One heatmap per method (``helpers.regularization.decay_grid``): rows = decay, columns = learning rate,
+    colour and text = validation accuracy, the same colour scale for both; the best cell is boxed."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    methods = list(dict.fromkeys(grid["method"]))
+    if axes is None:
+        _, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False)
+        axes = axes[0]
+    vmin, vmax = grid["val_acc"].min(), grid["val_acc"].max()
+    for ax, m in zip(axes, methods):
+        t = grid[grid["method"] == m].pivot(index="decay", columns="lr", values="val_acc")
+        im = ax.imshow(t.values, cmap="viridis", vmin=vmin, vmax=vmax, origin="lower", aspect="auto")
+        ax.set_xticks(range(t.shape[1]), [f"{v:g}" for v in t.columns])
+        ax.set_yticks(range(t.shape[0]), [f"{v:g}" for v in t.index])
+        for (i, j), v in np.ndenumerate(t.values):
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="w" if v < (vmin + vmax) / 2 else "k")
+        i, j = divmod(int(np.nanargmax(t.values)), t.shape[1])
+        ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=2))
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("L2 strength λ" if "L2" in m else "weight decay λ")
+        ax.set_title(m)
+        ax.grid(False)
+    axes[0].figure.colorbar(im, ax=list(axes), label="validation accuracy")
+    axes[0].figure.suptitle(title)
+    return axes
+
+
+def plot_reliability_diagram(tables, *, ax=None, title: str = "Reliability diagram (validation set)"):
+    """Observed positive rate against mean predicted P(y=1) per bin, one line per model; marker area
+    ~ examples in the bin; the diagonal is perfect calibration. ``tables``: ``{name: reliability_table}``."""
+    ax = _ax05(ax, figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], ls="--", c="k", lw=1, label="perfectly calibrated")
+    for i, (name, t) in enumerate(tables.items()):
+        ax.plot(t["confidence"], t["accuracy"], "-", c=f"C{i}", label=name)
+        ax.scatter(t["confidence"], t["accuracy"], s=10 + 200 * t["count"] / t["count"].sum(), c=f"C{i}", alpha=0.7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean predicted P(income > 50K) in bin")
+    ax.set_ylabel("observed share with income > 50K")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def plot_group_gap_bars(gaps, *, ax=None, title: str = "Train - validation accuracy gap by group"):
+    """Grouped bars: the gap per group (rows) for each setting (columns) of a DataFrame."""
+    ax = _ax05(ax)
+    gaps.plot.bar(ax=ax, rot=0, width=0.8)
+    for cont in ax.containers:
+        ax.bar_label(cont, labels=[f"{v:.3f}" for v in cont.datavalues], fontsize=7, padding=2)
+    ax.set_xlabel("group (sex)")
+    ax.set_ylabel("train acc - validation acc")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.margins(y=0.15)
+    return ax
+
+
+# --- 07 ---
+# Plots for notebook 07 (robustness, privacy, governance): attack success vs budget, membership-inference losses.
+
+
+def plot_attack_success(curves, *, ax=None, title: str = "Word-substitution attack: success rate vs budget"):
+    """One line per model: ``curves = {label: {k: success rate}}`` (from ``robustness.success_curve``)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, curve in curves.items():
+        ks = sorted(curve)
+        ax.plot(ks, [curve[k] for k in ks], marker="o", label=label)
+    ax.set_xlabel("budget k (words substituted, at most)")
+    ax.set_ylabel("attack success rate (fraction flipped)")
+    ax.set_xticks(sorted({k for c in curves.values() for k in c}))
+    ax.set_ylim(0, max(0.05, 1.15 * max((v for c in curves.values() for v in c.values()), default=0)))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_membership_losses(losses, *, ax=None, bins: int = 30,
+                           title: str = "Loss on members (training) vs non-members (unseen)"):
+    """Histograms of per-example cross-entropy: ``losses = {label: (member_losses, nonmember_losses)}``."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, axes = plt.subplots(1, len(losses), figsize=(4.2 * len(losses), 3.4), squeeze=False, sharey=True)
+        axes = axes[0]
+    else:
+        axes = np.atleast_1d(ax)
+    for a, (label, (member, nonmember)) in zip(axes, losses.items()):
+        hi = float(np.quantile(np.r_[member, nonmember], 0.99))
+        edges = np.linspace(0, max(hi, 1e-3), bins + 1)
+        a.hist(np.clip(member, 0, hi), bins=edges, alpha=0.6, density=True, label="members (trained on)")
+        a.hist(np.clip(nonmember, 0, hi), bins=edges, alpha=0.6, density=True, label="non-members")
+        a.set_xlabel("cross-entropy loss (nats)")
+        a.set_title(label, fontsize=10)
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=8)
+    axes[0].figure.suptitle(title)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+# --- 06 ---
+# Plots for notebook 06 (LIME and SHAP): static renderings that show in JupyterLab, Colab and exported HTML.
+
+
+def plot_attribution_bars(attr, *, top: int = 12, ax=None, title: str | None = None):
+    """LIME-style horizontal bars of the ``top`` words by |weight| (an :class:`helpers.explain.Attribution`).
+
+    Orange bars push the explained class up, blue bars push it down.
+    """
+    import numpy as np
+
+    ax = _ax(ax, figsize=(6.4, 0.28 * min(top, len(attr.tokens)) + 1.3))
+    idx = np.argsort(-np.abs(attr.weights), kind="stable")[:top][::-1]
+    w = attr.weights[idx]
+    labels = [f"{attr.tokens[i]} (#{i})" for i in idx]
+    ax.barh(range(len(idx)), w, color=["tab:orange" if v > 0 else "tab:blue" for v in w])
+    ax.set_yticks(range(len(idx)), labels, fontsize=8)
+    ax.axvline(0, c="k", lw=0.8)
+    ax.set_xlabel(f"attribution to P({attr.label}) (probability units)")
+    ax.set_ylabel("word (position)")
+    ax.set_title(title or f"{attr.method}: P({attr.label}) = {attr.prediction:.3f}")
+    return ax
+
+
+def attribution_html(attr, *, max_abs: float | None = None) -> str:
+    """The sentence as plain HTML, each word shaded by its weight (red = for, blue = against).
+
+    Static HTML (no JavaScript), so it renders in JupyterLab, on Colab and in nbconvert's HTML,
+    where shap's JavaScript text plot may come out blank. Show it with ``IPython.display.HTML``.
+    """
+    import html
+
+    import numpy as np
+
+    scale = max_abs or (float(np.abs(attr.weights).max()) or 1.0)
+    spans = attr.spans or []
+    pieces, last = [], 0
+    for j, (tok, w) in enumerate(zip(attr.tokens, attr.weights)):
+        a = min(1.0, abs(float(w)) / scale)
+        color = f"rgba(255,13,87,{a:.2f})" if w > 0 else f"rgba(30,136,229,{a:.2f})"
+        cell = (f'<span title="{float(w):+.4f}" style="background:{color};padding:1px 2px;border-radius:3px">'
+                f"{html.escape(tok)}</span>")
+        if spans:
+            s, e = spans[j]
+            pieces.append(html.escape(attr.text[last:s]))
+            last = e
+        else:
+            pieces.append(" " if j else "")
+        pieces.append(cell)
+    if spans:
+        pieces.append(html.escape(attr.text[last:]))
+    head = (f"<div style='font-size:11px;color:#555'>{html.escape(attr.method)} - P({html.escape(attr.label)}) = "
+            f"{attr.prediction:.3f}, base {attr.base_value:.3f}; red raises it, blue lowers it "
+            f"(full colour = |weight| {scale:.3g})</div>")
+    return head + "<div style='line-height:1.9;font-family:sans-serif'>" + "".join(pieces) + "</div>"
+
+
+def plot_deletion_curves(curves: dict, *, ax=None, title: str = "Deletion curves: hide the most important words first"):
+    """Score against the number of words hidden, one line per ordering (``{name: curve}``)."""
+    ax = _ax(ax)
+    for name, curve in curves.items():
+        ax.plot(range(len(curve)), curve, marker="o", ms=3, label=name, ls="--" if "random" in name else "-")
+    ax.set_xlabel("words hidden (count)")
+    ax.set_ylabel("probability of the explained class")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_token_importance(tables: dict, *, ax=None, title: str = "Mean |attribution| of sex and household-role words"):
+    """Grouped bars: mean |attribution| per word (rows) for each model (``{model name: token_importance table}``)."""
+    import pandas as pd
+
+    df = pd.concat({name: t.set_index("word")["mean_abs"] for name, t in tables.items()}, axis=1).fillna(0.0)
+    ax = _ax(ax, figsize=(6.4, 0.4 * len(df) * max(1, df.shape[1]) + 1.2))
+    df.sort_values(df.columns[0]).plot.barh(ax=ax, width=0.8)
+    ax.set_xlabel("mean |SHAP value| (probability units)")
+    ax.set_ylabel("word")
+    ax.set_title(title)
+    ax.legend(fontsize=8, title="model")
+    return ax
+
+
+# --- 04 ---
+# Plots for notebook 04 (fairness-constrained training): the accuracy-fairness frontier with error bars
+# over seeds, and the Lagrange multiplier over training.
+
+_METHOD_LABELS_04 = {
+    "unconstrained": "unconstrained", "reweighing": "reweighing (pre-processing)",
+    "expgrad": "ExponentiatedGradient (fairlearn)", "threshold": "ThresholdOptimizer (fairlearn)",
+    "penalty": "penalty CE + λ·gap (sweep over λ)", "lagrangian": "constrained, gap ≤ δ (sweep over δ)",
+}
+
+
+def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, title: str | None = None):
+    """Accuracy (y) against a fairness gap (x): one curve per swept method, the baselines as points.
+
+    ``results`` is the tidy frame of :func:`helpers.fairness.constrained.sweep` (one row per method, param,
+    seed); points are means over seeds with ±1 sd error bars on both axes. ``gap`` is ``"dp"`` or ``"eo"``.
+    Each curve's points are labelled with their λ or δ. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from .fairness.constrained import summarize
+
+    if gap not in ("dp", "eo"):
+        raise ValueError(f"gap must be 'dp' or 'eo', got {gap!r}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.8, 4.4))
+    s = summarize(results)
+    markers = {"unconstrained": "s", "reweighing": "D", "expgrad": "^", "threshold": "v"}
+    for method, part in s.groupby("method", sort=False):
+        part = part.sort_values("param", ascending=method == "penalty")
+        xerr, yerr = part[f"{gap}_sd"].fillna(0), part["accuracy_sd"].fillna(0)
+        label = _METHOD_LABELS_04.get(method, method)
+        if method in ("penalty", "lagrangian"):
+            ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr, fmt="o-", capsize=2,
+                        lw=1.4, ms=4, label=label)
+            if annotate:
+                sym = "λ" if method == "penalty" else "δ"
+                for _, r in part.iterrows():
+                    ax.annotate(f"{sym}={r['param']:g}", (r[f"{gap}_mean"], r["accuracy_mean"]), fontsize=6,
+                                xytext=(3, 3), textcoords="offset points", alpha=0.8)
+        else:
+            ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr,
+                        fmt=markers.get(method, "o"), ms=8, capsize=3, label=label)
+    name = "demographic-parity difference" if gap == "dp" else "equalized-odds difference"
+    ax.set_xlabel(f"{name} on the test split (0 = equal; lower is fairer)")
+    ax.set_ylabel("accuracy on the test split (share correct)")
+    ax.set_title(title or f"The accuracy–fairness frontier ({gap.upper()}); mean ± 1 sd over seeds")
+    ax.legend(fontsize=7, loc="lower right")
+    return ax
+
+
+def plot_multiplier(history, *, delta: float, ax=None, title: str = "Dual ascent: the multiplier over training"):
+    """The Lagrange multiplier λ (left axis) and the running gap estimate with the tolerance δ (right axis)
+    against the training step; ``history`` is ``LagrangianConstraint.history_frame()``. Returns the axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.8, 3.4))
+    ax.plot(history["step"], history["lam"], color="C0", label="multiplier λ")
+    ax.set_xlabel("training step (one mini-batch each)")
+    ax.set_ylabel("λ (no units)", color="C0")
+    ax2 = ax.twinx()
+    ax2.plot(history["step"], history["gap_estimate"], color="C3", alpha=0.7, label="running gap estimate ĝ")
+    ax2.axhline(delta, color="C3", ls="--", lw=1, label=f"tolerance δ = {delta:g}")
+    ax2.set_ylabel("gap of hard decisions (training batches)", color="C3")
+    ax2.grid(False)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="center right")
+    ax.set_title(title)
+    return ax

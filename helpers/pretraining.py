@@ -1,0 +1,681 @@
+"""Pretraining a (small) foundation model from scratch, offline, and measuring the bias it absorbs.
+
+Notebook 01 uses this module in lesson order:
+
+1. :func:`build_corpus` - the Adult census records as sentences, plus one pronoun sentence per
+   record ("She works in a sales job.") whose pronoun matches the recorded sex, so the corpus
+   she-rate per occupation equals the 1994 census rate (:func:`pronoun_rates` counts it from text);
+2. :func:`train_wordpiece` - a WordPiece tokenizer (Wu et al. 2016; Devlin et al. 2019) trained
+   with the ``tokenizers`` library;
+3. :func:`mask_tokens` - BERT's masked-language-model corruption (15 % selected; 80/10/10);
+4. :func:`make_model` + :func:`pretrain` - a small ``BertForMaskedLM`` trained from random weights,
+   with held-out loss, perplexity and masked-token accuracy, and :func:`unigram_baseline`;
+5. :func:`mask_distribution`, :func:`word_probs`, :func:`bias_absorption` - fill-mask probes and
+   the corpus-vs-model she-rate correlation with a bootstrap interval;
+6. :func:`weat`, :func:`run_weat_tests`, :func:`seat_sentences` - WEAT (Caliskan et al. 2017) and
+   SEAT-style sentence templates (May et al. 2019) on a pretrained encoder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from math import comb
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .data import _OCCUPATION, serialize_frame
+
+SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+#: The pronoun sentence added for every record; also the fill-mask probe (with [MASK] as pronoun).
+PRONOUN_TEMPLATE = "{pronoun} works in {occupation}."
+PROBE_TEMPLATE = "[MASK] works in {occupation}."
+#: Occupation code (as in Adult) -> the phrase the serializer writes.
+OCCUPATION_PHRASES: dict[str, str] = dict(_OCCUPATION)
+_PRONOUN_RE = re.compile(r"^(She|He) works in (.+)\.$")
+
+# --------------------------------------------------------------------------------------------
+# 1. Corpus
+# --------------------------------------------------------------------------------------------
+
+
+def build_corpus(df: pd.DataFrame, *, pronoun_sentences: bool = True) -> pd.DataFrame:
+    """One line per sentence: each Adult record's serialized sentence, then its pronoun sentence.
+
+    The pronoun sentence is ``PRONOUN_TEMPLATE`` with "She" for ``sex == 'Female'`` and "He" for
+    ``'Male'``: the serializer itself writes "man"/"woman", never a pronoun, so without it the
+    corpus would contain no "she"/"he" at all. This is a *constructed* corpus: its pronoun
+    statistics are exactly the 1994 census sex ratios per occupation, nothing more.
+
+    Returns:
+        DataFrame with columns ``text``, ``record`` (row number in ``df``), ``kind``
+        (``"record"``/``"pronoun"``), ``occupation`` (Adult code) and ``sex``.
+    """
+    if not isinstance(df, pd.DataFrame) or len(df) == 0:
+        raise ValueError("build_corpus needs a non-empty DataFrame of Adult records (helpers.data.load_adult).")
+    for col in ("occupation", "sex"):
+        if col not in df.columns:
+            raise ValueError(f"The frame has no {col!r} column; pass Adult records from helpers.data.load_adult.")
+    if df["occupation"].isna().any():
+        raise ValueError("Some records have no occupation; load Adult with dropna=True.")
+    texts = serialize_frame(df)
+    occ = df["occupation"].astype(str).to_numpy()
+    sex = df["sex"].astype(str).to_numpy()
+    rows = {"text": texts, "record": np.arange(len(df)), "kind": ["record"] * len(df), "occupation": occ, "sex": sex}
+    out = pd.DataFrame(rows)
+    if pronoun_sentences:
+        unknown = sorted(set(occ) - set(OCCUPATION_PHRASES))
+        if unknown:
+            raise ValueError(f"Unknown occupation code(s) {unknown}.")
+        pron = [PRONOUN_TEMPLATE.format(pronoun="She" if s == "Female" else "He", occupation=OCCUPATION_PHRASES[o])
+                for o, s in zip(occ, sex)]
+        extra = pd.DataFrame({"text": pron, "record": np.arange(len(df)), "kind": ["pronoun"] * len(df),
+                              "occupation": occ, "sex": sex})
+        out = pd.concat([out, extra]).sort_values(["record", "kind"], ascending=[True, False], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def split_corpus(corpus: pd.DataFrame, heldout_fraction: float = 0.05, *, seed: int = 0
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split by *record* (both sentences of a person go to the same side): (train, held-out)."""
+    if not 0 < heldout_fraction < 1:
+        raise ValueError(f"heldout_fraction must be between 0 and 1, got {heldout_fraction}.")
+    records = corpus["record"].unique()
+    if len(records) < 2:
+        raise ValueError("The corpus needs at least two records to hold some out.")
+    rng = np.random.default_rng(seed)
+    n_out = max(1, int(round(heldout_fraction * len(records))))
+    held = set(rng.choice(records, size=n_out, replace=False).tolist())
+    mask = corpus["record"].isin(held).to_numpy()
+    return corpus[~mask].reset_index(drop=True), corpus[mask].reset_index(drop=True)
+
+
+def pronoun_rates(lines: Sequence[str]) -> pd.DataFrame:
+    """Count "She/He works in <occupation>." lines in raw text, per occupation.
+
+    Returns:
+        DataFrame indexed by occupation code with ``n_she``, ``n_he``, ``n`` and
+        ``she_rate = n_she / (n_she + n_he)``. Occupations that never occur are left out.
+    """
+    phrase_to_code = {v: k for k, v in OCCUPATION_PHRASES.items()}
+    counts: dict[str, list[int]] = {}
+    for line in lines:
+        m = _PRONOUN_RE.match(line.strip())
+        if m and m.group(2) in phrase_to_code:
+            c = counts.setdefault(phrase_to_code[m.group(2)], [0, 0])
+            c[0 if m.group(1) == "She" else 1] += 1
+    if not counts:
+        raise ValueError('No "She/He works in <occupation>." sentences found: build the corpus with '
+                         "pronoun_sentences=True.")
+    out = pd.DataFrame.from_dict(counts, orient="index", columns=["n_she", "n_he"]).sort_index()
+    out.index.name = "occupation"
+    out["n"] = out["n_she"] + out["n_he"]
+    out["she_rate"] = out["n_she"] / out["n"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Tokenizer
+# --------------------------------------------------------------------------------------------
+
+
+def train_wordpiece(lines: Sequence[str], *, vocab_size: int = 2000, min_frequency: int = 2):
+    """Train a lower-casing BERT-style WordPiece tokenizer on ``lines`` with ``tokenizers``.
+
+    WordPiece (Schuster & Nakajima 2012; Wu et al. 2016) builds a vocabulary of words and
+    ``##``-prefixed word pieces; unknown words are split into pieces, never dropped. Special tokens:
+    ``[PAD] [UNK] [CLS] [SEP] [MASK]``; every encoded sentence is ``[CLS] ... [SEP]``.
+
+    Returns:
+        A ``transformers.PreTrainedTokenizerFast`` (so it works like any Hugging Face tokenizer).
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if isinstance(lines, str) or len(lines) == 0:
+        raise ValueError("train_wordpiece needs a non-empty list of sentences.")
+    if vocab_size < len(SPECIAL_TOKENS) + 30:
+        raise ValueError(f"vocab_size={vocab_size} is too small to hold the special tokens and the alphabet.")
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    tok.train_from_iterator(list(lines), trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+
+
+def compare_tokenizers(words: Sequence[str], tokenizers: dict) -> pd.DataFrame:
+    """How each tokenizer splits each word: one row per word, one column per tokenizer name."""
+    if isinstance(words, str) or len(words) == 0:
+        raise ValueError("compare_tokenizers needs a list of words.")
+    return pd.DataFrame({name: [" ".join(t.tokenize(w)) for w in words] for name, t in tokenizers.items()},
+                        index=pd.Index(list(words), name="word"))
+
+
+def tokenize_lines(tokenizer, lines: Sequence[str], *, max_length: int = 64) -> list[list[int]]:
+    """Token ids of every line (with [CLS]/[SEP], truncated to ``max_length``), no padding."""
+    if isinstance(lines, str):
+        raise ValueError("tokenize_lines takes a list of sentences, not one string.")
+    lines, out = list(lines), []
+    for start in range(0, len(lines), 4096):  # in chunks: a fast tokenizer keeps heavy per-line objects
+        out += tokenizer(lines[start : start + 4096], truncation=True, max_length=max_length,
+                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    return out
+
+
+def special_ids_of(tokenizer) -> list[int]:
+    """Ids of every special token (padding included): the tokens MLM must never mask."""
+    return sorted(set(tokenizer.all_special_ids))
+
+
+# --------------------------------------------------------------------------------------------
+# 3. Masking
+# --------------------------------------------------------------------------------------------
+
+
+def mask_tokens(input_ids, *, special_ids: Sequence[int], mask_token_id: int, vocab_size: int,
+                generator=None, mlm_probability: float = 0.15):
+    """BERT's masked-language-model corruption (Devlin et al. 2019, section 3.1 and appendix A.1).
+
+    Each token that is not special (``[CLS] [SEP] [PAD] ...``) is *selected* with probability
+    ``mlm_probability`` (0.15). A selected token is replaced by ``[MASK]`` with probability 0.8,
+    by a uniformly random non-special token with probability 0.1, and left unchanged with
+    probability 0.1. The model must predict the original token at every selected position:
+    ``labels`` holds it there and ``-100`` (ignored by the cross-entropy loss) everywhere else.
+
+    Args:
+        input_ids: LongTensor ``(B, T)``; not modified.
+        special_ids: token ids never selected (pass :func:`special_ids_of`; includes padding).
+        generator: a seeded ``torch.Generator`` on the CPU for reproducible masks.
+
+    Returns:
+        ``(inputs, labels)``, both LongTensor ``(B, T)`` on the device of ``input_ids``.
+    """
+    import torch
+
+    if not torch.is_tensor(input_ids) or input_ids.dim() != 2:
+        raise ValueError("input_ids must be a 2-d LongTensor of shape (batch, tokens).")
+    if not 0 <= mlm_probability <= 1:
+        raise ValueError(f"mlm_probability must be in [0, 1], got {mlm_probability}.")
+    special = torch.as_tensor(sorted(set(int(i) for i in special_ids)), dtype=torch.long)
+    special_set = set(special.tolist())
+    normal = torch.as_tensor([i for i in range(vocab_size) if i not in special_set], dtype=torch.long)
+    if len(normal) == 0:
+        raise ValueError("Every token id is special: nothing can be masked.")
+    ids = input_ids.detach().cpu()
+    shape = ids.shape
+    candidates = ~torch.isin(ids, special)
+    selected = (torch.rand(shape, generator=generator) < mlm_probability) & candidates
+    labels = torch.where(selected, ids, torch.full_like(ids, -100))
+    draw = torch.rand(shape, generator=generator)  # one draw decides the 80/10/10 branch
+    to_mask = selected & (draw < 0.8)
+    to_random = selected & (draw >= 0.8) & (draw < 0.9)
+    random_tokens = normal[torch.randint(len(normal), shape, generator=generator)]
+    inputs = ids.clone()
+    inputs[to_mask] = mask_token_id
+    inputs[to_random] = random_tokens[to_random]
+    return inputs.to(input_ids.device), labels.to(input_ids.device)
+
+
+def masking_table(tokenizer, original, inputs, labels) -> pd.DataFrame:
+    """One masked line as a table: rows ``original``, ``model input``, ``label`` (blank = -100);
+    one column per (non-padding) position. Arguments are 1-d id tensors of one line."""
+    keep = original != tokenizer.pad_token_id
+    orig = tokenizer.convert_ids_to_tokens(original[keep].tolist())
+    inp = tokenizer.convert_ids_to_tokens(inputs[keep].tolist())
+    lab = ["" if int(x) == -100 else tokenizer.convert_ids_to_tokens(int(x)) for x in labels[keep]]
+    return pd.DataFrame([orig, inp, lab], index=["original", "model input", "label (to predict)"])
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Model, batches, training loop
+# --------------------------------------------------------------------------------------------
+
+
+def make_model(tokenizer, *, layers: int = 2, hidden: int = 128, heads: int = 2, intermediate: int | None = None,
+               max_positions: int = 128, seed: int = 0):
+    """A randomly initialised ``BertForMaskedLM`` (Devlin et al. 2019) sized for the tokenizer.
+
+    Weights are drawn after ``torch.manual_seed(seed)``, so the same seed gives the same model.
+    """
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    if hidden % heads:
+        raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads}).")
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=heads, intermediate_size=intermediate or 4 * hidden,
+                        max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    return BertForMaskedLM(config)
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int):
+    """Right-pad id lists to the longest: ``(input_ids, attention_mask)``, LongTensors ``(B, T)``."""
+    import torch
+
+    if len(seqs) == 0:
+        raise ValueError("pad_batch got no sequences.")
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    return ids, (ids != pad_id).long()
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, generator) -> Iterator[list[int]]:
+    """Endless index batches of similar length (less padding); reshuffled every epoch."""
+    import torch
+
+    n = len(lengths)
+    if n == 0 or batch_size < 1:
+        raise ValueError("Need at least one sequence and batch_size >= 1.")
+    lengths_t = torch.as_tensor(lengths, dtype=torch.float64)
+    while True:
+        noise = torch.rand(n, generator=generator, dtype=torch.float64)
+        order = torch.argsort(lengths_t + noise).tolist()  # random order among equal lengths
+        chunks = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+        for j in torch.randperm(len(chunks), generator=generator).tolist():
+            yield chunks[j]
+
+
+@dataclass
+class MaskedSet:
+    """Held-out batches masked once with a fixed seed, so every evaluation sees the same masks."""
+
+    batches: list = field(default_factory=list)  # (input_ids, attention_mask, labels) on the CPU
+
+    @property
+    def n_masked(self) -> int:
+        return int(sum(int((lab != -100).sum()) for _, _, lab in self.batches))
+
+
+def masked_set(seqs: Sequence[Sequence[int]], tokenizer, *, batch_size: int = 128, seed: int = 1) -> MaskedSet:
+    """Pad ``seqs`` into batches and mask them once with :func:`mask_tokens` (seeded)."""
+    import torch
+
+    if len(seqs) == 0:
+        raise ValueError("masked_set got no sequences.")
+    g = torch.Generator().manual_seed(seed)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    out = MaskedSet()
+    for s in range(0, len(order), batch_size):
+        ids, att = pad_batch([seqs[i] for i in order[s : s + batch_size]], tokenizer.pad_token_id)
+        inp, lab = mask_tokens(ids, special_ids=special_ids_of(tokenizer), mask_token_id=tokenizer.mask_token_id,
+                               vocab_size=len(tokenizer), generator=g)
+        out.batches.append((inp, att, lab))
+    return out
+
+
+def evaluate_mlm(model, data: MaskedSet) -> dict[str, float]:
+    """Held-out MLM figures over all masked positions of ``data``.
+
+    ``loss`` = mean cross-entropy (nats per masked token), ``perplexity`` = exp(loss),
+    ``accuracy`` = share of masked positions whose arg-max prediction is the original token.
+    """
+    import torch
+
+    from .config import autocast
+
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.inference_mode():
+        for inp, att, lab in data.batches:
+            inp, att, lab = inp.to(dev), att.to(dev), lab.to(dev)
+            with autocast(dev):
+                logits = model(input_ids=inp, attention_mask=att).logits
+            keep = lab != -100
+            lg = logits[keep].float()
+            total += float(torch.nn.functional.cross_entropy(lg, lab[keep], reduction="sum"))
+            correct += int((lg.argmax(-1) == lab[keep]).sum())
+            count += int(keep.sum())
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("No masked positions in the held-out set (too few tokens?).")
+    loss = total / count
+    return {"loss": loss, "perplexity": math.exp(loss), "accuracy": correct / count}
+
+
+def unigram_baseline(train_seqs: Sequence[Sequence[int]], data: MaskedSet, *, vocab_size: int,
+                     special_ids: Sequence[int]) -> dict[str, float]:
+    """The no-context baseline: predict every masked token from training-token frequencies alone.
+
+    Accuracy: always guess the most frequent (non-special) training token. Loss: cross-entropy
+    of the add-one smoothed unigram distribution p(w) = (c(w) + 1) / (N + V) on the masked labels.
+    A language model that uses context must beat both.
+    """
+    if len(train_seqs) == 0:
+        raise ValueError("unigram_baseline needs training sequences.")
+    counts = np.bincount(np.fromiter(itertools.chain.from_iterable(train_seqs), dtype=np.int64),
+                         minlength=vocab_size).astype(np.float64)[:vocab_size]
+    counts[list(special_ids)] = 0
+    normal = np.ones(vocab_size, dtype=bool)
+    normal[list(special_ids)] = False
+    probs = np.where(normal, counts + 1, 0) / (counts.sum() + normal.sum())
+    labels = np.concatenate([lab[lab != -100].numpy() for _, _, lab in data.batches])
+    if len(labels) == 0:
+        raise ValueError("No masked positions in the held-out set.")
+    top = int(np.argmax(counts))
+    loss = float(-np.log(probs[labels]).mean())
+    return {"loss": loss, "perplexity": math.exp(loss), "accuracy": float((labels == top).mean()), "top_token_id": top}
+
+
+@dataclass
+class PretrainRun:
+    """What :func:`pretrain` measured."""
+
+    history: pd.DataFrame  # step, train_loss, heldout_loss, heldout_perplexity, heldout_accuracy
+    tokens_per_s: float  # real (non-padding) tokens through forward+backward per second of training
+    train_seconds: float
+    tokens_seen: int
+    device: str
+    precision: str
+
+
+def pretrain(model, tokenizer, train_seqs: Sequence[Sequence[int]], heldout: MaskedSet, *, steps: int,
+             batch_size: int = 64, lr: float = 1e-3, warmup: float = 0.06, weight_decay: float = 0.01,
+             eval_every: int = 100, seed: int = 0, device=None, progress: bool = True) -> PretrainRun:
+    """Masked-language-model pretraining with AdamW and a linear warm-up/decay schedule.
+
+    Each step: a batch of similar-length training lines, masked by :func:`mask_tokens` with a
+    ``torch.Generator`` seeded by ``seed``; loss = mean cross-entropy over masked positions.
+    On CUDA the forward pass runs under bf16 autocast (fp16 plus a gradient scaler on GPUs without
+    bf16). Held-out loss/perplexity/accuracy are measured at step 0, every ``eval_every`` steps and
+    at the end; evaluation time is excluded from ``tokens_per_s``.
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    from .config import autocast, autocast_dtype, get_device
+
+    if steps < 1 or batch_size < 1 or eval_every < 1:
+        raise ValueError("steps, batch_size and eval_every must be positive integers.")
+    if len(train_seqs) == 0:
+        raise ValueError("pretrain got no training sequences.")
+    dev = get_device(device) if not hasattr(device, "type") else device
+    model.to(dev).train()
+    torch.manual_seed(seed)  # dropout
+    g = torch.Generator().manual_seed(seed)
+    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and "LayerNorm" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=lr)
+    sched = get_linear_schedule_with_warmup(opt, max(1, int(warmup * steps)), steps)
+    dtype = autocast_dtype(dev)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    specials = special_ids_of(tokenizer)
+    batches = length_batches([len(s) for s in train_seqs], batch_size, g)
+    rows, seen, train_s, running = [], 0, 0.0, []
+
+    def evaluate(step: int) -> None:
+        ev = evaluate_mlm(model, heldout)
+        rows.append({"step": step, "train_loss": float(np.mean(running)) if running else float("nan"),
+                     "heldout_loss": ev["loss"], "heldout_perplexity": ev["perplexity"],
+                     "heldout_accuracy": ev["accuracy"]})
+        running.clear()
+
+    evaluate(0)
+    bar = tqdm(range(1, steps + 1), desc="pretraining", disable=not progress, leave=False)
+    for step in bar:
+        ids, att = pad_batch([train_seqs[i] for i in next(batches)], tokenizer.pad_token_id)
+        inp, lab = mask_tokens(ids, special_ids=specials, mask_token_id=tokenizer.mask_token_id,
+                               vocab_size=len(tokenizer), generator=g)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        inp, att, lab = inp.to(dev, non_blocking=True), att.to(dev, non_blocking=True), lab.to(dev, non_blocking=True)
+        with autocast(dev):
+            loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        sched.step()
+        value = float(loss.detach())  # synchronises, so the timing below is honest on the GPU too
+        train_s += time.perf_counter() - t0
+        seen += int(att.sum())
+        running.append(value)
+        if step % eval_every == 0 or step == steps:
+            evaluate(step)
+            bar.set_postfix(heldout_loss=f"{rows[-1]['heldout_loss']:.3f}")
+    model.eval()
+    return PretrainRun(history=pd.DataFrame(rows), tokens_per_s=seen / max(train_s, 1e-9), train_seconds=train_s,
+                       tokens_seen=seen, device=str(dev), precision=str(dtype).replace("torch.", "") if dtype else "float32")
+
+
+# --------------------------------------------------------------------------------------------
+# 5. Fill-mask probes and bias absorption
+# --------------------------------------------------------------------------------------------
+
+
+def mask_distribution(model, tokenizer, text: str) -> np.ndarray:
+    """The model's probability distribution over the vocabulary at the single ``[MASK]`` in ``text``.
+
+    softmax of the MLM logits at that position, computed in float64: shape ``(vocab_size,)``,
+    non-negative, sums to 1.
+    """
+    import torch
+
+    if not isinstance(text, str):
+        raise ValueError("mask_distribution takes one sentence (a string).")
+    enc = tokenizer(text, return_tensors="pt")
+    where = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
+    if len(where) != 1:
+        raise ValueError(f"The sentence must contain exactly one {tokenizer.mask_token}, found {len(where)}: {text!r}")
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        logits = model(**{k: v.to(dev) for k, v in enc.items() if k in ("input_ids", "attention_mask")}).logits
+    model.train(was_training)
+    return torch.softmax(logits[0, int(where[0])].double(), dim=-1).cpu().numpy()
+
+
+def top_fills(model, tokenizer, text: str, k: int = 5) -> pd.DataFrame:
+    """The ``k`` most probable fillers of the ``[MASK]`` in ``text``: columns token, probability."""
+    p = mask_distribution(model, tokenizer, text)
+    idx = np.argsort(-p)[:k]
+    return pd.DataFrame({"token": tokenizer.convert_ids_to_tokens(idx.tolist()), "probability": p[idx]})
+
+
+def word_probs(model, tokenizer, text: str, words: Sequence[str]) -> dict[str, float]:
+    """P(word) at the ``[MASK]`` of ``text`` for each word; every word must be a single token."""
+    ids = []
+    for w in words:
+        pieces = tokenizer.tokenize(w)
+        if len(pieces) != 1 or tokenizer.convert_tokens_to_ids(pieces[0]) == tokenizer.unk_token_id:
+            raise ValueError(f"{w!r} is not a single token of this tokenizer ({pieces}); choose another word.")
+        ids.append(tokenizer.convert_tokens_to_ids(pieces[0]))
+    p = mask_distribution(model, tokenizer, text)
+    return {w: float(p[i]) for w, i in zip(words, ids)}
+
+
+def she_ratio(model, tokenizer, occupations: Sequence[str], *, template: str = PROBE_TEMPLATE) -> pd.Series:
+    """P(she) / (P(she) + P(he)) at the [MASK] of ``template`` for each occupation code."""
+    out = {}
+    for code in occupations:
+        if code not in OCCUPATION_PHRASES:
+            raise ValueError(f"Unknown occupation {code!r}; known: {', '.join(OCCUPATION_PHRASES)}.")
+        p = word_probs(model, tokenizer, template.format(occupation=OCCUPATION_PHRASES[code]), ["she", "he"])
+        out[code] = p["she"] / (p["she"] + p["he"])
+    return pd.Series(out, name="model_she_ratio")
+
+
+def pearson_bootstrap(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, level: float = 0.95,
+                      seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """Pearson r and a percentile bootstrap interval (Efron & Tibshirani 1993), resampling pairs.
+
+    r = cov(x, y) / (sd(x) sd(y)). Resamples in which x or y is constant are skipped.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
+        raise ValueError("x and y must be 1-d, of equal length, with at least 3 points.")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must not contain NaN or infinity.")
+    if x.std() == 0 or y.std() == 0:
+        raise ValueError("Pearson r is undefined when x or y is constant.")
+    r = float(np.corrcoef(x, y)[0, 1])
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    xb, yb = x[idx], y[idx]
+    xc, yc = xb - xb.mean(1, keepdims=True), yb - yb.mean(1, keepdims=True)
+    den = np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
+    ok = den > 0
+    rs = (xc * yc).sum(1)[ok] / den[ok]
+    alpha = (1 - level) / 2
+    return r, (float(np.quantile(rs, alpha)), float(np.quantile(rs, 1 - alpha)))
+
+
+def bias_absorption(model, tokenizer, corpus_rates: pd.DataFrame, *, template: str = PROBE_TEMPLATE,
+                    n_boot: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, float, tuple[float, float]]:
+    """Corpus she-rate vs the model's P(she)/(P(she)+P(he)) per occupation, with r and its CI.
+
+    Args:
+        corpus_rates: :func:`pronoun_rates` of the *training* lines.
+
+    Returns:
+        (table with ``corpus_she_rate``, ``model_she_ratio``, ``n``; Pearson r; bootstrap interval).
+    """
+    model_ratio = she_ratio(model, tokenizer, list(corpus_rates.index), template=template)
+    table = pd.DataFrame({"corpus_she_rate": corpus_rates["she_rate"], "model_she_ratio": model_ratio,
+                          "n": corpus_rates["n"]})
+    r, ci = pearson_bootstrap(table["corpus_she_rate"], table["model_she_ratio"], n_boot=n_boot, seed=seed)
+    return table, r, ci
+
+
+# --------------------------------------------------------------------------------------------
+# 6. WEAT and SEAT
+# --------------------------------------------------------------------------------------------
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    if v.ndim != 2 or len(v) == 0:
+        raise ValueError("Each word set must be a non-empty 2-d array (words x dimensions).")
+    if not np.isfinite(v).all():
+        raise ValueError("Embeddings contain NaN or infinity.")
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    if (n == 0).any():
+        raise ValueError("A zero vector has no cosine similarity.")
+    return v / n
+
+
+def weat_association(W, A, B) -> np.ndarray:
+    """s(w, A, B) = mean_a cos(w, a) - mean_b cos(w, b) for every row w of ``W`` (Caliskan et al. 2017)."""
+    w, a, b = _unit(W), _unit(A), _unit(B)
+    if not (w.shape[1] == a.shape[1] == b.shape[1]):
+        raise ValueError("All embeddings must have the same dimension.")
+    return (w @ a.T).mean(1) - (w @ b.T).mean(1)
+
+
+def weat_effect_size(X, Y, A, B) -> float:
+    """WEAT effect size (Caliskan, Bryson & Narayanan 2017, Science 356:183):
+
+    d = [mean_{x in X} s(x, A, B) - mean_{y in Y} s(y, A, B)] / std_{w in X u Y} s(w, A, B),
+    with the sample standard deviation (ddof = 1). Shapes: X (nX, D), Y (nY, D), A (nA, D), B (nB, D).
+    """
+    sx, sy = weat_association(X, A, B), weat_association(Y, A, B)
+    both = np.concatenate([sx, sy])
+    if len(both) < 2 or both.std(ddof=1) == 0:
+        raise ValueError("The effect size is undefined: all target words have the same association.")
+    return float((sx.mean() - sy.mean()) / both.std(ddof=1))
+
+
+@dataclass
+class WeatResult:
+    effect_size: float
+    p_value: float
+    statistic: float  # s(X, Y, A, B) = sum_x s(x, A, B) - sum_y s(y, A, B)
+    n_partitions: int
+    exact: bool
+
+
+def weat(X, Y, A, B, *, n_permutations: int = 10000, seed: int = 0) -> WeatResult:
+    """WEAT effect size and one-sided permutation p-value (Caliskan et al. 2017).
+
+    Test statistic s(X, Y, A, B) = sum_x s(x, A, B) - sum_y s(y, A, B). Under the null, the
+    targets X u Y are exchangeable: p = share of equal-size re-partitions (X_i, Y_i) with
+    s(X_i, Y_i, A, B) >= s(X, Y, A, B). The observed partition counts too, so p >= 1/#partitions
+    (Caliskan et al. write ">"; the two differ by at most one partition). All partitions are
+    enumerated when there are at most ``n_permutations`` of them (exact p); otherwise
+    ``n_permutations`` random ones are drawn and p = (1 + #{>=}) / (1 + n_permutations)
+    (Phipson & Smyth 2010).
+    """
+    sx, sy = weat_association(X, A, B), weat_association(Y, A, B)
+    d = weat_effect_size(X, Y, A, B)
+    s_all = np.concatenate([sx, sy])
+    n, k = len(s_all), len(sx)
+    observed = float(sx.sum() - sy.sum())
+    total = s_all.sum()
+    tol = 1e-10 * max(1.0, float(np.abs(s_all).sum()))
+    n_partitions = comb(n, k)
+    if n_partitions <= n_permutations:
+        stats = np.array([2 * s_all[list(c)].sum() - total for c in itertools.combinations(range(n), k)])
+        return WeatResult(d, float((stats >= observed - tol).mean()), observed, n_partitions, True)
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    while done < n_permutations:
+        m = min(20000, n_permutations - done)
+        perm = np.argsort(rng.random((m, n)), axis=1)[:, :k]
+        stats = 2 * s_all[perm].sum(1) - total
+        hits += int((stats >= observed - tol).sum())
+        done += m
+    return WeatResult(d, (1 + hits) / (1 + n_permutations), observed, n_partitions, False)
+
+
+#: Semantically bleached templates in the style of SEAT (May et al. 2019, NAACL, section 3).
+SEAT_TEMPLATES: tuple[str, ...] = ("This is {w}.", "That is {w}.", "There is {w}.", "Here is {w}.",
+                                   "{w} is here.", "{w} is there.", "It is {w}.", "This will be {w}.")
+
+
+def seat_sentences(words: Sequence[str], templates: Sequence[str] = SEAT_TEMPLATES) -> list[str]:
+    """Every word in every template (SEAT uses each sentence as one element of the word set)."""
+    if isinstance(words, str) or len(words) == 0:
+        raise ValueError("seat_sentences needs a list of words.")
+    out = []
+    for w in words:
+        for t in templates:
+            s = t.format(w=w)
+            out.append(s[0].upper() + s[1:])
+    return out
+
+
+def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_permutations: int = 10000,
+                   seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """WEAT (single words) or SEAT (``seat=True``: sentences from :data:`SEAT_TEMPLATES`) on an encoder.
+
+    Embeddings are mean-pooled sentence vectors from :func:`helpers.models.encode`.
+    ``tests`` are :class:`helpers.data.WeatTest` objects. Returns one row per test.
+    """
+    from tqdm.auto import tqdm
+
+    from .models import encode
+
+    rows = []
+    for t in tqdm(tests, desc="SEAT" if seat else "WEAT", disable=not progress, leave=False):
+        sets = [seat_sentences(s) if seat else list(s) for s in (t.X, t.Y, t.A, t.B)]
+        flat = [s for part in sets for s in part]
+        emb = encode(flat, model, tokenizer, progress=False)
+        cuts = np.cumsum([0] + [len(p) for p in sets])
+        X, Y, A, B = (emb[cuts[i] : cuts[i + 1]] for i in range(4))
+        res = weat(X, Y, A, B, n_permutations=n_permutations, seed=seed)
+        rows.append({"test": t.name, "method": "SEAT" if seat else "WEAT", "effect_size": res.effect_size,
+                     "p_value": res.p_value, "original_d_glove": t.original_d, "n_targets": len(X) + len(Y),
+                     "exact_p": res.exact})
+    return pd.DataFrame(rows)

@@ -1,0 +1,116 @@
+"""Privacy measurements: re-identification risk from quasi-identifiers and membership inference.
+
+* ``k_anonymity`` / ``quasi_identifier_uniqueness`` — Sweeney (2002), "k-anonymity: a model for protecting
+  privacy": a record is k-anonymous over quasi-identifiers Q if at least k records share its values on Q.
+* ``membership_inference_auc`` and friends — the loss-threshold attack of Yeom et al. (2018), "Privacy risk in
+  machine learning: analyzing the connection to overfitting".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _check_columns(df: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"Expected a pandas DataFrame, got {type(df).__name__}.")
+    if isinstance(columns, str):
+        columns = [columns]
+    columns = list(columns)
+    if not columns:
+        raise ValueError("Give at least one quasi-identifier column, e.g. ['age', 'sex', 'native_country'].")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"Unknown column(s) {missing}; the frame has {list(df.columns)}.")
+    if len(df) == 0:
+        raise ValueError("The frame is empty; k-anonymity needs at least one record.")
+    return columns
+
+
+def k_anonymity(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Equivalence-class size of every record over the quasi-identifiers ``columns``.
+
+    k_i = |{j : x_j[Q] = x_i[Q]}| (Sweeney 2002). The data set is k-anonymous for k = min_i k_i.
+    Missing values (NaN) count as a value of their own, so two records both missing ``occupation`` match.
+    Returns an int Series aligned with ``df.index`` (shape (n,)), named ``"k"``.
+    """
+    columns = _check_columns(df, columns)
+    sizes = df.groupby(columns, dropna=False, sort=False)[columns[0]].transform("size")
+    return sizes.astype(int).rename("k")
+
+
+def quasi_identifier_uniqueness(df: pd.DataFrame, columns: Sequence[str]) -> float:
+    """Fraction of records that are unique on ``columns`` (k_i = 1): (1/n) * |{i : k_i = 1}|.
+
+    Sweeney (2000) found 87% of the US population unique on (ZIP code, sex, date of birth); this is that
+    number for a table. 0 means nobody is singled out by these columns, 1 means everyone is.
+    """
+    return float((k_anonymity(df, columns) == 1).mean())
+
+
+# ----------------------------------------------------------------------------------------------
+# Membership inference: the loss-threshold attack (Yeom et al. 2018)
+# ----------------------------------------------------------------------------------------------
+
+def _probs_labels(probs, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(probs, dtype=float)
+    y = np.asarray(labels).reshape(-1)
+    if p.ndim == 2:
+        if p.shape[1] != 2:
+            raise ValueError(f"{name}: probabilities must be P(y=1) of shape (n,) or (n, 2), got {p.shape}.")
+        p = p[:, 1]
+    p = p.reshape(-1)
+    if len(p) == 0:
+        raise ValueError(f"{name}: no examples.")
+    if len(p) != len(y):
+        raise ValueError(f"{name}: {len(p)} probabilities but {len(y)} labels.")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError(f"{name}: probabilities must lie in [0, 1] (no NaN).")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{name}: labels must be 0 or 1.")
+    return p, y.astype(int)
+
+
+def example_losses(probs, labels, *, eps: float = 1e-7) -> np.ndarray:
+    """Per-example cross-entropy ell_i = -log p(y_i | x_i), shape (n,). ``probs``: P(y=1), (n,) or (n, 2)."""
+    p, y = _probs_labels(probs, labels, "example_losses")
+    p_true = np.where(y == 1, p, 1.0 - p)
+    return -np.log(np.clip(p_true, eps, 1.0))
+
+
+def loss_threshold_attack(member_probs, member_labels, nonmember_probs, nonmember_labels) -> dict[str, float]:
+    """Loss-threshold membership inference (Yeom et al. 2018, "Privacy risk in machine learning", Sec. 3.2).
+
+    The attacker guesses "member" when the model's loss on (x, y) is low: score s_i = -ell_i. Reports
+    * ``auc``: ROC AUC of s over members (1) vs non-members (0) (sklearn ``roc_auc_score``; 0.5 = no leak);
+    * ``advantage``: Yeom's membership advantage TPR - FPR for the threshold tau = mean training loss;
+    * ``best_advantage``: max over thresholds of TPR - FPR (the attacker's best case, in [0, 1]);
+    * ``member_loss``, ``nonmember_loss``, ``loss_gap`` = nonmember_loss - member_loss (the generalisation
+      gap in loss: Yeom et al. show the advantage is driven by it), ``accuracy_gap`` = train - test accuracy.
+    """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    pm, ym = _probs_labels(member_probs, member_labels, "members")
+    pn, yn = _probs_labels(nonmember_probs, nonmember_labels, "non-members")
+    lm, ln = example_losses(pm, ym), example_losses(pn, yn)
+    is_member = np.r_[np.ones(len(lm)), np.zeros(len(ln))]
+    score = -np.r_[lm, ln]
+    fpr, tpr, _ = roc_curve(is_member, score)
+    tau = lm.mean()
+    return {
+        "auc": float(roc_auc_score(is_member, score)),
+        "advantage": float(np.mean(lm <= tau) - np.mean(ln <= tau)),
+        "best_advantage": float(max(0.0, np.max(tpr - fpr))),
+        "member_loss": float(lm.mean()),
+        "nonmember_loss": float(ln.mean()),
+        "loss_gap": float(ln.mean() - lm.mean()),
+        "accuracy_gap": float(np.mean((pm >= 0.5) == ym) - np.mean((pn >= 0.5) == yn)),
+    }
+
+
+def membership_inference_auc(member_probs, member_labels, nonmember_probs, nonmember_labels) -> float:
+    """ROC AUC of the loss-threshold attack (see :func:`loss_threshold_attack`); 0.5 means no membership leak."""
+    return loss_threshold_attack(member_probs, member_labels, nonmember_probs, nonmember_labels)["auc"]

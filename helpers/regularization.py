@@ -1,0 +1,712 @@
+"""Regularisation you can see: L2, decoupled weight decay, dropout, MC dropout and early stopping.
+
+Notebook 05 trains a small MLP head (:class:`MLPHead`) on frozen MiniLM sentence embeddings of a
+few hundred Adult records, so that it overfits visibly, and then cures the overfitting:
+
+* **L2 penalty** (Tikhonov; Krogh & Hertz 1992): add :math:`\\frac{\\lambda}{2}\\lVert\\theta\\rVert_2^2`
+  to the loss, gradient :math:`\\lambda\\theta` (:func:`l2_penalty`). Biases and LayerNorm
+  parameters are excluded (:func:`split_decay_parameters`).
+* **Decoupled weight decay** (AdamW; Loshchilov & Hutter 2019, "Decoupled Weight Decay
+  Regularization", ICLR): shrink :math:`\\theta \\leftarrow \\theta - \\eta\\lambda\\theta` outside the
+  adaptive update. For plain SGD this equals the L2 penalty; for Adam it does not, because Adam
+  divides the penalty's gradient by :math:`\\sqrt{\\hat v}`.
+* **Dropout** (Srivastava et al. 2014, JMLR 15:1929): zero each unit with probability ``p`` in
+  training and scale survivors by :math:`1/(1-p)` ("inverted dropout"), so eval mode is the identity
+  (:func:`inverted_dropout`). **MC dropout** (Gal & Ghahramani 2016, ICML) keeps dropout on at
+  prediction time and averages ``T`` passes (:func:`mc_dropout_predict`).
+* **Calibration**: expected calibration error (Naeini et al. 2015, AAAI; Guo et al. 2017, ICML)
+  and the reliability table behind a reliability diagram (:func:`expected_calibration_error`).
+* **Early stopping** with patience (Prechelt 1998, "Early stopping - but when?"), restoring the best
+  weights from a ``safetensors`` checkpoint written atomically (:class:`EarlyStopping`).
+
+Shapes: features ``X`` are ``(n, d)`` float arrays, labels ``y`` ``(n,)`` 0/1, groups ``(n,)``.
+Everything random takes a ``seed``; on the CPU a fixed seed gives bit-identical results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _features(X: Any, name: str = "X") -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (examples x features), got shape {X.shape}.")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return X
+
+
+def _labels(y: Any, n: int, name: str = "y") -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise ValueError(f"{name} must be 1-D with {n} entries (one per example), got shape {y.shape}.")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"{name} contains NaN.")
+    if not set(np.unique(y).tolist()) <= {0, 1}:
+        raise ValueError(f"{name} must hold 0/1 labels, got {sorted(set(np.unique(y).tolist()))[:5]}.")
+    return y.astype(np.float32)
+
+
+def _probabilities(p: Any, n: int, name: str = "prob") -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 1 or len(p) != n:
+        raise ValueError(f"{name} must be 1-D with {n} entries, got shape {p.shape}.")
+    if n == 0:
+        raise ValueError(f"{name} is empty.")
+    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError(f"{name} must be probabilities in [0, 1] (no NaN).")
+    return p
+
+
+def _check_p(p: float, name: str = "p") -> float:
+    if not 0.0 <= float(p) < 1.0:
+        raise ValueError(f"The dropout probability {name} must be in [0, 1), got {p}.")
+    return float(p)
+
+
+# --------------------------------------------------------------------------------------------
+# the model
+# --------------------------------------------------------------------------------------------
+
+
+class MLPHead(nn.Module):
+    """A one-hidden-layer classifier head on fixed sentence embeddings.
+
+    ``x (B, d) -> LayerNorm(d) -> Dropout(input_p) -> Linear(d, h) -> ReLU -> Dropout(p) -> Linear(h, 1)``,
+    returning one logit per example, shape ``(B,)`` (P(y=1) = sigmoid(logit)). The LayerNorm
+    (Ba et al. 2016) standardises each embedding; it sits *before* the first weight matrix, so an L2
+    penalty on that matrix really limits the function (after it, LayerNorm would undo any shrinking).
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 256, p: float = 0.0, *, input_p: float = 0.0,
+                 layer_norm: bool = True) -> None:
+        super().__init__()
+        if in_dim < 1 or hidden < 1:
+            raise ValueError(f"in_dim and hidden must be positive, got {in_dim} and {hidden}.")
+        self.norm = nn.LayerNorm(in_dim) if layer_norm else nn.Identity()
+        self.input_dropout = nn.Dropout(_check_p(input_p, "input_p"))
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.act = nn.ReLU()
+        self.dropout = nn.Dropout(_check_p(p))
+        self.fc2 = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.dropout(self.act(self.fc1(self.input_dropout(self.norm(x)))))
+        return self.fc2(h).squeeze(-1)
+
+
+# --------------------------------------------------------------------------------------------
+# L2 and weight decay
+# --------------------------------------------------------------------------------------------
+
+
+def split_decay_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """``(decay, no_decay)``: weight matrices get L2 / weight decay; biases and norm parameters do not.
+
+    Why exclude them (the convention of BERT, Devlin et al. 2019, and of Loshchilov & Hutter 2019):
+    a bias does not multiply an input, so shrinking it does not make the function smoother - it
+    only drags the decision threshold towards 0 (a prior nobody means). LayerNorm's gain and shift
+    re-scale already-normalised features; pulling the gain to 0 silences the layer, and because
+    the next weight matrix can undo any scale, the penalty buys no smoothness. The rule used here:
+    parameters with fewer than 2 dimensions (biases, norm gains and shifts) are not decayed.
+    """
+    decay, no_decay = [], []
+    for _, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        (decay if param.ndim >= 2 else no_decay).append(param)
+    return decay, no_decay
+
+
+def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
+    """The L2 penalty :math:`\\frac{\\lambda}{2}\\sum_j \\lVert\\theta_j\\rVert_2^2` (a scalar tensor).
+
+    Its gradient with respect to each ``theta_j`` is ``lam * theta_j`` (Krogh & Hertz 1992; Goodfellow
+    et al. 2016, "Deep Learning", eq. 7.1-7.5). Pass the *decayed* parameters only
+    (:func:`split_decay_parameters`).
+    """
+    if not math.isfinite(lam) or lam < 0:
+        raise ValueError(f"The L2 strength lambda must be a finite number >= 0, got {lam}.")
+    params = list(params)
+    if not params:
+        raise ValueError("l2_penalty() got no parameters.")
+    return 0.5 * lam * sum((p**2).sum() for p in params)
+
+
+def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float = 0.0,
+                   *, exclude_no_decay: bool = True) -> torch.optim.Optimizer:
+    """``torch.optim`` SGD / Adam / AdamW with ``weight_decay`` on the decayed parameters only.
+
+    Note what ``weight_decay`` means: for SGD and Adam torch adds ``weight_decay * theta`` to the
+    gradient (that *is* an L2 penalty, coupled to the adaptive scaling in Adam); for AdamW it is the
+    decoupled shrink ``theta -= lr * weight_decay * theta`` (Loshchilov & Hutter 2019, Algorithm 2).
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
+    if not lr > 0:
+        raise ValueError(f"The learning rate must be > 0, got {lr}.")
+    if weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}.")
+    if exclude_no_decay:
+        decay, no_decay = split_decay_parameters(model)
+        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(groups, lr=lr)
+
+
+# --------------------------------------------------------------------------------------------
+# dropout
+# --------------------------------------------------------------------------------------------
+
+
+def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Inverted dropout (Srivastava et al. 2014): ``x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)``.
+
+    In training, each element is zeroed with probability ``p`` and survivors are multiplied by
+    ``1/(1-p)`` so that :math:`E[\\tilde x] = (1-p)\\cdot x/(1-p) = x`; in eval mode it is the
+    identity. Same shape as ``x``. ``torch.nn.Dropout`` does exactly this.
+    """
+    p = _check_p(p)
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
+    return x * keep.to(x.dtype) / (1.0 - p)
+
+
+def set_dropout(model: nn.Module, p: float) -> int:
+    """Set ``p`` on every ``nn.Dropout`` in ``model`` (and the attention dropout of HF BERT layers).
+
+    Works for the encoder's dropout config too: in transformers 5 the attention reads its
+    ``dropout.p``; in 4.4x the SDPA attention reads ``dropout_prob``. Returns how many were set.
+    """
+    p = _check_p(p)
+    n = 0
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+            n += 1
+        if hasattr(module, "dropout_prob") and isinstance(module.dropout_prob, float):
+            module.dropout_prob = p
+    config = getattr(model, "config", None)
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if config is not None and hasattr(config, key):
+            setattr(config, key, p)
+    return n
+
+
+def enable_mc_dropout(model: nn.Module) -> nn.Module:
+    """Eval mode everywhere except the dropout layers, which stay stochastic (for MC dropout)."""
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.train()
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# early stopping with atomic safetensors checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def save_state_atomic(model_or_state: nn.Module | dict[str, torch.Tensor], path: str | Path) -> Path:
+    """Save a state dict as ``safetensors`` atomically: write a temp file in the same folder, then
+    ``os.replace`` it over ``path`` (a crash never leaves a half-written checkpoint). Returns ``path``.
+
+    safetensors stores raw tensors plus a JSON header - loading it cannot execute code, unlike pickle.
+    """
+    from safetensors.torch import save_file
+
+    state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load_state(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a ``safetensors`` state dict into ``model`` (strict: every key must match)."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"No checkpoint at {path}: nothing was saved there yet.")
+    device = next(model.parameters()).device
+    model.load_state_dict(load_file(str(path), device=str(device)))
+    return model
+
+
+class EarlyStopping:
+    """Stop when the monitored value has not improved for ``patience`` epochs; keep the best weights.
+
+    Call :meth:`step` once per epoch with the validation loss (``mode="min"``) or accuracy
+    (``mode="max"``). An improvement means beating the best so far by more than ``min_delta``; it
+    saves a checkpoint (:func:`save_state_atomic`). After ``patience`` consecutive epochs without
+    improvement :meth:`step` returns ``True``; :meth:`restore` loads the best weights back.
+    """
+
+    def __init__(self, patience: int = 10, *, path: str | Path | None = None, min_delta: float = 0.0,
+                 mode: str = "min") -> None:
+        if not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer (epochs), got {patience!r}.")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' (a loss) or 'max' (an accuracy), got {mode!r}.")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}.")
+        from .config import BUILD_DIR
+
+        self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
+        self.path = Path(path) if path else BUILD_DIR / "checkpoints" / f"early-stopping-{os.getpid()}-{id(self)}.safetensors"
+        self.best: float = math.inf if mode == "min" else -math.inf
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+        self.stopped_epoch: int | None = None
+
+    def improved(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far by more than ``min_delta``."""
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def step(self, value: float, model: nn.Module, epoch: int) -> bool:
+        """Record one epoch's monitored ``value``; return ``True`` when training should stop."""
+        value = float(value)
+        if math.isnan(value):
+            raise ValueError(f"The monitored value at epoch {epoch} is NaN: training diverged.")
+        if self.improved(value):
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            save_state_atomic(model, self.path)
+            return False
+        self.bad_epochs += 1
+        if self.bad_epochs >= self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """Load the best checkpoint into ``model``."""
+        if self.best_epoch is None:
+            raise ValueError("EarlyStopping.restore(): step() was never called, so there is no best checkpoint.")
+        return load_state(model, self.path)
+
+
+# --------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def single_thread_on_cpu(device: torch.device):
+    """Run a block with one torch CPU thread, then restore the previous count.
+
+    The head's matrices are tiny (a batch of 64 x 384): splitting them over threads costs more than it
+    saves, and on a shared or oversubscribed CPU the threads' synchronisation made training ~100x
+    slower in our measurements (40 s instead of 0.4 s). On a GPU this does nothing.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+@dataclass
+class TrainResult:
+    """A trained head, its per-epoch history and what early stopping did."""
+
+    model: MLPHead
+    history: pd.DataFrame  # columns: epoch, train_loss, train_acc, val_loss, val_acc, gap (=train_acc-val_acc)
+    config: dict[str, Any] = field(default_factory=dict)
+    best_epoch: int | None = None  # the restored epoch with early stopping, else None
+    stopped_epoch: int | None = None
+    seconds: float = 0.0
+
+    def final(self) -> dict[str, float]:
+        """The metrics of the returned model: the restored epoch with early stopping, else the last."""
+        row = self.history.iloc[-1] if self.best_epoch is None else \
+            self.history.loc[self.history["epoch"] == self.best_epoch].iloc[0]
+        return {k: float(row[k]) for k in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "gap")
+                if k in row and pd.notna(row[k])}
+
+
+def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
+    from .config import autocast
+
+    model.eval()
+    with torch.no_grad(), autocast(device):
+        logits = model(X).float()
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
+    acc = ((logits > 0).float() == y).float().mean().item()
+    return loss, acc
+
+
+def _fit(model, opt, Xt, yt, Xv, yv, rows, *, epochs, batch_size, l2, decay_params, gen, device, early_stopping,
+         after_step, progress) -> None:
+    """The epoch loop of :func:`train_mlp` (appends one history row per epoch to ``rows``)."""
+    from tqdm.auto import tqdm
+
+    from .config import autocast
+
+    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False):
+        model.train()
+        order = torch.randperm(len(Xt), generator=gen).to(device)
+        for s in range(0, len(Xt), batch_size):
+            idx = order[s: s + batch_size]
+            with autocast(device):
+                logits = model(Xt[idx]).float()
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, yt[idx])
+            if l2 > 0:
+                loss = loss + l2_penalty(decay_params, l2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if after_step is not None:
+                with torch.no_grad():
+                    after_step(model)
+        row = {"epoch": epoch}
+        row["train_loss"], row["train_acc"] = _evaluate(model, Xt, yt, device)
+        if Xv is not None:
+            row["val_loss"], row["val_acc"] = _evaluate(model, Xv, yv, device)
+            row["gap"] = row["train_acc"] - row["val_acc"]
+        rows.append(row)
+        if early_stopping is not None and early_stopping.step(row["val_loss"], model, epoch):
+            break
+
+
+def train_mlp(
+    X_train: Any, y_train: Any, X_val: Any = None, y_val: Any = None, *,
+    hidden: int = 256, p: float = 0.0, input_p: float = 0.0, layer_norm: bool = True,
+    optimizer: str = "adam", lr: float = 1e-3, l2: float = 0.0, weight_decay: float = 0.0,
+    exclude_no_decay: bool = True, epochs: int = 100, batch_size: int = 64, seed: int = 0,
+    early_stopping: EarlyStopping | None = None, after_step: Callable[[nn.Module], None] | None = None,
+    device: Any = None, progress: bool = False,
+) -> TrainResult:
+    """Train an :class:`MLPHead` with mini-batch ``optimizer`` on the binary cross-entropy
+
+    .. math:: L(\\theta) = \\frac1B\\sum_{i\\in B} \\ell(f_\\theta(x_i), y_i) + \\frac{\\lambda}{2}\\lVert\\theta_{decay}\\rVert^2
+
+    where ``l2`` is :math:`\\lambda` (explicit penalty, coupled) and ``weight_decay`` goes to the
+    optimizer (coupled for SGD/Adam, decoupled for AdamW; see :func:`make_optimizer`).
+    Every epoch it records train and validation loss/accuracy (eval mode, dropout off). With
+    ``early_stopping`` it monitors validation loss and restores the best weights at the end.
+    ``after_step(model)`` runs after every optimiser step (used to study a broken "regulariser").
+    """
+    from .config import get_device
+
+    X_train = _features(X_train, "X_train")
+    y_train = _labels(y_train, len(X_train), "y_train")
+    has_val = X_val is not None
+    if has_val:
+        X_val = _features(X_val, "X_val")
+        y_val = _labels(y_val, len(X_val), "y_val")
+        if X_val.shape[1] != X_train.shape[1]:
+            raise ValueError(f"X_val has {X_val.shape[1]} features but X_train has {X_train.shape[1]}.")
+    elif early_stopping is not None:
+        raise ValueError("Early stopping needs validation data (X_val, y_val).")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}.")
+    if l2 < 0:
+        raise ValueError(f"l2 must be >= 0, got {l2}.")
+    device = get_device(device) if not isinstance(device, torch.device) else device
+    torch.manual_seed(seed)
+    model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
+    opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
+    decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
+    Xt, yt = torch.from_numpy(X_train).to(device), torch.from_numpy(y_train).to(device)
+    Xv, yv = (torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device)) if has_val else (None, None)
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    t0 = time.perf_counter()
+    with single_thread_on_cpu(device):
+        _fit(model, opt, Xt, yt, Xv, yv, rows, epochs=epochs, batch_size=batch_size, l2=l2, decay_params=decay_params,
+             gen=gen, device=device, early_stopping=early_stopping, after_step=after_step, progress=progress)
+    best_epoch = None
+    if early_stopping is not None:
+        early_stopping.restore(model)
+        best_epoch = early_stopping.best_epoch
+    model.eval()
+    config = dict(hidden=hidden, p=p, input_p=input_p, optimizer=optimizer, lr=lr, l2=l2,
+                  weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, seed=seed)
+    return TrainResult(model, pd.DataFrame(rows), config, best_epoch,
+                       early_stopping.stopped_epoch if early_stopping else None, time.perf_counter() - t0)
+
+
+def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.ndarray:
+    """P(y=1) from one deterministic pass (eval mode: dropout off), shape ``(n,)``."""
+    from .config import autocast
+
+    X = _features(X)
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    with torch.no_grad(), autocast(device), single_thread_on_cpu(device):
+        for s in range(0, len(X), batch_size):
+            out.append(torch.sigmoid(model(torch.from_numpy(X[s: s + batch_size]).to(device)).float()).cpu())
+    return torch.cat(out).numpy().astype(np.float64)
+
+
+def accuracy(model: nn.Module, X: Any, y: Any) -> float:
+    """Share of correct predictions (threshold P(y=1) = 0.5, eval mode)."""
+    X = _features(X)
+    y = _labels(y, len(X))
+    return float(((predict_proba(model, X) > 0.5) == (y > 0.5)).mean())
+
+
+def max_param_difference(a: nn.Module, b: nn.Module) -> float:
+    """Largest absolute difference between corresponding parameters of two same-shaped models."""
+    pa, pb = list(a.state_dict().values()), list(b.state_dict().values())
+    if len(pa) != len(pb) or any(x.shape != y.shape for x, y in zip(pa, pb)):
+        raise ValueError("The two models do not have the same parameter shapes.")
+    return max(float((x.detach().double() - y.detach().double()).abs().max()) for x, y in zip(pa, pb))
+
+
+def mc_dropout_predict(model: nn.Module, X: Any, *, T: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Monte-Carlo dropout (Gal & Ghahramani 2016): ``T`` stochastic passes with dropout on.
+
+    Returns ``(mean, std)`` of P(y=1) over the passes, each shape ``(n,)``. The mean is the
+    predictive probability :math:`\\frac1T\\sum_t \\sigma(f_{\\theta, m_t}(x))`; the std is a
+    (rough) per-example uncertainty. The model is put back in eval mode afterwards.
+    """
+    from .config import autocast
+
+    if T < 1:
+        raise ValueError(f"T (number of stochastic passes) must be >= 1, got {T}.")
+    if not any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()):
+        raise ValueError("The model has no active dropout (p > 0): every MC pass would be identical.")
+    X = torch.from_numpy(_features(X))
+    device = next(model.parameters()).device
+    X = X.to(device)
+    torch.manual_seed(seed)
+    enable_mc_dropout(model)
+    try:
+        with torch.no_grad(), autocast(device), single_thread_on_cpu(device):
+            samples = torch.stack([torch.sigmoid(model(X).float()) for _ in range(T)]).cpu().double().numpy()
+    finally:
+        model.eval()
+    return samples.mean(0), samples.std(0)
+
+
+# --------------------------------------------------------------------------------------------
+# calibration
+# --------------------------------------------------------------------------------------------
+
+
+def reliability_table(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
+    """Bin predictions by P(y=1) into ``n_bins`` equal-width bins on [0, 1] (sklearn's
+    ``calibration_curve(strategy="uniform")`` binning) and report, per non-empty bin, ``count``,
+    mean predicted probability ``confidence`` and observed positive rate ``accuracy``.
+    """
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    y = _labels(y_true, len(np.asarray(y_true)), "y_true").astype(np.float64)
+    prob = _probabilities(prob, len(y))
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ids = np.searchsorted(edges[1:-1], prob)
+    rows = []
+    for b in range(n_bins):
+        mask = ids == b
+        if mask.any():
+            rows.append({"bin": b, "lower": edges[b], "upper": edges[b + 1], "count": int(mask.sum()),
+                         "confidence": float(prob[mask].mean()), "accuracy": float(y[mask].mean())})
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> float:
+    """ECE (Naeini et al. 2015; Guo et al. 2017): :math:`\\sum_b \\frac{n_b}{n}\\,|\\bar y_b - \\bar p_b|`
+    over ``n_bins`` equal-width bins of P(y=1), where :math:`\\bar y_b` is the positive rate and
+    :math:`\\bar p_b` the mean predicted probability in bin ``b``. 0 = perfectly calibrated.
+    """
+    table = reliability_table(y_true, prob, n_bins)
+    return float((table["count"] * (table["accuracy"] - table["confidence"]).abs()).sum() / table["count"].sum())
+
+
+# --------------------------------------------------------------------------------------------
+# per-group gaps, sweeps and grids
+# --------------------------------------------------------------------------------------------
+
+
+def group_gaps(model: nn.Module, X_train: Any, y_train: Any, g_train: Any, X_val: Any, y_val: Any,
+               g_val: Any) -> pd.DataFrame:
+    """Per-group train and validation accuracy and their gap (train - val), one row per group.
+
+    A larger gap for a group means the model memorised that group's training examples more than it
+    learned something that transfers - typical for the smaller group.
+    """
+    out = []
+    for name, X, y, g in (("train", X_train, y_train, g_train), ("val", X_val, y_val, g_val)):
+        X = _features(X, f"X_{name}")
+        y = _labels(y, len(X), f"y_{name}")
+        g = np.asarray(g)
+        if g.shape != (len(X),):
+            raise ValueError(f"g_{name} must have one group per example ({len(X)}), got shape {g.shape}.")
+        pred = (predict_proba(model, X) > 0.5).astype(np.float32)
+        out.append(pd.DataFrame({"group": g.astype(str), "correct": pred == y, "split": name}))
+    df = pd.concat(out)
+    table = df.pivot_table(index="group", columns="split", values="correct", aggfunc=["mean", "size"])
+    missing = set(df.loc[df.split == "train", "group"]) ^ set(df.loc[df.split == "val", "group"])
+    if missing:
+        raise ValueError(f"Group(s) {sorted(missing)} appear in only one of train / val: cannot compare.")
+    res = pd.DataFrame({
+        "n_train": table[("size", "train")].astype(int), "n_val": table[("size", "val")].astype(int),
+        "train_acc": table[("mean", "train")].astype(float), "val_acc": table[("mean", "val")].astype(float),
+    })
+    res["gap"] = res["train_acc"] - res["val_acc"]
+    return res.reset_index()
+
+
+def sweep(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, param: str, values: Sequence[float],
+          seeds: Sequence[int] = (0,), progress: bool = True, **base: Any) -> pd.DataFrame:
+    """Train once per ``value`` of ``param`` (e.g. ``"l2"`` or ``"p"``) and seed; other settings from
+    ``base`` (keyword arguments of :func:`train_mlp`). One row per run with the final-epoch
+    ``train_acc``, ``val_acc``, ``val_loss`` and ``gap``.
+    """
+    from tqdm.auto import tqdm
+
+    if not values:
+        raise ValueError("sweep() got no values to try.")
+    runs = [(v, s) for v in values for s in seeds]
+    rows = []
+    for v, s in tqdm(runs, desc=f"sweep {param}", disable=not progress, leave=False):
+        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, param: v, "seed": s})
+        rows.append({param: v, "seed": s, **{k: res.final()[k] for k in ("train_acc", "val_acc", "val_loss", "gap")}})
+    return pd.DataFrame(rows)
+
+
+def decay_grid(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, lrs: Sequence[float],
+               decays: Sequence[float], seeds: Sequence[int] = (0,), progress: bool = True,
+               **base: Any) -> pd.DataFrame:
+    """Adam + L2 (explicit penalty ``l2=decay``) versus AdamW (``weight_decay=decay``, decoupled) over
+    a learning-rate x decay grid, as in Loshchilov & Hutter (2019, Fig. 2). One row per
+    (method, lr, decay) with the final-epoch validation accuracy and loss averaged over ``seeds``.
+    """
+    from tqdm.auto import tqdm
+
+    runs = [(m, lr, d, s) for m in ("Adam+L2", "AdamW") for lr in lrs for d in decays for s in seeds]
+    rows = []
+    for method, lr, d, s in tqdm(runs, desc="lr x decay grid", disable=not progress, leave=False):
+        kw = dict(optimizer="adam", l2=d) if method == "Adam+L2" else dict(optimizer="adamw", weight_decay=d)
+        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, **kw, "lr": lr, "seed": s})
+        f = res.final()
+        rows.append({"method": method, "lr": lr, "decay": d, "seed": s, "val_acc": f["val_acc"],
+                     "val_loss": f["val_loss"], "train_acc": f["train_acc"]})
+    df = pd.DataFrame(rows)
+    return df.groupby(["method", "lr", "decay"], as_index=False)[["val_acc", "val_loss", "train_acc"]].mean()
+
+
+def good_region(grid: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame:
+    """Per method: best validation accuracy, and how many grid cells come within ``tol`` of the best
+    accuracy of *either* method (``n_good``, ``fraction_good``) - the width of the good region - and
+    how many distinct learning rates reach it (``lrs_good``).
+    """
+    if grid.empty:
+        raise ValueError("The grid is empty.")
+    top = grid["val_acc"].max()
+    rows = []
+    for method, g in grid.groupby("method"):
+        good = g[g["val_acc"] >= top - tol]
+        rows.append({"method": method, "best_val_acc": float(g["val_acc"].max()), "n_good": int(len(good)),
+                     "fraction_good": float(len(good) / len(g)), "lrs_good": int(good["lr"].nunique()),
+                     "cells": int(len(g))})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# the source material's broken "regulariser" (studied in an exercise; do not use)
+# --------------------------------------------------------------------------------------------
+
+
+def reinit_and_clamp_(model: nn.Module, std: float = 0.02, clamp: float = 0.1, *,
+                      generator: torch.Generator | None = None) -> nn.Module:
+    """The source material's "regulariser", kept only to be studied: after each step, re-draw every
+    parameter from N(0, std^2) and clamp it to [-clamp, clamp], in place.
+
+    It throws away everything the optimiser just learned: the model is a fresh random network
+    after every step, so training loss never falls and accuracy stays near the majority-class rate.
+    """
+    with torch.no_grad():
+        for param in model.parameters():
+            noise = torch.randn(param.shape, generator=generator, dtype=param.dtype) * std
+            param.copy_(noise.clamp_(-clamp, clamp).to(param.device))
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# the encoder's own dropout (optional: on a few sentences)
+# --------------------------------------------------------------------------------------------
+
+
+def encoder_dropout_spread(texts: Sequence[str], ps: Sequence[float], *, T: int = 5, seed: int = 0,
+                           model_name: str | None = None, device: Any = None) -> pd.DataFrame:
+    """How much the encoder's own dropout (``hidden_dropout_prob`` and ``attention_probs_dropout_prob``,
+    0.1 in MiniLM's config) moves a sentence embedding: for each ``p``, ``T`` stochastic passes in
+    train mode; reports the mean cosine similarity of each pass to the deterministic (eval)
+    embedding. Small ``texts`` only: this runs the full encoder ``T x len(ps)`` times.
+    """
+    from .models import encode, load_encoder, load_tokenizer
+
+    if not texts:
+        raise ValueError("encoder_dropout_spread() got no sentences.")
+    model, tok = load_encoder(model_name, device=device), load_tokenizer(model_name)
+    with single_thread_on_cpu(next(model.parameters()).device):
+        return _dropout_spread(list(texts), ps, model, tok, T=T, seed=seed, encode=encode)
+
+
+def _dropout_spread(texts: list[str], ps: Sequence[float], model: nn.Module, tok: Any, *, T: int, seed: int,
+                    encode: Callable) -> pd.DataFrame:
+    ref = torch.from_numpy(encode(list(texts), model, tok, normalize=True, progress=False))
+    rows = []
+    for p in ps:
+        set_dropout(model, p)
+        torch.manual_seed(seed)
+        sims = []
+        for _ in range(T):
+            model.train()
+            emb = _encode_train_mode(list(texts), model, tok)
+            sims.append((nn.functional.normalize(emb, dim=-1) * ref).sum(-1))
+        s = torch.stack(sims)
+        rows.append({"p": float(p), "mean_cosine_to_eval": float(s.mean()), "min_cosine_to_eval": float(s.min())})
+    model.eval()
+    return pd.DataFrame(rows)
+
+
+def _encode_train_mode(texts: list[str], model: nn.Module, tok: Any) -> torch.Tensor:
+    from .models import mean_pool
+
+    dev = next(model.parameters()).device
+    batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt").to(dev)
+    with torch.no_grad():
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    return mean_pool(hidden.float(), batch["attention_mask"]).cpu()

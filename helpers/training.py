@@ -1,0 +1,436 @@
+"""Training loops used across the workbook: a small head on fixed features, and full fine-tuning.
+
+* :func:`train_head` - logistic regression (``hidden=0``) or a one-hidden-layer MLP on fixed
+  features such as cached MiniLM embeddings (seconds on a CPU). :func:`predict_head` -> P(y=1).
+* :func:`fine_tune` - full fine-tuning of the encoder and a classification head
+  (``AutoModelForSequenceClassification``): the texts are tokenized once, batches are formed from
+  length buckets (little padding), forward passes run under bf16 autocast on CUDA, the optimiser
+  is AdamW (Loshchilov & Hutter 2019) with linear warm-up and decay. :func:`predict_proba`.
+
+Both loops minimise the (optionally sample-weighted) mean cross-entropy
+
+.. math:: L = \\frac{\\sum_i w_i\\,\\ell(f(x_i), y_i)}{\\sum_i w_i} + \\text{extra\\_loss}(\\ldots)
+
+and accept an ``extra_loss`` hook, called every step as
+``extra_loss(logits, labels, groups, step) -> scalar tensor`` and added to the loss; it is how
+notebook 04 adds fairness penalties. ``logits`` has shape ``(B,)`` in :func:`train_head` (one
+logit) and ``(B, 2)`` in :func:`fine_tune`; ``labels`` ``(B,)``; ``groups`` ``(B,)`` long, or
+``None`` when no ``groups`` array was passed. The code path is the same on CPU and GPU; on the CPU
+a fixed ``seed`` gives bit-identical results.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ExtraLoss = Callable[..., Any]
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+
+def _as_labels(y: Any, n: int, name: str = "labels") -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {y.shape}.")
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} entries but there are {n} examples: the lengths must match.")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"{name} contain NaN.")
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"{name} must be 0/1, got the values {sorted(values)[:5]}.")
+    return y.astype(np.int64)
+
+
+def _as_weights(w: Any, n: int) -> np.ndarray | None:
+    if w is None:
+        return None
+    w = np.asarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}.")
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ValueError("sample_weight must be finite, non-negative and not all zero.")
+    return w
+
+
+def _as_groups(g: Any, n: int) -> np.ndarray | None:
+    if g is None:
+        return None
+    g = np.asarray(g)
+    if g.shape != (n,):
+        raise ValueError(f"groups must have shape ({n},), got {g.shape}.")
+    if g.dtype.kind not in "iub":
+        raise ValueError("groups must be integer codes (e.g. pd.factorize(df['sex'])[0] or (df.sex=='Female')).")
+    return g.astype(np.int64)
+
+
+def _device(device: Any):
+    from .config import get_device
+
+    return device if hasattr(device, "type") else get_device(device)
+
+
+def _weighted_mean(losses, weights):
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# a head on fixed features
+# --------------------------------------------------------------------------------------------
+
+
+class Head:
+    """Namespace for building heads (kept tiny so a notebook can print the model)."""
+
+    @staticmethod
+    def build(n_features: int, hidden: int = 0):
+        """``Linear(d, 1)`` (logistic regression) or ``Linear(d, h) -> ReLU -> Linear(h, 1)``.
+
+        Input ``(B, d)`` -> output logit ``(B,)``.
+        """
+        import torch
+
+        if hidden and hidden > 0:
+            net = torch.nn.Sequential(torch.nn.Linear(n_features, hidden), torch.nn.ReLU(),
+                                      torch.nn.Linear(hidden, 1), torch.nn.Flatten(0))  # fmt: skip
+        else:
+            net = torch.nn.Sequential(torch.nn.Linear(n_features, 1), torch.nn.Flatten(0))
+        return net
+
+
+def train_head(
+    X_train,
+    y_train,
+    *,
+    X_val=None,
+    y_val=None,
+    hidden: int = 0,
+    epochs: int = 30,
+    lr: float = 1e-2,
+    weight_decay: float = 0.0,
+    batch_size: int = 256,
+    seed: int = 0,
+    sample_weight=None,
+    extra_loss: ExtraLoss | None = None,
+    groups=None,
+    device=None,
+    progress: bool = False,
+):
+    """Train logistic regression / a one-hidden-layer MLP on fixed features with AdamW.
+
+    Args:
+        X_train: features, shape ``(n, d)`` (e.g. MiniLM embeddings, d = 384).
+        y_train: 0/1 labels, shape ``(n,)``.
+        X_val, y_val: optional validation data, evaluated after every epoch.
+        hidden: 0 for logistic regression, else the width of the hidden layer.
+        sample_weight: optional non-negative weights ``(n,)`` (e.g. from reweighing); the loss is
+            the weighted mean of the per-example binary cross-entropy.
+        extra_loss: ``extra_loss(logits (B,), labels (B,), groups (B,) | None, step) -> scalar``,
+            added to the loss at every step.
+        groups: int array ``(n,)`` of sensitive-group codes, sliced per batch for ``extra_loss``.
+
+    Returns:
+        ``(model, history)``: the model (in eval mode, on ``device``) and one dict per epoch with
+        ``epoch``, ``train_loss`` and, with validation data, ``val_loss`` and ``val_accuracy``
+        (NaN otherwise).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    X = np.asarray(X_train, dtype=np.float32)
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"X_train must be a non-empty 2-D array (n, d), got shape {X.shape}.")
+    if not np.isfinite(X).all():
+        raise ValueError("X_train contains NaN or infinite values.")
+    n = len(X)
+    y = _as_labels(y_train, n, "y_train")
+    w = _as_weights(sample_weight, n)
+    g = _as_groups(groups, n)
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be at least 1.")
+    dev = _device(device)
+    if X_val is not None:
+        Xv = torch.as_tensor(np.asarray(X_val, dtype=np.float32), device=dev)
+        yv = torch.as_tensor(_as_labels(y_val, len(Xv), "y_val"), dtype=torch.float32, device=dev)
+    torch.manual_seed(seed)
+    model = Head.build(X.shape[1], hidden).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    Xt = torch.as_tensor(X, device=dev)
+    yt = torch.as_tensor(y, dtype=torch.float32, device=dev)
+    wt = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
+    gt = torch.as_tensor(g, device=dev) if g is not None else None
+    gen = torch.Generator().manual_seed(seed)
+    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+    history: list[dict] = []
+    step = 0
+    for epoch in tqdm(range(1, epochs + 1), desc="training head", disable=not progress, leave=False):
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(dev)
+        total, count = 0.0, 0
+        for s in range(0, n, batch_size):
+            idx = perm[s : s + batch_size]
+            logits = model(Xt[idx])
+            loss = _weighted_mean(bce(logits, yt[idx]), wt[idx] if wt is not None else None)
+            if extra_loss is not None:
+                loss = loss + extra_loss(logits, yt[idx].long(), gt[idx] if gt is not None else None, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        row = {"epoch": epoch, "train_loss": total / count, "val_loss": math.nan, "val_accuracy": math.nan}
+        if X_val is not None:
+            model.eval()
+            with torch.no_grad():
+                lv = model(Xv)
+                row["val_loss"] = float(bce(lv, yv).mean())
+                row["val_accuracy"] = float(((lv > 0).float() == yv).float().mean())
+        history.append(row)
+    return model.eval(), history
+
+
+def predict_head(model, X, *, device=None) -> np.ndarray:
+    """P(y = 1 | x) from a head trained by :func:`train_head`: ``sigmoid(logit)``, shape ``(n,)``."""
+    import torch
+
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (n, d), got shape {X.shape}.")
+    dev = next(model.parameters()).device if device is None else _device(device)
+    model = model.to(dev).eval()
+    with torch.no_grad():
+        out = torch.sigmoid(model(torch.as_tensor(X, device=dev)).float())
+    return out.cpu().numpy().astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# full fine-tuning
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FineTuneResult:
+    """What :func:`fine_tune` returns."""
+
+    model: Any
+    tokenizer: Any
+    history: list[dict] = field(default_factory=list)
+    examples_per_second: float = math.nan
+    seconds: float = math.nan
+
+
+@dataclass
+class Tokenized:
+    """Texts tokenized once and padded to a common length: ``ids`` (n, T) long, ``lengths`` (n,)."""
+
+    ids: Any
+    lengths: Any
+    pad_id: int
+
+    def batch(self, idx, width: int | None = None):
+        """Slice a batch and trim it to its longest sentence: ``(input_ids, attention_mask)`` (B, L).
+
+        Pass ``width`` (the longest length in the batch, known on the host) to avoid a GPU sync.
+        """
+        import torch
+
+        lens = self.lengths[idx]
+        width = int(lens.max()) if width is None else int(width)
+        ids = self.ids[idx, :width]
+        mask = (torch.arange(width, device=ids.device)[None, :] < lens[:, None]).long()
+        return ids, mask
+
+
+def pretokenize(texts: Sequence[str], tokenizer, *, max_length: int = 128, device=None) -> Tokenized:
+    """Tokenize every text once (truncated to ``max_length`` tokens), padded into one tensor on ``device``."""
+    import torch
+
+    if isinstance(texts, str):
+        raise ValueError("Pass a list of sentences, not a single string.")
+    texts = list(texts)
+    if not texts:
+        raise ValueError("No texts to tokenize.")
+    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
+    lengths = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = np.full((len(enc), int(lengths.max())), pad_id, dtype=np.int64)
+    for i, e in enumerate(enc):
+        ids[i, : len(e)] = e
+    dev = _device(device)
+    return Tokenized(torch.as_tensor(ids, device=dev), torch.as_tensor(lengths, device=dev), int(pad_id))
+
+
+def length_bucketed_batches(lengths: np.ndarray, batch_size: int, *, rng: np.random.Generator,
+                            bucket_batches: int = 50) -> list[np.ndarray]:
+    """Shuffled batches of indices whose sentences have similar lengths (less padding).
+
+    Shuffle all indices, cut them into chunks of ``batch_size * bucket_batches``, sort each chunk
+    by length, cut it into batches, then shuffle the order of the batches. Every index appears
+    exactly once per epoch; the randomness comes only from ``rng``.
+    """
+    n = len(lengths)
+    perm = rng.permutation(n)
+    chunk = batch_size * bucket_batches
+    batches: list[np.ndarray] = []
+    for s in range(0, n, chunk):
+        part = perm[s : s + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def fine_tune(
+    train_texts: Sequence[str],
+    train_labels,
+    *,
+    model_name: str | None = None,
+    epochs: int | None = None,
+    lr: float = 5e-5,
+    batch_size: int | None = None,
+    max_length: int = 128,
+    seed: int = 0,
+    device=None,
+    sample_weight=None,
+    extra_loss: ExtraLoss | None = None,
+    groups=None,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.06,
+    progress: bool = True,
+) -> FineTuneResult:
+    """Fine-tune the whole encoder plus a fresh 2-way classification head.
+
+    Texts are tokenized once; each epoch draws shuffled, length-bucketed batches
+    (:func:`length_bucketed_batches`); the forward pass runs under bf16 (fp16 on old GPUs)
+    autocast on CUDA and in float32 on the CPU; AdamW with linear warm-up over
+    ``warmup_fraction`` of the steps, then linear decay to 0. Loss: weighted mean cross-entropy
+    of the logits ``(B, 2)`` plus ``extra_loss(logits, labels, groups, step)`` if given.
+
+    ``epochs`` / ``batch_size`` default to the run mode's ``finetune_epochs`` /
+    ``finetune_batch_size`` sizes. ``examples_per_second`` counts training examples over the
+    training loop's wall time (tokenization and model loading excluded, GPU synchronised).
+
+    Returns:
+        :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
+        ``epoch``, ``train_loss``, ``seconds``, ``examples_per_second``).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .config import autocast, seed_everything, size
+    from .models import load_classifier, load_tokenizer
+
+    if isinstance(train_texts, str):
+        raise ValueError("fine_tune() takes a list of sentences, not a single string.")
+    texts = list(train_texts)
+    n = len(texts)
+    if n == 0:
+        raise ValueError("fine_tune() got no training sentences.")
+    y = _as_labels(train_labels, n, "train_labels")
+    w = _as_weights(sample_weight, n)
+    g = _as_groups(groups, n)
+    epochs = int(epochs if epochs is not None else size("finetune_epochs"))
+    batch_size = int(batch_size if batch_size is not None else size("finetune_batch_size"))
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be at least 1.")
+    dev = _device(device)
+    seed_everything(seed)
+    tokenizer = load_tokenizer(model_name)
+    model = load_classifier(model_name, num_labels=2, device=dev, seed=seed)
+    tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
+    lengths_np = tok.lengths.cpu().numpy()
+    yt = torch.as_tensor(y, device=dev)
+    wt = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
+    gt = torch.as_tensor(g, device=dev) if g is not None else None
+
+    rng = np.random.default_rng(seed)
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = epochs * steps_per_epoch
+    warmup = max(1, int(warmup_fraction * total_steps))
+    fused = {"fused": True} if dev.type == "cuda" else {}
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **fused)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
+    )
+    history: list[dict] = []
+    step = 0
+    seconds = 0.0
+    bar = tqdm(total=total_steps, desc="fine-tuning", disable=not progress, leave=False)
+    model.train()
+    for epoch in range(1, epochs + 1):
+        batches = length_bucketed_batches(lengths_np, batch_size, rng=rng)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=dev)
+        for b in batches:
+            idx = torch.as_tensor(b, device=dev)
+            ids, mask = tok.batch(idx, width=lengths_np[b].max())
+            with autocast(dev):
+                logits = model(input_ids=ids, attention_mask=mask).logits
+            logits = logits.float()
+            ce = torch.nn.functional.cross_entropy(logits, yt[idx], reduction="none")
+            loss = _weighted_mean(ce, wt[idx] if wt is not None else None)
+            if extra_loss is not None:
+                loss = loss + extra_loss(logits, yt[idx], gt[idx] if gt is not None else None, step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.detach() * len(b)
+            bar.update(1)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        dt = time.perf_counter() - t0
+        seconds += dt
+        history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "seconds": dt,
+                        "examples_per_second": n / dt if dt > 0 else math.nan})  # fmt: skip
+        bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", ex_per_s=f"{n / dt:.0f}")
+    bar.close()
+    model.eval()
+    eps = n * epochs / seconds if seconds > 0 else math.nan
+    return FineTuneResult(model=model, tokenizer=tokenizer, history=history, examples_per_second=eps, seconds=seconds)
+
+
+def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int | None = None, max_length: int = 128,
+                  device=None, progress: bool = False) -> np.ndarray:
+    """Class probabilities ``softmax(logits)`` from a sequence classifier, shape ``(n, 2)``, input order.
+
+    Sentences are tokenized once and run longest-first in batches (little padding), under
+    ``inference_mode`` and bf16 autocast on CUDA.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .config import autocast, size
+
+    dev = next(model.parameters()).device if device is None else _device(device)
+    model = model.to(dev).eval()
+    tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
+    n = len(tok.lengths)
+    batch_size = batch_size or size("encode_batch_size")
+    lengths_np = tok.lengths.cpu().numpy()
+    order = np.argsort(-lengths_np, kind="stable")
+    out = np.empty((n, model.config.num_labels), dtype=np.float64)
+    starts = range(0, n, batch_size)
+    with torch.inference_mode():
+        for s in tqdm(starts, desc="predicting", disable=not progress or len(starts) < 3, leave=False):
+            idx_np = order[s : s + batch_size]
+            ids, mask = tok.batch(torch.as_tensor(idx_np, device=dev), width=lengths_np[idx_np].max())
+            with autocast(dev):
+                logits = model(input_ids=ids, attention_mask=mask).logits
+            out[idx_np] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    return out

@@ -1,0 +1,189 @@
+"""Tests for helpers.fairness.constrained: surrogate values, gradients, the multiplier, and the lesson on toy data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from fairlearn.metrics import demographic_parity_difference
+
+from helpers.fairness.constrained import (
+    FairData,
+    FairnessPenalty,
+    LagrangianConstraint,
+    dp_gap,
+    encode_groups,
+    eo_gap,
+    evaluate,
+    penalty_loss,
+    per_group_table,
+    run_method,
+    summarize,
+    sweep,
+    train_fair_head,
+)
+
+
+def t(x, dtype=torch.float64):
+    return torch.tensor(x, dtype=dtype)
+
+
+# ---------------------------------------------------------------- surrogate values by hand
+def test_dp_gap_hand_example():
+    p = t([0.9, 0.7, 0.2, 0.4, 0.6])
+    g = torch.tensor([0, 0, 1, 1, 1])
+    # group 0 mean 0.8, group 1 mean 0.4 -> 0.4
+    assert dp_gap(p, g).item() == pytest.approx(0.4)
+
+
+def test_dp_gap_three_groups_is_max_minus_min():
+    p = t([0.1, 0.3, 0.5, 0.9])
+    g = torch.tensor([0, 0, 1, 2])
+    assert dp_gap(p, g).item() == pytest.approx(0.9 - 0.2)
+
+
+def test_eo_gap_hand_example():
+    p = t([0.9, 0.5, 0.3, 0.1, 0.6, 0.2])
+    y = torch.tensor([1, 1, 0, 1, 0, 0])
+    g = torch.tensor([0, 0, 0, 1, 1, 1])
+    # y=1: group0 mean 0.7, group1 0.1 -> 0.6 ; y=0: group0 0.3, group1 0.4 -> 0.1
+    assert eo_gap(p, y, g).item() == pytest.approx(0.6)
+
+
+def test_penalty_loss_is_ce_plus_lambda_gap():
+    logits = t([2.0, -1.0, 0.5, 0.0])
+    y = torch.tensor([1, 0, 1, 0])
+    g = torch.tensor([0, 0, 1, 1])
+    ce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y.double())
+    p = torch.sigmoid(logits)
+    gap = abs((p[0] + p[1]) / 2 - (p[2] + p[3]) / 2)
+    assert penalty_loss(logits, y, g, 3.0).item() == pytest.approx((ce + 3.0 * gap).item())
+    # two-logit (fine-tuning) head gives the same numbers
+    two = torch.stack([torch.zeros_like(logits), logits], 1)
+    assert penalty_loss(two, y, g, 3.0).item() == pytest.approx((ce + 3.0 * gap).item())
+
+
+def test_penalty_zero_for_identical_groups():
+    p = t([0.2, 0.7, 0.9, 0.2, 0.7, 0.9])
+    y = torch.tensor([0, 1, 1, 0, 1, 1])
+    g = torch.tensor([0, 0, 0, 1, 1, 1])
+    assert dp_gap(p, g).item() == 0.0
+    assert eo_gap(p, y, g).item() == 0.0
+    assert FairnessPenalty(5.0)(torch.logit(p), y, g).item() == pytest.approx(0.0, abs=1e-12)
+
+
+# ---------------------------------------------------------------- gradients vs finite differences
+def test_gradients_match_finite_differences():
+    torch.manual_seed(0)
+    g = torch.tensor([0, 0, 1, 1, 1, 2, 2, 0])
+    y = torch.tensor([1, 0, 1, 0, 1, 0, 1, 0])
+    logits = torch.randn(8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda z: dp_gap(torch.sigmoid(z), g), (logits,))
+    assert torch.autograd.gradcheck(lambda z: eo_gap(torch.sigmoid(z), y, g), (logits,))
+    assert torch.autograd.gradcheck(lambda z: penalty_loss(z, y, g, 2.0, constraint="eo"), (logits,))
+
+
+# ---------------------------------------------------------------- robustness
+def test_group_without_positives_gives_no_nan():
+    logits = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([1, 1, 0, 0, 0, 0])
+    g = torch.tensor([0, 0, 0, 1, 1, 1])  # group 1 has no positives in this batch
+    for value in (eo_gap(torch.sigmoid(logits), y, g), penalty_loss(logits, y, g, 1.0, constraint="eo")):
+        value.backward()
+        assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
+        logits.grad = None
+    # a batch with one group only: gap 0, finite gradient
+    single = dp_gap(torch.sigmoid(logits), torch.zeros(6, dtype=torch.long))
+    single.backward()
+    assert single.item() == 0.0 and torch.isfinite(logits.grad).all()
+    hook = LagrangianConstraint(0.0, constraint="eo")
+    assert torch.isfinite(hook(logits.detach(), y, g, 0))
+
+
+def test_bad_inputs_raise_valueerror():
+    with pytest.raises(ValueError):
+        dp_gap(t([0.1, 0.2]), torch.tensor([0]))
+    with pytest.raises(ValueError):
+        dp_gap(t([float("nan"), 0.2]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError):
+        LagrangianConstraint(0.02, constraint="accuracy")
+    with pytest.raises(ValueError):
+        train_fair_head(np.zeros((4, 2)), [0, 1, 0], [0, 1, 1])
+    with pytest.raises(ValueError):
+        train_fair_head(np.zeros((4, 2)), [1, 1, 1, 1], [0, 1, 0, 1])
+
+
+# ---------------------------------------------------------------- the multiplier
+def test_multiplier_rises_while_violated_and_falls_when_satisfied():
+    hook = LagrangianConstraint(delta=0.1, dual_lr=0.5, beta=0.0)
+    y = torch.zeros(4, dtype=torch.long)
+    g = torch.tensor([0, 0, 1, 1])
+    unfair = torch.tensor([5.0, 5.0, -5.0, -5.0])  # hard gap 1 > delta
+    fair = torch.tensor([5.0, 5.0, 5.0, 5.0])  # hard gap 0 < delta
+    for s in range(5):
+        hook(unfair, y, g, s)
+    lams = hook.history_frame()["lam"].tolist() + [hook.lam]
+    assert all(b > a for a, b in zip(lams, lams[1:]))
+    peak = hook.lam
+    assert peak == pytest.approx(5 * 0.5 * (1 - 0.1))
+    for s in range(5, 60):  # falls by eta * delta = 0.05 per step
+        hook(fair, y, g, s)
+    assert hook.lam < peak and hook.lam == 0.0  # projected onto lambda >= 0
+    assert hook.dual_step(0.3) == pytest.approx(0.5 * 0.2)
+
+
+# ---------------------------------------------------------------- the lesson on planted-bias data
+def planted_bias(n: int = 1500, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 5))
+    x[:, 0] += 1.5 * a  # a proxy of the group
+    logit = 1.2 * x[:, 1] - 0.8 * x[:, 2] + 1.5 * a - 0.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return x.astype(np.float32), y, a
+
+
+def test_constrained_training_cuts_dp_gap_by_half():
+    X, y, a = planted_bias()
+    kw = dict(epochs=20, batch_size=256, seed=3)
+    base = train_fair_head(X, y, a, method="unconstrained", **kw)
+    fair = train_fair_head(X, y, a, method="lagrangian", delta=0.02, **kw)
+    dp0 = demographic_parity_difference(y, base.predict(X), sensitive_features=a)
+    dp1 = demographic_parity_difference(y, fair.predict(X), sensitive_features=a)
+    assert dp0 > 0.1, dp0
+    assert dp1 <= 0.5 * dp0, (dp0, dp1)
+    assert (fair.predict(X) == y).mean() > 0.6
+    hist = fair.multiplier_history
+    assert len(hist) == len(fair.history) and hist["lam"].max() > 0
+
+
+def test_deterministic_under_seed():
+    X, y, a = planted_bias(400)
+    p1 = train_fair_head(X, y, a, method="lagrangian", epochs=5, seed=1).predict_proba(X)
+    p2 = train_fair_head(X, y, a, method="lagrangian", epochs=5, seed=1).predict_proba(X)
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_sweep_baselines_and_evaluate():
+    X, y, a = planted_bias(800)
+    data = FairData(X[:500], y[:500], a[:500], X[500:], y[500:], a[500:], ["a0", "a1"])
+    df = sweep(data, constraint="dp", lambdas=[1.0], deltas=[0.05], seeds=[0, 1], epochs=5, progress=False,
+               baselines=("unconstrained", "reweighing", "threshold", "expgrad"))
+    assert set(df.columns) >= {"method", "param", "seed", "accuracy", "dp", "eo"}
+    assert len(df) == 2 * 6
+    assert df[["accuracy", "dp", "eo"]].notna().all().all()
+    s = summarize(df)
+    assert len(s) == 6 and (s["seeds"] == 2).all()
+    # ThresholdOptimizer(DP) equalises selection rates on the data it was fit on: the test gap stays small
+    assert df.query("method == 'threshold'")["dp"].max() < df.query("method == 'unconstrained'")["dp"].min()
+    row = run_method(data, "unconstrained", epochs=5)
+    assert 0 <= row["dp"] <= 1
+    ev = evaluate([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1])
+    assert ev == {"accuracy": 0.5, "dp": 1.0, "eo": 1.0}
+    table = per_group_table([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1], names=["F", "M"])
+    assert table.loc["F", "selection_rate"] == 1.0 and table.loc["M", "tpr"] == 0.0
+
+
+def test_encode_groups():
+    codes, names = encode_groups(["Male", "Female", "Male"])
+    assert names == ["Female", "Male"] and codes.tolist() == [1, 0, 1]

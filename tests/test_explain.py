@@ -1,0 +1,175 @@
+"""Tests of helpers.explain on tiny models (a 2-layer BERT from a config, a linear bag-of-words model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import explain as ex
+from helpers.models import load_tokenizer
+
+TEXT = "A 25-year-old Black woman works 40 hours a week; highest education: 11th grade."
+SHORT = "A 39-year-old white man, never married, husband."
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def bert(tok):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    model = BertForSequenceClassification(cfg)
+    with torch.no_grad():  # a sharper classifier head, so attributions are not all ~1e-7
+        model.classifier.weight.mul_(30.0)
+    return ex.BatchedPredictor(model, tok, device="cpu", batch_size=8, max_length=64, class_names=["<=50K", ">50K"])
+
+
+class BagOfWords(torch.nn.Module):
+    """logit_1 - logit_0 = b + sum of w[token] over the tokens present: a linear model with known weights."""
+
+    def __init__(self, weights: torch.Tensor, bias: float = 0.1) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(weights.clone())
+        self.b = bias
+
+    def forward(self, input_ids, attention_mask):
+        s = (self.w[input_ids] * attention_mask).sum(1) + self.b
+        return torch.stack([torch.zeros_like(s), s], 1)
+
+
+@pytest.fixture(scope="module")
+def linear(tok):
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(tok.vocab_size, generator=g, dtype=torch.float64) * 0.5
+    w[tok.all_special_ids] = 0.0  # [CLS], [SEP], [PAD], [MASK]: no evidence
+    model = BagOfWords(w).double()
+    return ex.BatchedPredictor(model, tok, device="cpu", batch_size=64, max_length=64, class_names=["no", "yes"])
+
+
+def true_contributions(m: ex.MaskedText, predictor) -> np.ndarray:
+    """Each word's weight contribution: the sum of w over its tokens."""
+    w = predictor.model.w.detach().numpy()
+    ids = m.input_ids.numpy()
+    word = m.word_of_token.numpy()
+    return np.array([w[ids[word == j]].sum() for j in range(m.n_words)])
+
+
+def test_batched_equals_one_at_a_time(bert):
+    texts = [TEXT, SHORT, "Hello.", TEXT + " Born in the United States.", "a b c d e f"]
+    a = bert(texts)
+    b = bert.predict_one_at_a_time(texts)
+    assert a.shape == (5, 2)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(a.sum(1), 1.0, atol=1e-6)
+
+
+def test_token_id_perturbation_equals_retokenized_strings(bert, tok):
+    keep = np.random.default_rng(0).random((30, 15)) > 0.5
+    for hide in ("mask", "remove"):
+        m = bert.masked(TEXT, hide=hide)
+        assert m.n_words == 15
+        ids, lengths = m.token_ids(keep)
+        ref = tok(m.texts(keep))["input_ids"]
+        assert [ids[i, : lengths[i]].tolist() for i in range(30)] == ref
+        np.testing.assert_allclose(m.probabilities(keep), bert(m.texts(keep)), atol=1e-5)
+
+
+def test_words_match_lime_indexed_string():
+    from lime.lime_text import IndexedString
+
+    assert [w for w in ex._WORD.findall(TEXT)] == IndexedString(TEXT, bow=False).inverse_vocab
+
+
+def test_fast_lime_reproduces_lime_text_explainer(bert):
+    m = bert.masked(TEXT)
+    fast = ex.lime_explain(m, num_samples=300, seed=3)
+    slow, _ = ex.lime_explain_strings(bert, TEXT, num_samples=300, seed=3)
+    np.testing.assert_allclose(fast.weights, slow.weights, atol=1e-6 * np.abs(slow.weights).max() + 1e-9)
+    again = ex.lime_explain(m, num_samples=300, seed=3)
+    np.testing.assert_array_equal(fast.weights, again.weights)
+    other = ex.lime_explain(m, num_samples=300, seed=4)
+    assert not np.array_equal(fast.weights, other.weights)
+
+
+def test_shap_efficiency(bert):
+    m = bert.masked(TEXT)
+    s = ex.shap_explain(m, max_evals=200)
+    assert s.weights.sum() == pytest.approx(s.prediction - s.base_value, abs=1e-6)
+    assert abs(s.prediction - s.base_value) > 1e-4  # the check is not vacuous
+
+
+def test_exact_shapley_efficiency_and_glove_game(bert):
+    # the glove game: player 0 holds a left glove, players 1, 2 right gloves -> (2/3, 1/6, 1/6)
+    v = np.array([1.0 if (mask & 1) and (mask & 6) else 0.0 for mask in range(8)])
+    np.testing.assert_allclose(ex.shapley_from_values(v, 3), [2 / 3, 1 / 6, 1 / 6], atol=1e-12)
+    e = ex.exact_shapley(bert.masked(SHORT))
+    assert e.weights.sum() == pytest.approx(e.prediction - e.base_value, abs=1e-6)
+
+
+def test_linear_model_shapley_lime_shap_recover_weights(linear):
+    m = linear.masked(TEXT, output="log_odds", label="yes")
+    truth = true_contributions(m, linear)
+    assert np.ptp(truth) > 1.0  # words differ clearly ("A" and "a" share a token, so a tie is allowed)
+    # SHAP on an additive model: exact Shapley = Owen = the weight contributions
+    small = linear.masked(SHORT, output="log_odds", label="yes")
+    np.testing.assert_allclose(ex.exact_shapley(small).weights, true_contributions(small, linear), atol=1e-9)
+    np.testing.assert_allclose(ex.shap_explain(m, max_evals=500).weights, truth, atol=1e-9)
+    # LIME: ridge on the binary masks recovers the ranking
+    lime = ex.lime_explain(m, num_samples=1000, seed=0)
+    from scipy.stats import spearmanr
+
+    assert spearmanr(lime.weights, truth).statistic > 0.98
+    assert list(lime.order()[:3]) == list(np.argsort(-truth)[:3])
+
+
+def test_deletion_curve_true_order_beats_random(linear):
+    m = linear.masked(TEXT, label="yes")
+    truth = true_contributions(m, linear)
+    curve = ex.deletion_curve(m, np.argsort(-truth))
+    assert curve[0] == pytest.approx(m.full())
+    assert len(curve) == m.n_words + 1
+    rand = ex.random_deletion_curve(m, repeats=20, seed=0)
+    assert ex.aopc(curve) > ex.aopc(rand) + 0.05
+    assert ex.aopc([1.0, 0.5, 0.0]) == pytest.approx(0.5)
+
+
+def test_agreement_stability_and_importance(bert):
+    m = bert.masked(TEXT)
+    a = ex.exact_shapley(bert.masked(SHORT))
+    agree = ex.rank_agreement(a, a)
+    assert agree == pytest.approx({"spearman": 1.0, "kendall": 1.0, "top_k_overlap": 1.0})
+    stab = ex.lime_stability(m, seeds=(0, 1), num_samples=200)
+    assert -1.0 <= stab["spearman"] <= 1.0 and stab["seeds"] == 2
+    table = ex.token_importance([a], ex.GENDER_WORDS)
+    assert set(table["word"]) == {"man", "husband"}
+    assert table["mean_abs"].iloc[0] == pytest.approx(np.abs(a.weights[[a.tokens.index(table["word"].iloc[0])]]).max())
+
+
+def test_bad_input_errors(bert, tok):
+    with pytest.raises(ValueError, match="empty"):
+        bert.masked("")
+    with pytest.raises(ValueError, match="no words"):
+        bert.masked(" ;. ")
+    with pytest.raises(ValueError, match="max_length"):
+        bert.masked("word " * 100)
+    with pytest.raises(ValueError, match="max_length"):
+        bert(["word " * 100])
+    with pytest.raises(ValueError, match="Unknown class"):
+        bert.masked(TEXT, label=">60K")
+    with pytest.raises(ValueError, match="Unknown class"):
+        bert.class_index(2)
+    with pytest.raises(ValueError, match="list"):
+        bert(TEXT)
+    with pytest.raises(ValueError, match="shape"):
+        bert.masked(TEXT).token_ids(np.ones((2, 3), dtype=bool))
+    with pytest.raises(ValueError, match="2\\^"):
+        ex.exact_shapley(bert.masked(TEXT), max_words=10)
+    with pytest.raises(ValueError, match="permutation"):
+        ex.deletion_curve(bert.masked(SHORT), [0, 0, 1])

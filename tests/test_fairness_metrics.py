@@ -1,0 +1,143 @@
+"""helpers.fairness.metrics against fairlearn 0.15 (to 1e-12) and hand-computed toys."""
+
+from __future__ import annotations
+
+import fairlearn.metrics as fl
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.fairness import metrics as M
+
+DISPARITIES = ["demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference",
+               "equal_opportunity_difference", "equalized_odds_ratio", "equal_opportunity_ratio"]
+
+
+def _random(seed: int, n: int, k: int):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p = (rng.random(n) < 0.3 + 0.4 * y).astype(int)
+    g = rng.choice([f"g{i}" for i in range(k)], n, p=rng.dirichlet(np.ones(k) * 3))
+    w = rng.random(n) * 3
+    return y, p, g, w
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("name", DISPARITIES)
+@pytest.mark.parametrize("method", ["between_groups", "to_overall"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_equals_fairlearn(k, seed, name, method, weighted):
+    y, p, g, w = _random(seed, 600, k)
+    sw = w if weighted else None
+    ours = getattr(M, name)(y, p, sensitive_features=g, method=method, sample_weight=sw)
+    ref = getattr(fl, name)(y, p, sensitive_features=g, method=method, sample_weight=sw)
+    assert ours == pytest.approx(ref, abs=1e-12)
+
+
+@pytest.mark.parametrize("agg", ["worst_case", "mean"])
+def test_equalized_odds_agg(agg):
+    y, p, g, _ = _random(3, 400, 4)
+    for name in ("equalized_odds_difference", "equalized_odds_ratio"):
+        ours = getattr(M, name)(y, p, sensitive_features=g, agg=agg)
+        assert ours == pytest.approx(getattr(fl, name)(y, p, sensitive_features=g, agg=agg), abs=1e-12)
+
+
+def test_intersectional_groups_match_fairlearn():
+    y, p, g, _ = _random(4, 800, 2)
+    rng = np.random.default_rng(5)
+    sf = pd.DataFrame({"sex": g, "race": rng.choice(["a", "b", "c"], len(g))})
+    for name in DISPARITIES:
+        assert getattr(M, name)(y, p, sensitive_features=sf) == pytest.approx(
+            getattr(fl, name)(y, p, sensitive_features=sf), abs=1e-12)
+
+
+def test_group_metrics_match_metricframe():
+    y, p, g, w = _random(6, 700, 3)
+    prob = np.clip(p * 0.6 + np.random.default_rng(0).random(len(p)) * 0.4, 0, 1)
+    ours = M.group_metrics(y, p, g, y_prob=prob, sample_weight=w)
+    mf = fl.MetricFrame(metrics={"selection_rate": fl.selection_rate, "tpr": fl.true_positive_rate,
+                                 "fpr": fl.false_positive_rate, "count": fl.count},
+                        y_true=y, y_pred=p, sensitive_features=g,
+                        sample_params={"selection_rate": {"sample_weight": w}, "tpr": {"sample_weight": w},
+                                       "fpr": {"sample_weight": w}})
+    for col in ("selection_rate", "tpr", "fpr"):
+        np.testing.assert_allclose(ours[col].to_numpy(), mf.by_group[col].to_numpy(dtype=float), atol=1e-12)
+    np.testing.assert_array_equal(ours["count"].to_numpy(), mf.by_group["count"].to_numpy(dtype=int))
+    for grp in ours.index:
+        m = g == grp
+        assert ours.loc[grp, "accuracy"] == pytest.approx(np.average(y[m] == p[m], weights=w[m]), abs=1e-12)
+        assert ours.loc[grp, "mean_prob"] == pytest.approx(np.average(prob[m], weights=w[m]), abs=1e-12)
+        assert ours.loc[grp, "calibration_gap"] == pytest.approx(
+            np.average(prob[m], weights=w[m]) - np.average(y[m], weights=w[m]), abs=1e-12)
+
+
+def test_hand_computed_toy():
+    # group a: 4 people, 2 positives; b: 4 people, 2 positives
+    y = [1, 1, 0, 0, 1, 1, 0, 0]
+    p = [1, 1, 1, 0, 1, 0, 0, 0]
+    g = ["a"] * 4 + ["b"] * 4
+    assert M.demographic_parity_difference(y, p, sensitive_features=g) == pytest.approx(0.75 - 0.25)
+    assert M.demographic_parity_ratio(y, p, sensitive_features=g) == pytest.approx(1 / 3)
+    assert M.equal_opportunity_difference(y, p, sensitive_features=g) == pytest.approx(1.0 - 0.5)
+    assert M.equalized_odds_difference(y, p, sensitive_features=g) == pytest.approx(0.5)  # TPR 1 vs .5, FPR .5 vs 0
+    table = M.group_metrics(y, p, g, overall=True)
+    assert table.loc["a", "accuracy"] == pytest.approx(0.75)
+    assert table.loc["overall", "selection_rate"] == pytest.approx(0.5)
+
+
+def test_label_disparities_and_representation():
+    df = pd.DataFrame({"sex": ["F"] * 4 + ["M"] * 6, "label": [1, 0, 0, 0, 1, 1, 1, 0, 0, 0]})
+    rates = M.base_rates(df.label, df.sex)
+    assert rates["F"] == pytest.approx(0.25) and rates["M"] == pytest.approx(0.5)
+    assert M.disparate_impact_ratio(df.label, df.sex, privileged="M", unprivileged="F") == pytest.approx(0.5)
+    assert M.statistical_parity_difference(df.label, df.sex, privileged="M", unprivileged="F") == pytest.approx(-0.25)
+    assert M.statistical_parity_difference(df.label, df.sex) == pytest.approx(-0.25)
+    rep = M.representation(df, "sex", label="label")
+    assert rep.loc["M", "share"] == pytest.approx(0.6) and rep.loc["F", "base_rate"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="Unknown group"):
+        M.disparate_impact_ratio(df.label, df.sex, privileged="X", unprivileged="F")
+
+
+def test_ece_hand_computed():
+    y = [0, 1, 1, 0]
+    p = [0.05, 0.95, 0.65, 0.65]  # bins 0, 9, 6, 6 -> |0-.05| + |0-(-.05)| + |1-1.3| = .05 + .05 + .3
+    assert M.expected_calibration_error(y, p) == pytest.approx((0.05 + 0.05 + 0.3) / 4)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(y_true=[0, 1, 1], y_pred=[0, 1], sensitive_features=["a", "b"]), "lengths must match"),
+    (dict(y_true=[0, 1], y_pred=[0, 1], sensitive_features=["a", "b", "a"]), "lengths must match"),
+    (dict(y_true=[0, np.nan], y_pred=[0, 1], sensitive_features=["a", "b"]), "NaN"),
+    (dict(y_true=[0, 1], y_pred=[0, 1], sensitive_features=["a", None]), "missing"),
+    (dict(y_true=[0, 1, 1], y_pred=[0, 1, 0], sensitive_features=["a", "a", "a"]), "single group"),
+    (dict(y_true=[0, 2], y_pred=[0, 1], sensitive_features=["a", "b"]), "binary"),
+    (dict(y_true=[0, 1], y_pred=[0.2, 0.7], sensitive_features=["a", "b"]), "binary"),
+])
+def test_bad_input_raises(bad, match):
+    for name in DISPARITIES:
+        with pytest.raises(ValueError, match=match):
+            getattr(M, name)(**bad)
+
+
+def test_group_without_positives():
+    y, p, g = [0, 0, 1, 0], [0, 1, 1, 0], ["a", "a", "b", "b"]
+    with pytest.raises(ValueError, match="no positive"):
+        M.equal_opportunity_difference(y, p, sensitive_features=g)
+    with pytest.raises(ValueError, match="no positive"):
+        M.equalized_odds_difference(y, p, sensitive_features=g)
+    # demographic parity needs no positives; group_metrics shows the undefined TPR as NaN
+    assert M.demographic_parity_difference(y, p, sensitive_features=g) == pytest.approx(0.0)
+    assert np.isnan(M.group_metrics(y, p, g).loc["a", "tpr"])
+
+
+def test_nobody_selected_ratio_is_nan():
+    assert np.isnan(M.demographic_parity_ratio([0, 1, 0, 1], [0, 0, 0, 0], sensitive_features=list("aabb")))
+
+
+def test_bad_method_and_agg():
+    y, p, g, _ = _random(0, 50, 2)
+    with pytest.raises(ValueError, match="method"):
+        M.demographic_parity_difference(y, p, sensitive_features=g, method="nope")
+    with pytest.raises(ValueError, match="agg"):
+        M.equalized_odds_difference(y, p, sensitive_features=g, agg="nope")

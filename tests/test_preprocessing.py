@@ -1,0 +1,100 @@
+"""Reweighing, resampling, effective sample size and proxy measures (helpers.fairness.preprocessing / proxies)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.fairness import preprocessing as P
+from helpers.fairness import proxies as X
+from helpers.fairness.metrics import base_rates
+
+
+def _biased(seed=0, n=2000, k=3):
+    rng = np.random.default_rng(seed)
+    g = rng.choice([f"g{i}" for i in range(k)], n, p=np.linspace(1, 2, k) / np.linspace(1, 2, k).sum())
+    rate = {f"g{i}": 0.1 + 0.2 * i for i in range(k)}
+    y = (rng.random(n) < np.vectorize(rate.get)(g)).astype(int)
+    return pd.DataFrame({"g": g, "y": y})
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_reweighing_makes_label_independent_of_group(k):
+    df = _biased(k, k=k)
+    w = P.reweighing(df.g, df.y)
+    rates = base_rates(df.y, df.g, sample_weight=w)
+    assert np.allclose(rates, df.y.mean(), atol=1e-12)  # every weighted base rate = overall base rate
+    assert w.sum() == pytest.approx(len(df))
+    sizes = pd.Series(w).groupby(df.g.to_numpy()).sum()
+    assert np.allclose(sizes.to_numpy(), df.g.value_counts().sort_index().to_numpy())  # group sizes kept
+
+
+def test_reweighing_formula_by_hand():
+    g = ["a", "a", "a", "b"]
+    y = [1, 0, 0, 1]
+    # P(a)=3/4, P(y=1)=1/2, P(a, 1)=1/4 -> w=1.5 ; P(a,0)=1/2 -> w=.75 ; P(b,1)=1/4, P(b)=1/4 -> w=.5
+    np.testing.assert_allclose(P.reweighing(g, y), [1.5, 0.75, 0.75, 0.5])
+    table = P.reweighing_table(g, y)
+    assert table.loc[("b", 0), "count"] == 0 and np.isnan(table.loc[("b", 0), "weight"])
+
+
+def test_reweighing_bad_input():
+    with pytest.raises(ValueError, match="lengths"):
+        P.reweighing(["a", "b"], [0, 1, 1])
+    with pytest.raises(ValueError, match="two groups"):
+        P.reweighing(["a", "a"], [0, 1])
+    with pytest.raises(ValueError, match="missing"):
+        P.reweighing(["a", None], [0, 1])
+
+
+@pytest.mark.parametrize("strategy", ["oversample", "uniform"])
+def test_resample_equalises_base_rates(strategy):
+    df = _biased(1)
+    out = P.resample(df, "g", "y", strategy=strategy, seed=0)
+    rates = base_rates(out.y, out.g)
+    assert rates.max() - rates.min() < 0.01  # up to rounding of cell sizes
+    if strategy == "oversample":
+        assert set(range(len(df))) <= set(out.source_row)  # nothing dropped
+        assert len(out) >= len(df)
+    else:
+        assert abs(len(out) - len(df)) <= 6
+    again = P.resample(df, "g", "y", strategy=strategy, seed=0)
+    pd.testing.assert_frame_equal(out, again)  # deterministic
+
+
+def test_effective_sample_size():
+    assert P.effective_sample_size(np.ones(10)) == pytest.approx(10)
+    assert P.effective_sample_size([1, 1, 0, 0]) == pytest.approx(2)
+    assert P.effective_sample_size([2.0, 1.0]) == pytest.approx(9 / 5)
+    df = _biased(2)
+    w = P.reweighing(df.g, df.y)
+    assert P.effective_sample_size(w) < len(df)  # unequal weights cost effective sample size
+    out = P.resample(df, "g", "y")
+    assert P.effective_sample_size(P.copy_counts(out, len(df))) < len(out)
+    by_group = P.effective_sample_size_by_group(w, df.g)
+    assert (by_group <= df.g.value_counts().sort_index()).all()
+    with pytest.raises(ValueError):
+        P.effective_sample_size([0, 0])
+
+
+def test_proxies_find_a_planted_proxy():
+    rng = np.random.default_rng(0)
+    n = 600
+    sex = rng.choice(["F", "M"], n)
+    df = pd.DataFrame({
+        "sex": sex,
+        "role": np.where(sex == "M", "husband", "wife"),  # a perfect proxy
+        "noise": rng.choice(list("xyz"), n),
+        "hours": rng.normal(40, 5, n) + (sex == "M") * 3,  # a weak proxy
+    })  # fmt: skip
+    assert X.proxy_auc(df, "sex", ["role"]) == pytest.approx(1.0)
+    assert 0.35 < X.proxy_auc(df, "sex", ["noise"]) < 0.65
+    table = X.proxy_table(df, "sex")
+    assert table.index[0] == "role" and table.loc["role", "mi_share"] == pytest.approx(1.0, abs=0.02)
+    assert table.loc["hours", "auc"] > 0.6
+    mi = X.mutual_information(df, "sex", ["role"])
+    assert mi["role"] == pytest.approx(X.entropy_bits(sex), abs=1e-9)  # I(A; A) = H(A), exact plug-in
+    texts = [f"a {r} who works" for r in df.role]
+    auc, words = X.text_proxy(texts, sex)
+    assert auc == pytest.approx(1.0) and {"husband", "wife"} <= set(words.iloc[0, [0, 2]])

@@ -1,0 +1,108 @@
+"""Tests for helpers.privacy (k-anonymity against hand counts; membership inference against toys)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import privacy
+
+
+def _toy():
+    return pd.DataFrame({
+        "age": [30, 30, 30, 40, 40, 50],
+        "sex": ["F", "F", "M", "M", "M", "F"],
+        "job": ["a", "b", "c", "d", None, None],
+    }, index=[10, 11, 12, 13, 14, 15])
+
+
+def test_k_anonymity_hand_counts():
+    k = privacy.k_anonymity(_toy(), ["age", "sex"])
+    assert list(k.index) == [10, 11, 12, 13, 14, 15]
+    assert k.tolist() == [2, 2, 1, 2, 2, 1]
+    assert privacy.k_anonymity(_toy(), ["age"]).tolist() == [3, 3, 3, 2, 2, 1]
+
+
+def test_k_anonymity_nan_is_a_value_and_matches_brute_force():
+    df = _toy()
+    k = privacy.k_anonymity(df, ["job"])
+    assert k.tolist() == [1, 1, 1, 1, 2, 2]
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"a": rng.integers(0, 4, 200), "b": rng.integers(0, 3, 200)})
+    brute = [int(((big.a == r.a) & (big.b == r.b)).sum()) for r in big.itertuples()]
+    assert privacy.k_anonymity(big, ["a", "b"]).tolist() == brute
+
+
+def test_uniqueness():
+    assert privacy.quasi_identifier_uniqueness(_toy(), ["age", "sex"]) == pytest.approx(2 / 6)
+    assert privacy.quasi_identifier_uniqueness(_toy(), ["age", "sex", "job"]) == 1.0
+    assert privacy.quasi_identifier_uniqueness(_toy(), "sex") == 0.0
+
+
+@pytest.mark.parametrize("cols", [[], ["nope"]])
+def test_k_anonymity_bad_input(cols):
+    with pytest.raises(ValueError):
+        privacy.k_anonymity(_toy(), cols)
+    with pytest.raises(ValueError):
+        privacy.k_anonymity(_toy().iloc[:0], ["age"])
+
+
+def _mann_whitney_auc(pos, neg):
+    """Independent AUC: P(score_member > score_nonmember) + 0.5 P(tie), by brute force."""
+    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float(np.mean(pos > neg) + 0.5 * np.mean(pos == neg))
+
+
+def test_losses_and_auc_against_hand_computation():
+    p = np.array([0.9, 0.2, 0.6])
+    y = np.array([1, 0, 0])
+    assert privacy.example_losses(p, y) == pytest.approx(-np.log([0.9, 0.8, 0.4]))
+    assert privacy.example_losses(np.c_[1 - p, p], y) == pytest.approx(-np.log([0.9, 0.8, 0.4]))
+    rng = np.random.default_rng(1)
+    pm, ym = rng.uniform(size=50), rng.integers(0, 2, 50)
+    pn, yn = rng.uniform(size=40), rng.integers(0, 2, 40)
+    out = privacy.loss_threshold_attack(pm, ym, pn, yn)
+    lm, ln = privacy.example_losses(pm, ym), privacy.example_losses(pn, yn)
+    assert out["auc"] == pytest.approx(_mann_whitney_auc(-lm, -ln))
+    tau = lm.mean()
+    assert out["advantage"] == pytest.approx(np.mean(lm <= tau) - np.mean(ln <= tau))
+    assert 0.0 <= out["best_advantage"] <= 1.0
+    assert out["loss_gap"] == pytest.approx(ln.mean() - lm.mean())
+
+
+def _blobs(n, seed):
+    from sklearn.datasets import make_classification
+
+    return make_classification(n_samples=n, n_features=10, n_informative=4, flip_y=0.2, random_state=seed)
+
+
+def test_mia_is_chance_on_a_model_that_saw_neither_set():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = _blobs(6000, 0)
+    model = LogisticRegression(max_iter=1000).fit(X[:2000], y[:2000])  # sees only the first third
+    a, b = slice(2000, 4000), slice(4000, 6000)
+    auc = privacy.membership_inference_auc(model.predict_proba(X[a]), y[a], model.predict_proba(X[b]), y[b])
+    assert abs(auc - 0.5) < 0.05
+
+
+def test_mia_is_high_on_a_memorising_model():
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 10))
+    y = rng.integers(0, 2, 600)  # random labels: the only way to fit them is to memorise
+    model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X[:300], y[:300])
+    out = privacy.loss_threshold_attack(model.predict_proba(X[:300]), y[:300], model.predict_proba(X[300:]), y[300:])
+    assert out["auc"] > 0.9
+    assert out["accuracy_gap"] > 0.4 and out["loss_gap"] > 0
+
+
+def test_mia_bad_input():
+    with pytest.raises(ValueError):
+        privacy.membership_inference_auc([0.5, 0.5], [1], [0.5], [0])
+    with pytest.raises(ValueError):
+        privacy.membership_inference_auc([1.5], [1], [0.5], [0])
+    with pytest.raises(ValueError):
+        privacy.membership_inference_auc([0.5], [2], [0.5], [0])
+    with pytest.raises(ValueError):
+        privacy.membership_inference_auc([], [], [0.5], [0])

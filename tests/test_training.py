@@ -1,0 +1,131 @@
+"""helpers.training: determinism, learning a separable toy, the extra_loss hook, and fine-tuning on CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import training as T
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _toy(n=300, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("hidden", [0, 16])
+def test_train_head_learns_separable_toy(hidden):
+    X, y = _toy()
+    model, hist = T.train_head(X, y, X_val=X, y_val=y, hidden=hidden, epochs=40, lr=0.05, batch_size=64,
+                               device="cpu")
+    p = T.predict_head(model, X)
+    assert p.shape == (len(y),) and ((p >= 0) & (p <= 1)).all()
+    assert ((p > 0.5) == y).mean() >= 0.97
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert hist[-1]["val_accuracy"] >= 0.97 and set(hist[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+
+
+def test_train_head_deterministic():
+    X, y = _toy()
+    a, _ = T.train_head(X, y, epochs=3, seed=3, hidden=8, device="cpu")
+    b, _ = T.train_head(X, y, epochs=3, seed=3, hidden=8, device="cpu")
+    c, _ = T.train_head(X, y, epochs=3, seed=4, hidden=8, device="cpu")
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
+
+
+def test_extra_loss_hook_called_and_changes_training():
+    X, y = _toy()
+    groups = (X[:, 2] > 0).astype(int)
+    calls = []
+
+    def penalty(logits, labels, g, step):
+        calls.append((tuple(logits.shape), tuple(labels.shape), None if g is None else tuple(g.shape), step))
+        return 5.0 * logits.pow(2).mean()  # pulls logits towards 0
+
+    plain, _ = T.train_head(X, y, epochs=2, batch_size=100, device="cpu")
+    pen, _ = T.train_head(X, y, epochs=2, batch_size=100, extra_loss=penalty, groups=groups, device="cpu")
+    assert [c[3] for c in calls] == list(range(6))  # 3 batches x 2 epochs, steps counted from 0
+    assert calls[0][:3] == ((100,), (100,), (100,))
+    assert not torch.allclose(plain[0].weight, pen[0].weight)
+    assert np.abs(T.predict_head(pen, X) - 0.5).mean() < np.abs(T.predict_head(plain, X) - 0.5).mean()
+
+
+def test_extra_loss_changes_gradient_exactly():
+    """One full-batch step from the same seed: the hook's gradient adds to the cross-entropy's.
+
+    With hook = c * sum(logits) and logit = x @ w + b, d hook / d b = c * n and d hook / d w = c * sum_i x_i.
+    (The last step's gradients stay in ``.grad`` after training.)
+    """
+    X, y = _toy(n=64)
+    c = 0.3
+
+    def hook(logits, labels, g, step):
+        return c * logits.sum()
+
+    a, _ = T.train_head(X, y, epochs=1, batch_size=64, device="cpu")
+    b, _ = T.train_head(X, y, epochs=1, batch_size=64, extra_loss=hook, device="cpu")
+    lin_a, lin_b = a[0], b[0]
+    assert (lin_b.bias.grad - lin_a.bias.grad).item() == pytest.approx(c * 64, rel=1e-5)
+    np.testing.assert_allclose((lin_b.weight.grad - lin_a.weight.grad).numpy()[0], c * X.sum(0), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_sample_weight_matters_and_validated():
+    X, y = _toy()
+    w = np.where(y == 1, 10.0, 1.0)
+    m, _ = T.train_head(X, y, epochs=5, sample_weight=w, device="cpu")
+    m0, _ = T.train_head(X, y, epochs=5, device="cpu")
+    assert T.predict_head(m, X).mean() > T.predict_head(m0, X).mean()
+    with pytest.raises(ValueError, match="sample_weight"):
+        T.train_head(X, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="0/1"):
+        T.train_head(X, y + 1)
+    with pytest.raises(ValueError, match="lengths must match"):
+        T.train_head(X, y[:-1])
+
+
+def test_length_bucketed_batches_cover_everything_once():
+    lengths = np.random.default_rng(0).integers(5, 60, 1000)
+    batches = T.length_bucketed_batches(lengths, 32, rng=np.random.default_rng(1), bucket_batches=4)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < np.ptp(lengths) / 3  # similar lengths within a batch
+    again = T.length_bucketed_batches(lengths, 32, rng=np.random.default_rng(1), bucket_batches=4)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+
+
+def test_fine_tune_deterministic_and_hook_on_cpu():
+    texts = [f"A {a}-year-old person works {h} hours a week." for a, h in zip(range(20, 44), range(30, 54))]
+    labels = [int(i % 3 == 0) for i in range(len(texts))]
+    steps = []
+
+    def hook(logits, lab, g, step):
+        steps.append((tuple(logits.shape), g is not None))
+        return 0.0 * logits.sum()
+
+    kw = dict(epochs=1, batch_size=8, seed=0, device="cpu", progress=False, max_length=32)
+    a = T.fine_tune(texts, labels, extra_loss=hook, groups=np.arange(len(texts)) % 2, **kw)
+    b = T.fine_tune(texts, labels, **kw)
+    assert len(steps) == 3 and steps[0] == ((8, 2), True)
+    for (na, pa), (_, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
+        assert torch.equal(pa, pb), na
+    assert a.examples_per_second > 0 and a.seconds > 0 and len(a.history) == 1
+    p = T.predict_proba(a.model, a.tokenizer, texts[:5], batch_size=2)
+    assert p.shape == (5, 2) and np.allclose(p.sum(1), 1)
+    # input order is kept although prediction sorts by length
+    p_rev = T.predict_proba(a.model, a.tokenizer, texts[:5][::-1], batch_size=2)
+    np.testing.assert_allclose(p_rev[::-1], p, atol=1e-5)
