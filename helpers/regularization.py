@@ -25,7 +25,6 @@ Everything random takes a ``seed``; on the CPU a fixed seed gives bit-identical 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import tempfile
@@ -38,6 +37,8 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+from .config import single_thread_on_cpu
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 
@@ -322,25 +323,6 @@ class EarlyStopping:
 # --------------------------------------------------------------------------------------------
 # training
 # --------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def single_thread_on_cpu(device: torch.device):
-    """Run a block with one torch CPU thread, then restore the previous count.
-
-    The head's matrices are tiny (a batch of 64 x 384): splitting them over threads costs more than it
-    saves, and on a shared or oversubscribed CPU the threads' synchronisation made training ~100x
-    slower in our measurements (40 s instead of 0.4 s). On a GPU this does nothing.
-    """
-    if device.type != "cpu":
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 @dataclass

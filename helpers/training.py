@@ -298,7 +298,7 @@ def fine_tune(
     *,
     model_name: str | None = None,
     epochs: int | None = None,
-    lr: float = 5e-5,
+    lr: float | None = None,
     batch_size: int | None = None,
     max_length: int = 128,
     seed: int = 0,
@@ -318,8 +318,9 @@ def fine_tune(
     ``warmup_fraction`` of the steps, then linear decay to 0. Loss: weighted mean cross-entropy
     of the logits ``(B, 2)`` plus ``extra_loss(logits, labels, groups, step)`` if given.
 
-    ``epochs`` / ``batch_size`` default to the run mode's ``finetune_epochs`` /
-    ``finetune_batch_size`` sizes. ``examples_per_second`` counts training examples over the
+    ``epochs`` / ``batch_size`` / ``lr`` default to the run mode's ``finetune_epochs`` /
+    ``finetune_batch_size`` / ``finetune_lr`` sizes (few examples on a CPU need larger steps than the
+    5e-5 used with the full data). ``examples_per_second`` counts training examples over the
     training loop's wall time (tokenization and model loading excluded, GPU synchronised).
 
     Returns:
@@ -343,6 +344,7 @@ def fine_tune(
     g = _as_groups(groups, n)
     epochs = int(epochs if epochs is not None else size("finetune_epochs"))
     batch_size = int(batch_size if batch_size is not None else size("finetune_batch_size"))
+    lr = float(lr if lr is not None else size("finetune_lr"))
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be at least 1.")
     dev = _device(device)

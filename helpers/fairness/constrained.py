@@ -24,7 +24,6 @@ groups", the same definition as fairlearn's ``demographic_parity_difference`` / 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+
+from ..config import single_thread_on_cpu
 
 CONSTRAINTS: tuple[str, ...] = ("dp", "eo")
 METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighing", "expgrad", "threshold")
@@ -435,24 +436,9 @@ def train_fair_head(
     if len(w_all) != len(y) or (w_all < 0).any() or not np.isfinite(w_all).all():
         raise ValueError("sample_weight must hold one finite, non-negative weight per example.")
     dev = get_device(device)
-    with _one_cpu_thread(dev):
+    with single_thread_on_cpu(dev):
         return _train_loop(X, y, groups, w_all, extra_loss, method, dev, epochs=epochs, batch_size=batch_size, lr=lr,
                            weight_decay=weight_decay, average_from=average_from, seed=seed, progress=progress)
-
-
-@contextlib.contextmanager
-def _one_cpu_thread(dev: torch.device):
-    """A 384-wide logistic head is too small to gain from threads; on a shared CPU extra threads only wait on
-    each other (measured here: 0.5 s per run with one thread, up to 19 s with two under load). Restored after."""
-    if dev.type != "cpu":
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_size, lr, weight_decay, average_from,
