@@ -528,11 +528,12 @@ def reliability_table(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
 
 def expected_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> float:
     """ECE (Naeini et al. 2015; Guo et al. 2017): :math:`\\sum_b \\frac{n_b}{n}\\,|\\bar y_b - \\bar p_b|`
-    over ``n_bins`` equal-width bins of P(y=1), where :math:`\\bar y_b` is the positive rate and
-    :math:`\\bar p_b` the mean predicted probability in bin ``b``. 0 = perfectly calibrated.
+    over ``n_bins`` equal-width bins of P(y=1), the same bins as :func:`reliability_table`.
+    0 = perfectly calibrated. Delegates to :func:`helpers.fairness.metrics.expected_calibration_error`.
     """
-    table = reliability_table(y_true, prob, n_bins)
-    return float((table["count"] * (table["accuracy"] - table["confidence"]).abs()).sum() / table["count"].sum())
+    from .fairness.metrics import expected_calibration_error as ece
+
+    return ece(y_true, prob, bins=n_bins)
 
 
 # --------------------------------------------------------------------------------------------

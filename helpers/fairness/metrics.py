@@ -347,7 +347,9 @@ def representation(df: pd.DataFrame, by: str | Iterable[str], *, label: str | No
 def expected_calibration_error(y_true, y_prob, *, bins: int = 10) -> float:
     """ECE :math:`= \\sum_b \\frac{n_b}{n} |\\bar y_b - \\bar p_b|` over ``bins`` equal-width bins of p.
 
-    Naeini, Cooper & Hauskrecht (2015); Guo et al. (2017). 0 = perfectly calibrated.
+    Naeini, Cooper & Hauskrecht (2015); Guo et al. (2017). 0 = perfectly calibrated. Binning as
+    scikit-learn's ``calibration_curve(strategy="uniform")``: a probability on an inner edge falls in the
+    lower bin. The one implementation in the workbook (notebook 05 uses it too).
     """
     y = _binary(y_true, "y_true").astype(float)
     p = np.asarray(y_prob, dtype=np.float64).reshape(-1)
@@ -355,7 +357,9 @@ def expected_calibration_error(y_true, y_prob, *, bins: int = 10) -> float:
         raise ValueError(f"y_prob has {len(p)} entries but y_true {len(y)}.")
     if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
         raise ValueError("y_prob must be probabilities in [0, 1] without NaN (pass P(y=1), shape (n,)).")
-    b = np.minimum((p * bins).astype(int), bins - 1)
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
+    b = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], p)
     gap = np.abs(np.bincount(b, weights=y, minlength=bins) - np.bincount(b, weights=p, minlength=bins))
     return float(gap.sum() / len(y))
 
