@@ -70,6 +70,7 @@ REQUIRED_FIGURES: dict[str, list[tuple[str, str, str]]] = {
         (NB07, "mia.deployed.auc", "Membership inference (loss threshold) AUC, deployed model"),
         (NB07, "mia.regularised.auc", "Membership inference (loss threshold) AUC, regularised model"),
         (NB07, "mia.unregularised.auc", "Membership inference (loss threshold) AUC, unregularised model"),
+        (NB07, "mia.finetuned.auc", "Membership inference (loss threshold) AUC, fully fine-tuned encoder"),
         (NB07, "privacy.qi_uniqueness", "Records unique on the quasi-identifiers (k = 1)"),
     ],
 }
