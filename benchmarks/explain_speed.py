@@ -16,6 +16,7 @@ SHAP-500 <= 0.1 s; first explanation in a fresh process <= 3 s; 1,000 SHAP expla
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -56,23 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     n_global = args.global_n if args.global_n is not None else (1000 if gpu else 0)
     batch = args.batch_size or (512 if gpu else 64)
 
-    def sync():
-        if gpu:
-            torch.cuda.synchronize()
-
-    def timed(fn, repeats=args.repeats):
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        cold = time.perf_counter() - t0
-        warm = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            warm.append(time.perf_counter() - t0)
-        return {"cold_s": cold, "warm_s": float(np.median(warm)) if warm else float("nan")}
+    timed = functools.partial(ex.time_call, repeats=args.repeats)  # cold + median warm, CUDA-synchronised
 
     t_start = time.perf_counter()
     tok = load_tokenizer()
@@ -84,10 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     n_tokens = int(m.input_ids.shape[0])
     rows: dict[str, dict] = {}
     # the first explanation in a fresh process (model loading excluded, numba compile included)
-    t0 = time.perf_counter()
-    ex.shap_explain(m, max_evals=args.shap)
-    sync()
-    rows["first SHAP explanation in a fresh process"] = {"cold_s": time.perf_counter() - t0, "warm_s": float("nan")}
+    rows["first SHAP explanation in a fresh process"] = timed(lambda: ex.shap_explain(m, max_evals=args.shap), repeats=0)
     keep = np.random.default_rng(0).random((n_texts, m.n_words)) > 0.5
     strings = m.texts(keep)
     rows[f"naive loop, {n_naive} texts"] = timed(lambda: p.predict_one_at_a_time(strings[:n_naive]), repeats=1)

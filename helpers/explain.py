@@ -693,15 +693,28 @@ def explain_many(predictor: BatchedPredictor, texts: Sequence[str], *, method: s
 
 
 def time_call(fn: Callable[[], Any], *, repeats: int = 3) -> dict[str, float]:
-    """Seconds for the first (cold) call and the median of ``repeats`` further (warm) calls."""
+    """Seconds for the first (cold) call and the median of ``repeats`` further (warm) calls.
+
+    When CUDA is available the device is synchronised before and after each call, so GPU work that
+    was queued but not finished is counted.
+    """
     import time
 
+    import torch
+
+    def sync() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    sync()
     t0 = time.perf_counter()
     fn()
+    sync()
     cold = time.perf_counter() - t0
     warm = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        sync()
         warm.append(time.perf_counter() - t0)
     return {"cold_s": cold, "warm_s": float(np.median(warm)) if warm else float("nan")}
