@@ -12,6 +12,7 @@ never set, so loading a model cannot run code from the model's folder.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import os
 from pathlib import Path
@@ -41,13 +42,25 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~", "\\")) or name.count("/") > 1 or "\\" in name
 
 
+#: Environment variable naming the model every notebook uses when none is passed (a folder or hub id).
+MODEL_ENV = "WORKBOOK_MODEL"
+
+
+def default_model_name() -> str:
+    """The model used when none is named: ``$WORKBOOK_MODEL`` if set (a folder or hub id), else ``"bundled"``."""
+    return os.environ.get(MODEL_ENV, "").strip() or BUNDLED
+
+
 def resolve_model(name: str | None = None) -> str:
     """Turn a model name into something ``from_pretrained`` accepts.
 
-    ``None`` or ``"bundled"`` -> the bundled MiniLM folder; an existing folder -> itself; anything
-    that looks like a path but does not exist -> ``ValueError``; otherwise a hub id (returned as is).
+    ``None`` -> :func:`default_model_name` (``$WORKBOOK_MODEL``, else the bundled model); ``"bundled"`` ->
+    the bundled MiniLM folder; an existing folder -> itself; anything that looks like a path but does not
+    exist -> ``ValueError``; otherwise a hub id (returned as is).
     """
-    if name is None or name == BUNDLED:
+    if name is None:
+        name = default_model_name()
+    if name == BUNDLED:
         return bundled_model_path()
     name = str(name)
     path = Path(name).expanduser()
@@ -112,13 +125,14 @@ def _load(cls, name: str | None, **kwargs):
     with _quiet_transformers():
         try:
             if is_local:
-                return cls.from_pretrained(target, local_files_only=True, **kwargs)
-            try:  # a hub id already in the local cache loads without the network
-                return cls.from_pretrained(target, local_files_only=True, **kwargs)
-            except Exception:  # noqa: BLE001 - fall through to an online attempt
-                if not hub_reachable():
-                    raise OSError("the model hub cannot be reached (offline) and the model is not cached") from None
-                return cls.from_pretrained(target, **kwargs)
+                model = cls.from_pretrained(target, local_files_only=True, **kwargs)
+            else:
+                try:  # a hub id already in the local cache loads without the network
+                    model = cls.from_pretrained(target, local_files_only=True, **kwargs)
+                except Exception:  # noqa: BLE001 - fall through to an online attempt
+                    if not hub_reachable():
+                        raise OSError("the model hub cannot be reached (offline) and the model is not cached") from None
+                    model = cls.from_pretrained(target, **kwargs)
         except Exception as exc:  # noqa: BLE001 - re-raise with a message a student can act on
             raise ValueError(
                 f"Could not load model {name!r} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
@@ -126,6 +140,9 @@ def _load(cls, name: str | None, **kwargs):
                 "'bundled'), or pass the path of a local folder with config.json and "
                 "model.safetensors."
             ) from exc
+    # Weights saved in fp16/bf16 (smaller downloads) are trained and compared in float32; autocast
+    # (helpers.config.autocast) chooses the low-precision kernels on a GPU.
+    return model.float()
 
 
 def load_tokenizer(name: str | None = None):
@@ -223,6 +240,42 @@ def _classifier_class():
 def MeanPoolClassifier(encoder, num_labels: int = 2):  # noqa: N802 - reads like the class it builds
     """Build the mean-pooling classifier around ``encoder`` (torch is imported lazily)."""
     return _classifier_class()(encoder, num_labels)
+
+
+def _head_classifier_class():
+    import torch
+
+    class EncoderWithHeadImpl(torch.nn.Module):
+        """Encoder + mean pooling + a head that maps the pooled embedding (B, H) to one logit (B,) of y = 1."""
+
+        def __init__(self, encoder, head) -> None:
+            super().__init__()
+            self.encoder, self.head = encoder, head
+            self.config = copy.copy(encoder.config)  # a copy: the shared encoder's config stays as it was
+            self.config.num_labels = 2
+
+        def forward(self, input_ids=None, attention_mask=None, **kwargs):
+            from transformers.modeling_outputs import SequenceClassifierOutput
+
+            if attention_mask is None:
+                attention_mask = torch.ones_like(input_ids)
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            z = self.head(mean_pool(hidden.float(), attention_mask)).float().reshape(-1)  # (B,)
+            return SequenceClassifierOutput(logits=torch.stack([torch.zeros_like(z), z], dim=-1))
+
+    return EncoderWithHeadImpl
+
+
+def encoder_with_head(encoder, head):
+    """One text classifier from a frozen encoder and a head trained on its mean-pooled embeddings.
+
+    ``head`` is a module ``(B, H) -> (B,)`` or ``(B, 1)`` giving the logit ``z`` of y = 1, as trained by
+    :func:`helpers.training.train_head` or :func:`helpers.fairness.constrained.train_fair_head` on
+    :func:`encode` embeddings. The result's ``forward(input_ids, attention_mask).logits`` is ``(B, 2) = [0, z]``,
+    so ``softmax`` gives ``[1 - sigmoid(z), sigmoid(z)]``: the head's own probability, now computed from text -
+    which is what word-level explainers (LIME, SHAP) and text attacks need. Nothing is copied or retrained.
+    """
+    return _head_classifier_class()(encoder, head).eval()
 
 
 def mean_pool(last_hidden_state, attention_mask):

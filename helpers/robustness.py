@@ -378,18 +378,14 @@ def adversarial_augmentation(texts: Sequence[str], labels: Sequence[int], result
 def predictor_from_head(head, encoder=None, tokenizer=None, *, batch_size: int | None = None) -> Predictor:
     """``texts -> P(y=1)`` for a head trained on mean-pooled MiniLM embeddings (``training.train_head``).
 
-    Embeds with :func:`helpers.models.encode` (no disk cache: attacked sentences are new every time).
+    The head sits on the encoder as one classifier (:func:`helpers.models.encoder_with_head`); nothing is
+    cached on disk (attacked sentences are new every time).
     """
-    from . import models, training
+    from . import models
 
     encoder = encoder if encoder is not None else models.load_encoder()
     tokenizer = tokenizer if tokenizer is not None else models.load_tokenizer()
-
-    def predict(texts: Sequence[str]) -> np.ndarray:
-        emb = models.encode(list(texts), encoder, tokenizer, batch_size=batch_size, progress=False)
-        return np.asarray(training.predict_head(head, emb), dtype=float).reshape(-1)
-
-    return predict
+    return predictor_from_classifier(models.encoder_with_head(encoder, head), tokenizer, batch_size=batch_size)
 
 
 def predictor_from_classifier(model, tokenizer, *, batch_size: int | None = None) -> Predictor:

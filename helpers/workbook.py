@@ -77,11 +77,14 @@ def execute(path: str | Path, *, mode: str | None = None, out_dir: str | Path | 
         (build / "notebooks").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, build / "notebooks" / path.name)
         if html:
-            from nbconvert import HTMLExporter
-
-            (build / "html").mkdir(parents=True, exist_ok=True)
-            body, _ = HTMLExporter().from_notebook_node(nb)
-            (build / "html" / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
+            try:
+                from nbconvert import HTMLExporter
+            except ImportError:  # a minimal environment (e.g. a GPU box without Jupyter): notebooks only
+                print(f"  (nbconvert is not installed: no HTML export of {path.name})", flush=True)
+            else:
+                (build / "html").mkdir(parents=True, exist_ok=True)
+                body, _ = HTMLExporter().from_notebook_node(nb)
+                (build / "html" / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
     return nb, seconds
 
 

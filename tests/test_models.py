@@ -93,3 +93,53 @@ def test_cached_encode_reuses_and_keys_on_texts(tmp_path, encoder_and_tokenizer)
     models.cached_encode(["one", "three"], cache_dir=tmp_path, model=enc, tokenizer=tok, progress=False)
     assert len(list(tmp_path.glob("emb-*.npy"))) == 2
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_encoder_with_head_equals_head_on_embeddings(encoder_and_tokenizer):
+    """The composed text classifier gives the head's own probability, for texts of different lengths."""
+    from helpers import training
+    from helpers.fairness import constrained as fc
+
+    enc, tok = encoder_and_tokenizer
+    texts = ["Age 39, a man, husband, 40 hours a week.", "A woman of 50, wife, Bachelors degree, Exec-managerial.",
+             "short", "word " * 40]
+    E = models.encode(texts, enc, tok, progress=False)
+    y, g = np.array([0, 1, 0, 1]), np.array([0, 1, 0, 1])
+    fair = fc.train_fair_head(np.repeat(E, 8, 0), np.repeat(y, 8), np.repeat(g, 8), method="unconstrained",
+                              epochs=5, batch_size=8)
+    mlp, _ = training.train_head(E, y, hidden=8, epochs=5)
+    for head, reference in ((fair.model, fair.predict_proba(E)), (mlp, training.predict_head(mlp, E))):
+        model = models.encoder_with_head(enc, head)
+        probs = training.predict_proba(model, tok, texts)
+        assert probs.shape == (4, 2)
+        np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(probs[:, 1], reference, atol=1e-5)
+    before = getattr(enc.config, "num_labels", None)
+    models.encoder_with_head(enc, mlp)
+    assert getattr(enc.config, "num_labels", None) == before  # the shared encoder's config is not touched
+
+
+def test_model_from_environment_and_half_precision_folder(tmp_path, monkeypatch):
+    """WORKBOOK_MODEL names the default model; weights saved in fp16 load as float32."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    src = models.bundled_model_path()
+    dst = tmp_path / "minilm-fp16"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("model.safetensors"))
+    state = load_file(f"{src}/model.safetensors")
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(dst / "model.safetensors"))
+    monkeypatch.setenv(models.MODEL_ENV, str(dst))
+    assert models.resolve_model() == str(dst) and models.resolve_model("bundled") == src
+    enc = models.load_encoder(device="cpu")
+    assert {p.dtype for p in enc.parameters()} == {torch.float32}
+    texts = ["She works in a hospital.", "He is 39 and works 40 hours a week."]
+    a = models.encode(texts, enc, models.load_tokenizer(), progress=False)
+    b = models.encode(texts, models.load_encoder("bundled", device="cpu"), models.load_tokenizer("bundled"),
+                      progress=False)
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.9999
+    monkeypatch.setenv(models.MODEL_ENV, str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="No model folder"):
+        models.resolve_model()
