@@ -201,8 +201,12 @@ def train_head(
     return model.eval(), history
 
 
-def predict_head(model, X, *, device=None) -> np.ndarray:
-    """P(y = 1 | x) from a head trained by :func:`train_head`: ``sigmoid(logit)``, shape ``(n,)``."""
+def predict_head(model, X, *, device=None, batch_size: int = 8192) -> np.ndarray:
+    """P(y = 1 | x) from a head on fixed features: ``sigmoid(logit)``, shape ``(n,)``, float64.
+
+    Works for any module ``(B, d) -> (B,)`` logits: :func:`train_head`'s heads and
+    :func:`helpers.fairness.constrained.train_fair_head`'s. Runs in eval mode, in batches of ``batch_size`` rows.
+    """
     import torch
 
     X = np.asarray(X, dtype=np.float32)
@@ -210,9 +214,12 @@ def predict_head(model, X, *, device=None) -> np.ndarray:
         raise ValueError(f"X must be a 2-D array (n, d), got shape {X.shape}.")
     dev = next(model.parameters()).device if device is None else _device(device)
     model = model.to(dev).eval()
+    out = [np.zeros(0)]
     with torch.no_grad():
-        out = torch.sigmoid(model(torch.as_tensor(X, device=dev)).float())
-    return out.cpu().numpy().astype(np.float64)
+        for s in range(0, len(X), batch_size):
+            logits = model(torch.as_tensor(X[s : s + batch_size], device=dev)).float().reshape(-1)
+            out.append(torch.sigmoid(logits).cpu().numpy().astype(np.float64))
+    return np.concatenate(out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -489,15 +489,10 @@ def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_s
 
 
 def predict_fair_head(model: torch.nn.Module, X: np.ndarray, *, batch_size: int = 8192) -> np.ndarray:
-    """P(y=1) for every row of ``X`` (n, d) -> (n,)."""
-    dev = next(model.parameters()).device
-    X = np.asarray(X, dtype=np.float32)
-    out = []
-    model.eval()
-    with torch.no_grad():
-        for s in range(0, len(X), batch_size):
-            out.append(torch.sigmoid(model(torch.as_tensor(X[s : s + batch_size], device=dev))).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+    """P(y=1) for every row of ``X`` (n, d) -> (n,) (:func:`helpers.training.predict_head`)."""
+    from ..training import predict_head
+
+    return predict_head(model, X, batch_size=batch_size)
 
 
 # --------------------------------------------------------------------------------------------
