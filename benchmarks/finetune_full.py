@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,15 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import pandas as pd
 
-    from helpers.config import get_device
+    from helpers.config import get_device, mode
     from helpers.data import adult_splits, serialize_frame, subsample
     from helpers.fairness import constrained as fc
     from helpers.fairness import metrics as fm
     from helpers.training import predict_proba
 
-    os.environ.setdefault("WORKBOOK_MODE", "gpu")  # full splits: adult_splits() reads the mode's row counts
     dev = get_device(args.device)
-    splits = adult_splits(seed=0)
+    with mode("gpu"):  # the full splits, whatever WORKBOOK_MODE says (adult_splits reads the mode's row counts)
+        splits = adult_splits(seed=0)
     train = subsample(splits.train, args.train_rows, seed=0)
     test = subsample(splits.test, args.test_rows, seed=0)
     texts, labels = serialize_frame(train), train["label"].to_numpy()
