@@ -132,6 +132,27 @@ def test_multiplier_rises_while_violated_and_falls_when_satisfied():
     assert hook.dual_step(0.3) == pytest.approx(0.5 * 0.2)
 
 
+def test_temperature_sharpens_the_surrogate_towards_the_real_rates():
+    # one positive decision in each group; group 0's negatives sit near the boundary, group 1's far below it
+    z = torch.tensor([2.0, -0.8, -0.8, 2.0, -3.0, -3.0], dtype=torch.float64)  # logit margins
+    g = torch.tensor([0, 0, 0, 1, 1, 1])
+    y = torch.zeros(6, dtype=torch.long)
+    hard = 0.0  # the real DP gap of the decisions z > 0
+    for tau in (1.0, 0.25):
+        hook = LagrangianConstraint(delta=0.0, temperature=tau, lam_init=2.0)
+        term = hook(z, y, g, 0)
+        s = torch.sigmoid(z / tau)
+        expected = abs(float(s[:3].mean() - s[3:].mean()))  # by hand: |mean sigma(z/tau) per group|
+        assert hook.history[0]["surrogate"] == pytest.approx(expected, abs=1e-12)
+        assert float(term) == pytest.approx(2.0 * expected, abs=1e-12)
+        assert hook.history[0]["gap_estimate"] == pytest.approx(hard)  # decisions z > 0 do not depend on tau
+    # the soft gap at tau = 1 (0.175) is far from the real gap 0; at tau = 0.25 it is close (0.026)
+    soft = [abs(float(torch.sigmoid(z / t)[:3].mean() - torch.sigmoid(z / t)[3:].mean())) for t in (1.0, 0.25)]
+    assert soft[0] > 0.15 and soft[1] < 0.03
+    with pytest.raises(ValueError, match="temperature"):
+        LagrangianConstraint(temperature=0.0)
+
+
 # ---------------------------------------------------------------- the lesson on planted-bias data
 def planted_bias(n: int = 1500, seed: int = 0):
     rng = np.random.default_rng(seed)
@@ -187,3 +208,22 @@ def test_sweep_baselines_and_evaluate():
 def test_encode_groups():
     codes, names = encode_groups(["Male", "Female", "Male"])
     assert names == ["Female", "Male"] and codes.tolist() == [1, 0, 1]
+
+
+def test_describe_rate_change_names_levelling_down():
+    from helpers.fairness.constrained import describe_rate_change
+
+    # male 0.30 -> 0.12, female 0.10 -> 0.11: 0.18 of 0.19 movement lowered the male rate (95 %)
+    text = describe_rate_change({"Male": 0.30, "Female": 0.10}, {"Male": 0.12, "Female": 0.11})
+    assert "0.20 to 0.01" in text and "95% of the movement lowered the Male rate" in text and "levelling down" in text
+    # both fell: nobody gained
+    text = describe_rate_change({"Male": 0.30, "Female": 0.10}, {"Male": 0.05, "Female": 0.04})
+    assert "Female rate fell too" in text
+    # levelling up: female 0.10 -> 0.25, male 0.30 -> 0.28
+    text = describe_rate_change({"Male": 0.30, "Female": 0.10}, {"Male": 0.28, "Female": 0.25})
+    assert "88% raised the Female rate" in text and "levelling down" not in text
+    assert "did not close" in describe_rate_change({"a": 0.3, "b": 0.1}, {"a": 0.31, "b": 0.1})
+    with pytest.raises(ValueError, match="same group names"):
+        describe_rate_change({"a": 0.3, "b": 0.1}, {"a": 0.3})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        describe_rate_change({"a": 30, "b": 0.1}, {"a": 0.3, "b": 0.1})

@@ -108,6 +108,36 @@ def test_length_bucketed_batches_cover_everything_once():
     assert all(np.array_equal(a, b) for a, b in zip(batches, again))
 
 
+def test_stratified_batches_keep_every_cell_in_its_share():
+    rng = np.random.default_rng(0)
+    n = 2000
+    groups = (rng.random(n) < 0.33).astype(int)
+    labels = (rng.random(n) < np.where(groups == 1, 0.1, 0.3)).astype(int)
+    lengths = rng.integers(40, 70, n)
+    cells = groups * 2 + labels
+    share = np.bincount(cells, minlength=4) / n
+    for kw in ({}, {"lengths": lengths, "bucket_batches": 5}):
+        batches = T.stratified_batches(labels, groups, 64, np.random.default_rng(1), **kw)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(n))
+        assert len(batches) == int(np.ceil(n / 64))
+        for b in batches:  # each cell within one row of its expected count
+            assert np.all(np.abs(np.bincount(cells[b], minlength=4) - share * len(b)) <= 1.5), kw
+        again = T.stratified_batches(labels, groups, 64, np.random.default_rng(1), **kw)
+        assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    # with lengths, each batch's padding (max - mean length) is far below that of random batches
+    pad = np.mean([lengths[b].max() - lengths[b].mean() for b in batches])
+    pad_random = np.mean([lengths[b].max() - lengths[b].mean()
+                          for b in T.stratified_batches(labels, groups, 64, np.random.default_rng(1))])
+    assert pad < pad_random / 2
+    # the batch DP gap of the labels themselves is much steadier than on random batches
+    def batch_gaps(bs):
+        return np.std([labels[b][groups[b] == 1].mean() - labels[b][groups[b] == 0].mean() for b in bs])
+    random_batches = np.array_split(np.random.default_rng(1).permutation(n), len(batches))
+    assert batch_gaps(batches) < batch_gaps(random_batches) / 2
+    with pytest.raises(ValueError, match="same length"):
+        T.stratified_batches(labels[:-1], groups, 64, rng)
+
+
 def test_fine_tune_deterministic_and_hook_on_cpu():
     texts = [f"A {a}-year-old person works {h} hours a week." for a, h in zip(range(20, 44), range(30, 54))]
     labels = [int(i % 3 == 0) for i in range(len(texts))]
@@ -118,12 +148,18 @@ def test_fine_tune_deterministic_and_hook_on_cpu():
         return 0.0 * logits.sum()
 
     kw = dict(epochs=1, batch_size=8, seed=0, device="cpu", progress=False, max_length=32)
-    a = T.fine_tune(texts, labels, extra_loss=hook, groups=np.arange(len(texts)) % 2, **kw)
+    a = T.fine_tune(texts, labels, extra_loss=hook, groups=np.arange(len(texts)) % 2, stratify=False, **kw)
     b = T.fine_tune(texts, labels, **kw)
     assert len(steps) == 3 and steps[0] == ((8, 2), True)
     for (na, pa), (_, pb) in zip(a.model.named_parameters(), b.model.named_parameters()):
         assert torch.equal(pa, pb), na
     assert a.examples_per_second > 0 and a.seconds > 0 and len(a.history) == 1
+    with pytest.raises(ValueError, match="needs the groups"):
+        T.fine_tune(texts, labels, stratify=True, **kw)
+    seen = []
+    T.fine_tune(texts, labels, groups=np.arange(len(texts)) % 2, stratify=True,
+                extra_loss=lambda lo, la, g, s: seen.append(g.tolist()) or 0.0 * lo.sum(), **kw)
+    assert len(seen) == 3 and all(sorted(set(x)) == [0, 1] for x in seen)  # every batch holds both groups
     p = T.predict_proba(a.model, a.tokenizer, texts[:5], batch_size=2)
     assert p.shape == (5, 2) and np.allclose(p.sum(1), 1)
     # input order is kept although prediction sorts by length

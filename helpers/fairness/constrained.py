@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import single_thread_on_cpu
+from ..training import stratified_batches  # noqa: F401  (re-exported: the head trainer's batches)
 
 CONSTRAINTS: tuple[str, ...] = ("dp", "eo")
 METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighing", "expgrad", "threshold")
@@ -257,10 +258,21 @@ class LagrangianConstraint:
     ``p > 1/2`` when ``proxy=True`` (the proxy-Lagrangian: the constraint the multiplier enforces is the real one)
     or from probabilities when ``proxy=False``. ``lambda`` rises while the constraint is violated and falls
     back towards 0 once it holds. ``history`` records ``step, lam, gap_estimate, surrogate`` at every step.
+
+    ``temperature`` ``tau`` sharpens the surrogate: ``F`` is computed on ``sigmoid(z / tau)`` (``z`` = the logit
+    margin) instead of ``p = sigmoid(z)``; the decisions ``z > 0`` are unchanged. With ``tau = 1`` a confident
+    negative (``p = 0.3``) still counts 0.3 towards its group's rate, so the model can shrink ``F`` by pushing
+    the *majority group's negatives* further down, which lowers its loss too but leaves the real gap, and
+    ``lambda`` keeps rising until positives are given up for everyone ("levelling down"). A small ``tau`` makes
+    ``F`` close to the real selection rates: only sentences near the decision boundary carry its gradient. It is
+    no cure on its own: in full fine-tuning on Adult (tau = 0.25) the encoder instead parked the advantaged
+    group's scores just below the threshold, so that almost nobody was predicted positive (closing note of
+    issue 5); measure selection rates per group (:func:`describe_rate_change`) whatever ``tau`` you use.
     """
 
     def __init__(self, delta: float = 0.02, *, constraint: str = "dp", dual_lr: float = 0.2, beta: float = 0.9,
-                 proxy: bool = True, lam_init: float = 0.0, lam_max: float = 50.0, n_groups: int = 2) -> None:
+                 proxy: bool = True, lam_init: float = 0.0, lam_max: float = 50.0, n_groups: int = 2,
+                 temperature: float = 1.0) -> None:
         _check_constraint(constraint)
         if delta < 0:
             raise ValueError(f"delta (the allowed gap) must be >= 0, got {delta}.")
@@ -268,6 +280,9 @@ class LagrangianConstraint:
             raise ValueError(f"dual_lr must be > 0, got {dual_lr}.")
         if n_groups < 2:
             raise ValueError(f"A fairness constraint needs at least 2 groups, got n_groups={n_groups}.")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}.")
+        self.temperature = float(temperature)
         self.delta, self.constraint, self.dual_lr, self.proxy = float(delta), constraint, float(dual_lr), proxy
         self.lam, self.lam_max, self.n_groups = float(lam_init), float(lam_max), int(n_groups)
         self.running = RunningRates(n_groups, beta)
@@ -285,7 +300,8 @@ class LagrangianConstraint:
         if groups is None:
             raise ValueError("The fairness constraint needs the sensitive groups: pass groups=... to the trainer.")
         probs = probs_from_logits(logits)
-        surrogate = gap(self.constraint, probs, labels, groups, n_groups=self.n_groups)
+        soft = probs if self.temperature == 1.0 else probs_from_logits(logits / self.temperature)
+        surrogate = gap(self.constraint, soft, labels, groups, n_groups=self.n_groups)
         term = self.lam * surrogate  # the theta-player's term, with lambda_t held fixed
         p = probs.detach().float().cpu().numpy()
         values = (p > 0.5).astype(np.float64) if self.proxy else p.astype(np.float64)
@@ -341,21 +357,6 @@ class FairHeadResult:
         return (self.predict_proba(X) > 0.5).astype(np.int64)
 
 
-def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Shuffle, then deal every (group, label) cell round-robin into batches: each batch holds every cell
-    in (about) its population share, so no batch lacks a group and the batch gap is less noisy."""
-    n = len(labels)
-    n_batches = max(1, int(math.ceil(n / batch_size)))
-    batch_of = np.empty(n, dtype=np.int64)
-    offset = int(rng.integers(n_batches))
-    for cell in np.unique(groups * 2 + labels):
-        idx = np.flatnonzero(groups * 2 + labels == cell)
-        idx = idx[rng.permutation(len(idx))]
-        batch_of[idx] = (np.arange(len(idx)) * n_batches // max(len(idx), 1) + offset) % n_batches
-        offset += 1
-    return [rng.permutation(np.flatnonzero(batch_of == b)) for b in range(n_batches) if (batch_of == b).any()]
-
-
 def _as_arrays(X: np.ndarray, y: Sequence[int], groups: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
@@ -392,6 +393,7 @@ def train_fair_head(
     delta: float = 0.02,
     dual_lr: float = 0.2,
     proxy: bool = True,
+    temperature: float = 1.0,
     epochs: int = 60,
     batch_size: int = 512,
     lr: float = 0.01,
@@ -407,7 +409,7 @@ def train_fair_head(
 
     Loss per step: ``sum_i w_i CE_i / sum_i w_i + extra(logits, labels, groups, step)`` with ``extra`` chosen by
     ``method``: ``"unconstrained"`` (none), ``"penalty"`` (:class:`FairnessPenalty` with ``lam``),
-    ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``), or ``extra_loss``
+    ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``, ``temperature``), or ``extra_loss``
     (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
     (:func:`stratified_batches`), seeded (``seed`` drives the initialisation and the batch order).
     The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
@@ -429,7 +431,7 @@ def train_fair_head(
         extra_loss = FairnessPenalty(lam, constraint, n_groups=n_groups)
     elif extra_loss is None and method == "lagrangian":
         extra_loss = LagrangianConstraint(delta, constraint=constraint, dual_lr=dual_lr, proxy=proxy,
-                                          n_groups=max(2, n_groups))
+                                          n_groups=max(2, n_groups), temperature=temperature)
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1.")
     w_all = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
@@ -524,6 +526,38 @@ def per_group_table(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequen
     if names is not None:
         groups = np.asarray(names, dtype=object)[groups]
     return group_metrics(np.asarray(y_true), np.asarray(y_pred), pd.Series(groups, name="group"))
+
+
+def describe_rate_change(before: dict[str, float], after: dict[str, float]) -> str:
+    """One sentence on *how* a gap between group selection rates closed (or did not).
+
+    With ``hi`` / ``lo`` the groups with the highest / lowest rate before, the gap ``r_hi - r_lo`` can close
+    by raising ``r_lo`` (levelling up) or by lowering ``r_hi`` (levelling down): the share of the closed gap
+    due to each is ``max(0, r_lo' - r_lo)`` and ``max(0, r_hi - r_hi')`` over their sum. A fairness method
+    that closes the gap by lowering everyone's rate harms the advantaged group without helping the other
+    (Mittelstadt, Russell & Wachter 2023, "The unfairness of fair machine learning: levelling down and strict
+    egalitarianism by default"). ``before`` / ``after``: group name -> selection rate in [0, 1].
+    """
+    if set(before) != set(after) or len(before) < 2:
+        raise ValueError("before and after need the same group names (at least two groups).")
+    for name, r in [*before.items(), *after.items()]:
+        if not (0.0 <= float(r) <= 1.0):
+            raise ValueError(f"Selection rates must lie in [0, 1]; got {r} for {name!r}.")
+    hi, lo = max(before, key=before.get), min(before, key=before.get)
+    gap_before = before[hi] - before[lo]
+    gap_after = max(after.values()) - min(after.values())
+    if gap_after >= gap_before - 0.005:
+        return f"The gap between selection rates did not close ({gap_before:.2f} before, {gap_after:.2f} after)."
+    down, up = max(0.0, before[hi] - after[hi]), max(0.0, after[lo] - before[lo])
+    total = down + up
+    text = (f"The selection-rate gap closed from {gap_before:.2f} to {gap_after:.2f}: "
+            f"{down / total:.0%} of the movement lowered the {hi} rate, {up / total:.0%} raised the {lo} rate")
+    if after[lo] < before[lo]:
+        return text + (f"; the {lo} rate fell too, so no group gained: this is *levelling down*, a harm to name "
+                       "(Mittelstadt et al. 2023), not a success.")
+    if down > up:
+        return text + " - mostly *levelling down* (Mittelstadt et al. 2023): ask who was denied to close the gap."
+    return text + "."
 
 
 # --------------------------------------------------------------------------------------------
@@ -673,7 +707,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 def fine_tune_fair(train_texts: Sequence[str], train_labels: Sequence[int], groups: Sequence[int], *,
                    method: str = "lagrangian", constraint: str = "dp", delta: float = 0.02, lam: float = 1.0,
-                   dual_lr: float = 0.2, proxy: bool = True, **fine_tune_kwargs: Any) -> tuple[Any, Any]:
+                   dual_lr: float = 0.2, proxy: bool = True, temperature: float = 1.0,
+                   **fine_tune_kwargs: Any) -> tuple[Any, Any]:
     """Full fine-tuning of the encoder with a fairness term, via :func:`helpers.training.fine_tune`'s hook.
 
     Returns ``(FineTuneResult, hook)``; for ``method="lagrangian"`` the hook's ``history_frame()`` is the
@@ -688,7 +723,8 @@ def fine_tune_fair(train_texts: Sequence[str], train_labels: Sequence[int], grou
     if method == "penalty":
         hook: Any = FairnessPenalty(lam, constraint, n_groups=k)
     elif method == "lagrangian":
-        hook = LagrangianConstraint(delta, constraint=constraint, dual_lr=dual_lr, proxy=proxy, n_groups=k)
+        hook = LagrangianConstraint(delta, constraint=constraint, dual_lr=dual_lr, proxy=proxy, n_groups=k,
+                                    temperature=temperature)
     elif method == "unconstrained":
         hook = None
     else:
