@@ -266,8 +266,8 @@ class LagrangianConstraint:
     ``lambda`` keeps rising until positives are given up for everyone ("levelling down"). A small ``tau`` makes
     ``F`` close to the real selection rates: only sentences near the decision boundary carry its gradient. It is
     no cure on its own: in full fine-tuning on Adult (tau = 0.25) the encoder instead parked the advantaged
-    group's scores just below the threshold, so that almost nobody was predicted positive (closing note of
-    issue 5); measure selection rates per group (:func:`describe_rate_change`) whatever ``tau`` you use.
+    group's scores just below the threshold, so that almost nobody was predicted positive (try
+    ``benchmarks/finetune_full.py --temperature 0.25``); measure selection rates per group (:func:`describe_rate_change`) whatever ``tau`` you use.
     """
 
     def __init__(self, delta: float = 0.02, *, constraint: str = "dp", dual_lr: float = 0.2, beta: float = 0.9,
