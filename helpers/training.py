@@ -364,8 +364,8 @@ def fine_tune(
     Texts are tokenized once; each epoch draws shuffled, length-bucketed batches
     (:func:`length_bucketed_batches`), or, with ``stratify=True`` (needs ``groups``), length-bucketed
     batches that hold every (group, label) cell in its population share (:func:`stratified_batches`:
-    a fairness term measured on the batch is far less noisy; opt-in because the full-data figures
-    recorded for notebook 04 were measured without it); the forward pass runs under bf16 (fp16 on old GPUs)
+    a fairness term measured on the batch is far less noisy; opt-in, because on the full Adult data it has
+    not been shown to give a better constrained model); the forward pass runs under bf16 (fp16 on old GPUs)
     autocast on CUDA and in float32 on the CPU; AdamW with linear warm-up over
     ``warmup_fraction`` of the steps, then linear decay to 0. Loss: weighted mean cross-entropy
     of the logits ``(B, 2)`` plus ``extra_loss(logits, labels, groups, step)`` if given.

@@ -267,7 +267,8 @@ class LagrangianConstraint:
     ``F`` close to the real selection rates: only sentences near the decision boundary carry its gradient. It is
     no cure on its own: in full fine-tuning on Adult (tau = 0.25) the encoder instead parked the advantaged
     group's scores just below the threshold, so that almost nobody was predicted positive (try
-    ``benchmarks/finetune_full.py --temperature 0.25``); measure selection rates per group (:func:`describe_rate_change`) whatever ``tau`` you use.
+    ``benchmarks/finetune_full.py --temperature 0.25``); whatever ``tau``, look at the selection rate of each
+    group (:func:`describe_rate_change`), not only at the gap.
     """
 
     def __init__(self, delta: float = 0.02, *, constraint: str = "dp", dual_lr: float = 0.2, beta: float = 0.9,
@@ -409,8 +410,8 @@ def train_fair_head(
 
     Loss per step: ``sum_i w_i CE_i / sum_i w_i + extra(logits, labels, groups, step)`` with ``extra`` chosen by
     ``method``: ``"unconstrained"`` (none), ``"penalty"`` (:class:`FairnessPenalty` with ``lam``),
-    ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``, ``temperature``), or ``extra_loss``
-    (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
+    ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``, ``temperature``), or
+    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
     (:func:`stratified_batches`), seeded (``seed`` drives the initialisation and the batch order).
     The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
     averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
