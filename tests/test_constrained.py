@@ -81,6 +81,15 @@ def test_gradients_match_finite_differences():
     assert torch.autograd.gradcheck(lambda z: dp_gap(torch.sigmoid(z), g), (logits,))
     assert torch.autograd.gradcheck(lambda z: eo_gap(torch.sigmoid(z), y, g), (logits,))
     assert torch.autograd.gradcheck(lambda z: penalty_loss(z, y, g, 2.0, constraint="eo"), (logits,))
+    # the Lagrangian term with a sharpened surrogate, lambda held fixed (n_groups=3)
+    for tau in (1.0, 0.3):
+        hook = LagrangianConstraint(delta=0.0, temperature=tau, n_groups=3)
+
+        def term(z, hook=hook):
+            hook.lam = 1.5  # each call also takes a dual step: reset so every evaluation sees the same lambda
+            return hook(z, y, g, 0)
+
+        assert torch.autograd.gradcheck(term, (logits,))
 
 
 # ---------------------------------------------------------------- robustness
