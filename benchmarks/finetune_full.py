@@ -3,9 +3,14 @@
 This is the ``gpu``-mode recipe of notebooks 03 and 04 (2 epochs, AdamW, batch 64, lr 5e-5, bf16 autocast on a GPU),
 run outside a notebook so that its numbers can be reproduced on any machine, and several seeds collected:
 
-    python benchmarks/finetune_full.py                                  # unconstrained, DP <= 0.02, EO <= 0.03; seed 0
+    python benchmarks/finetune_full.py                                  # every method below; seed 0
     python benchmarks/finetune_full.py --methods unconstrained --seeds 0 1 2 --json build/finetune_full.json
     python benchmarks/finetune_full.py --device cpu --train-rows 2000   # a quick look on a laptop
+
+Methods: ``unconstrained``; ``dp`` / ``eo``: the Lagrangian constraint (DP <= 0.02, EO <= 0.03) during full
+fine-tuning; ``dp-last`` / ``eo-last``: the same constraints on a new last layer trained on the embeddings of the
+unconstrained fine-tuned encoder of the same seed (``fairness.constrained.constrain_last_layer``; seconds after the
+fine-tune, which is shared).
 
 Each run prints and records: test accuracy, demographic-parity and equalized-odds differences (sex) on the official
 test file, the share predicted positive (overall and per sex: did the gap close by levelling down?), training
@@ -27,11 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 #: method name -> (fine_tune_fair method, constraint, delta)
 METHODS = {"unconstrained": ("unconstrained", "dp", 0.0), "dp": ("lagrangian", "dp", 0.02),
            "eo": ("lagrangian", "eo", 0.03)}
+#: last-layer methods (constraint, delta): the unconstrained fine-tune of the same seed, then a constrained new head
+LAST_LAYER = {"dp-last": ("dp", 0.02), "eo-last": ("eo", 0.03)}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--methods", nargs="+", default=[*METHODS, *LAST_LAYER], choices=[*METHODS, *LAST_LAYER])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--device", default=None)
     ap.add_argument("--train-rows", type=int, default=None, help="subsample the training split (default: all)")
@@ -42,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dual-lr", type=float, default=0.1)
     ap.add_argument("--temperature", type=float, default=1.0, help="surrogate on sigmoid(z / T) (LagrangianConstraint)")
     ap.add_argument("--stratify", action="store_true", help="constrained runs: batches stratified by sex x label")
+    ap.add_argument("--last-temperature", type=float, default=None,
+                    help="dp-last/eo-last: surrogate temperature of the head (default: 0.25 for DP, 1 for EO)")
     ap.add_argument("--json", default=None, help="write every run (and the mean/sd table) here")
     args = ap.parse_args(argv)
 
@@ -51,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     from helpers.config import get_device, mode
     from helpers.data import adult_splits, serialize_frame, subsample
     from helpers.fairness import constrained as fc
-    from helpers.fairness import metrics as fm
+    from helpers.models import encode
     from helpers.training import predict_proba
 
     dev = get_device(args.device)
@@ -65,8 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(train):,} training rows, {len(test):,} test rows; device {dev}; "
           f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr:g}")
 
+    def row(method, seed, pred, **extra):
+        rep = fc.decision_report(y_test, pred, sex_test)
+        return {"method": method, "seed": seed, "device": str(dev), "train_rows": len(train), "test_rows": len(test),
+                "accuracy": rep["accuracy"], "dp_difference": rep["dp"], "eo_difference": rep["eo"],
+                **{k: v for k, v in rep.items() if k not in ("accuracy", "dp", "eo")}, **extra}
+
+    def show(run):
+        print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.items()), flush=True)
+
+    last = [m for m in args.methods if m in LAST_LAYER]
+    full = [m for m in METHODS if m in args.methods or (m == "unconstrained" and last)]  # last layer needs it
     runs = []
-    for method in args.methods:
+    for method in full:
         kind, constraint, delta = METHODS[method]
         for seed in args.seeds:
             t0 = time.perf_counter()
@@ -76,22 +96,29 @@ def main(argv: list[str] | None = None) -> int:
                                           batch_size=args.batch_size, seed=seed, device=dev)
             wall = time.perf_counter() - t0
             p = predict_proba(res.model, res.tokenizer, test_texts, batch_size=512 if dev.type == "cuda" else 64)[:, 1]
-            pred = (p >= 0.5).astype(int)
-            run = {"method": method, "seed": seed, "device": str(dev), "train_rows": len(train), "test_rows": len(test),
-                   "accuracy": float((pred == y_test).mean()),
-                   "dp_difference": float(fm.demographic_parity_difference(y_test, pred, sensitive_features=sex_test)),
-                   "eo_difference": float(fm.equalized_odds_difference(y_test, pred, sensitive_features=sex_test)),
-                   "share_predicted_positive": float(pred.mean()),
-                   **{f"selection_{g}": float(r) for g, r in fm.selection_rates(pred, sex_test).items()},
-                   "examples_per_second": float(res.examples_per_second),
-                   "seconds_per_epoch": float(np.mean([h["seconds"] for h in res.history])),
-                   "wall_seconds": wall, "final_multiplier": getattr(hook, "lam", None)}
-            runs.append(run)
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.items()), flush=True)
+            if method in args.methods:
+                runs.append(row(method, seed, (p >= 0.5).astype(int),
+                                examples_per_second=float(res.examples_per_second),
+                                seconds_per_epoch=float(np.mean([h["seconds"] for h in res.history])),
+                                wall_seconds=wall, final_multiplier=getattr(hook, "lam", None)))
+                show(runs[-1])
+            if method == "unconstrained" and last:  # constrained last-layer retraining on this fine-tuned encoder
+                t0 = time.perf_counter()
+                E, E_test = (encode(t, res.model.encoder, res.tokenizer, progress=False) for t in (texts, test_texts))
+                encode_s = time.perf_counter() - t0
+                for m in last:
+                    c, d = LAST_LAYER[m]
+                    temp = args.last_temperature if args.last_temperature is not None else (0.25 if c == "dp" else 1.0)
+                    _, head = fc.constrain_last_layer(res, E, labels, groups, constraint=c, delta=d, temperature=temp,
+                                                      seed=seed, device=dev)
+                    runs.append(row(m, seed, head.predict(E_test), examples_per_second=float("nan"),
+                                    seconds_per_epoch=float("nan"), wall_seconds=encode_s + head.seconds,
+                                    final_multiplier=head.hook.lam))
+                    show(runs[-1])
             del res
 
     frame = pd.DataFrame(runs)
-    cols = ["accuracy", "dp_difference", "eo_difference", "share_predicted_positive",
+    cols = ["accuracy", "dp_difference", "eo_difference", "share_predicted_positive", "wall_seconds",
             *[c for c in frame.columns if c.startswith("selection_")], "examples_per_second", "seconds_per_epoch"]
     grouped = frame.groupby("method")[cols]
     mean, sd = grouped.mean(), grouped.std(ddof=1).fillna(0.0)

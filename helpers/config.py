@@ -74,9 +74,10 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb04_deltas":             ((0.1, 0.02), (0.15, 0.1, 0.05, 0.03, 0.02, 0.0),
                                 (0.2, 0.15, 0.1, 0.075, 0.05, 0.04, 0.03, 0.02, 0.01, 0.0)),  # 04: tolerance sweep
     "nb04_expgrad_iter":       (5,     30,    40),     # 04: ExponentiatedGradient iterations
-    "nb04_finetune_rows":      (32,    400,   None),   # 04: training rows for constrained full fine-tuning
+    "nb04_finetune_rows":      (48,    400,   None),   # 04: training rows for constrained full fine-tuning
     "nb04_finetune_test_rows": (64,    600,   None),   # 04: test rows scored by the fine-tuned models
     "nb04_finetune_dual_lr":   (1.0,   1.0,   0.1),    # 04: dual step in fine-tuning (few steps -> larger)
+    "nb04_last_layer_batch":   (16,    64,    512),    # 04: mini-batch of the constrained last layer
     # --- 05_regularization ------------------------------------------------------------------
     "reg_train_rows":          (120,   300,   600),    # training sentences: few, so the head overfits
     "reg_test_rows":           (100,   1000,  None),   # adult.test rows for the final, untouched check

@@ -236,3 +236,32 @@ def test_describe_rate_change_names_levelling_down():
         describe_rate_change({"a": 0.3, "b": 0.1}, {"a": 0.3})
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         describe_rate_change({"a": 30, "b": 0.1}, {"a": 0.3, "b": 0.1})
+
+
+def test_constrain_last_layer_text_classifier_and_gap():
+    """Last-layer retraining on an encoder's embeddings: the composed text classifier gives the head's own
+    probabilities, and the constraint at least halves the DP gap of an unconstrained head with the same seed."""
+    from types import SimpleNamespace
+
+    from helpers import models, training
+    from helpers.data import load_adult, serialize_frame
+    from helpers.fairness.constrained import constrain_last_layer
+
+    df = load_adult().dropna().sample(n=600, random_state=0)
+    texts, y = serialize_frame(df), df["label"].to_numpy()
+    g, _ = encode_groups(df["sex"])
+    enc, tok = models.load_encoder(device="cpu"), models.load_tokenizer()
+    result = SimpleNamespace(model=SimpleNamespace(encoder=enc), tokenizer=tok)  # stands in for a FineTuneResult
+    E = models.encode(texts, enc, tok, progress=False)
+    kw = dict(epochs=40, batch_size=128, seed=0, device="cpu")
+    base = train_fair_head(E, y, g, method="unconstrained", **kw)
+    clf, head = constrain_last_layer(result, E, y, g, constraint="dp", delta=0.02, dual_lr=0.5, **kw)
+    dp0 = demographic_parity_difference(y, base.predict(E), sensitive_features=g)
+    dp1 = demographic_parity_difference(y, head.predict(E), sensitive_features=g)
+    assert dp0 > 0.1 and dp1 <= 0.5 * dp0, (dp0, dp1)
+    probs = training.predict_proba(clf, tok, texts[:16])[:, 1]
+    np.testing.assert_allclose(probs, head.predict_proba(E[:16]), atol=1e-5)
+    with pytest.raises(ValueError, match="columns"):
+        constrain_last_layer(result, E[:, :10], y, g)
+    with pytest.raises(ValueError, match="encoder"):
+        constrain_last_layer(SimpleNamespace(model=None), E, y, g)

@@ -268,7 +268,8 @@ class LagrangianConstraint:
     no cure on its own: in full fine-tuning on Adult (tau = 0.25) the encoder instead parked the advantaged
     group's scores just below the threshold, so that almost nobody was predicted positive (try
     ``benchmarks/finetune_full.py --temperature 0.25``); whatever ``tau``, look at the selection rate of each
-    group (:func:`describe_rate_change`), not only at the gap.
+    group (:func:`describe_rate_change`), not only at the gap. :func:`constrain_last_layer` applies this hook to a
+    new last layer of an unconstrained fine-tuned encoder instead (``finetune_full.py --methods dp-last``).
     """
 
     def __init__(self, delta: float = 0.02, *, constraint: str = "dp", dual_lr: float = 0.2, beta: float = 0.9,
@@ -517,6 +518,21 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]
     }
 
 
+def decision_report(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
+    """:func:`evaluate` plus the share predicted positive and each group's selection rate (``selection_<group>``).
+
+    The rates say *how* a gap closed: the same DP difference of 0.02 can mean both groups selected at 0.18 or
+    both at 0.01 (levelling down, :func:`describe_rate_change`).
+    """
+    from .metrics import selection_rates
+
+    out = evaluate(y_true, y_pred, groups)
+    y_pred = np.asarray(y_pred)
+    out["share_predicted_positive"] = float(y_pred.mean())
+    out.update({f"selection_{k}": float(v) for k, v in selection_rates(y_pred, np.asarray(groups)).items()})
+    return out
+
+
 def per_group_table(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any],
                     names: Sequence[str] | None = None) -> pd.DataFrame:
     """Who pays: :func:`helpers.fairness.metrics.group_metrics` (count, selection rate, TPR, FPR, accuracy per
@@ -733,3 +749,43 @@ def fine_tune_fair(train_texts: Sequence[str], train_labels: Sequence[int], grou
     result = training.fine_tune(list(train_texts), list(train_labels), extra_loss=hook,
                                 groups=groups if hook is not None else None, **fine_tune_kwargs)
     return result, hook
+
+
+def constrain_last_layer(result: Any, X: np.ndarray, labels: Sequence[int], groups: Sequence[int], *,
+                         constraint: str = "dp", delta: float = 0.02, dual_lr: float = 0.1, temperature: float = 1.0,
+                         seed: int = 0, **head_kwargs: Any) -> tuple[Any, FairHeadResult]:
+    """Constrained last-layer retraining: keep a fine-tuned encoder, retrain its classifier subject to gap <= delta.
+
+    Two stages (Mao et al. 2023, *Last-layer fairness fine-tuning is simple and effective for neural networks*,
+    arXiv:2304.03935; the same idea as Kirichenko et al. 2023's last-layer retraining for spurious features):
+
+    1. fine-tune the whole encoder **without** a fairness term (:func:`fine_tune_fair` ``method="unconstrained"``),
+       so that it learns the task; ``X = encode(train_texts, result.model.encoder, result.tokenizer)`` are its
+       mean-pooled embeddings of the training sentences, shape ``(n, H)``;
+    2. train a new linear head on ``X`` with the proxy-Lagrangian of :class:`LagrangianConstraint`
+       (:func:`train_fair_head`: ``min CE s.t. gap <= delta``, stratified batches, averaged iterates).
+
+    Why: under the constraint *during* full fine-tuning, the encoder found it cheapest to lower the advantaged group's
+    scores, so the gap closed by levelling down (see :class:`LagrangianConstraint`). With the encoder fixed, the head
+    can only move the decision boundary inside the representation that learned the task, and the multiplier sees
+    many full passes over the data instead of one noisy pass. The price: the encoder itself is not made fairer, only
+    the decision made from it. Returns ``(classifier, head_result)``; ``classifier`` is
+    :func:`helpers.models.encoder_with_head` (texts in, ``logits = [0, z]`` out) and ``head_result.predict(X_test)``
+    gives the same decisions from test embeddings. ``head_kwargs`` go to :func:`train_fair_head` (epochs,
+    batch_size, lr, ...).
+    """
+    from ..models import encoder_with_head
+
+    model = getattr(result, "model", result)
+    encoder = getattr(model, "encoder", None)
+    if encoder is None:
+        raise ValueError("constrain_last_layer needs a fine-tuned model with an .encoder (the result of fine_tune_fair "
+                         "or helpers.training.fine_tune).")
+    X = np.asarray(X)
+    hidden = int(encoder.config.hidden_size)
+    if X.ndim != 2 or X.shape[1] != hidden:
+        raise ValueError(f"X has shape {X.shape}, but the encoder's embeddings have {hidden} columns: pass "
+                         "helpers.models.encode(train_texts, result.model.encoder, result.tokenizer).")
+    head = train_fair_head(X, labels, groups, method="lagrangian", constraint=constraint, delta=delta,
+                           dual_lr=dual_lr, temperature=temperature, seed=seed, **head_kwargs)
+    return encoder_with_head(encoder, head.model), head
