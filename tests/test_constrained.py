@@ -265,3 +265,21 @@ def test_constrain_last_layer_text_classifier_and_gap():
         constrain_last_layer(result, E[:, :10], y, g)
     with pytest.raises(ValueError, match="encoder"):
         constrain_last_layer(SimpleNamespace(model=None), E, y, g)
+
+
+def test_decision_report_matches_fairlearn():
+    from fairlearn.metrics import MetricFrame, selection_rate
+
+    from helpers.fairness.constrained import decision_report
+
+    rng = np.random.default_rng(0)
+    y, pred = rng.integers(0, 2, 200), rng.integers(0, 2, 200)
+    sex = np.where(rng.random(200) < 0.4, "Female", "Male")
+    rep = decision_report(y, pred, sex)
+    by_group = MetricFrame(metrics=selection_rate, y_true=y, y_pred=pred, sensitive_features=sex).by_group
+    assert rep["selection_Female"] == pytest.approx(by_group["Female"])
+    assert rep["selection_Male"] == pytest.approx(by_group["Male"])
+    assert rep["share_predicted_positive"] == pytest.approx(pred.mean())
+    assert rep["dp"] == pytest.approx(demographic_parity_difference(y, pred, sensitive_features=sex))
+    with pytest.raises(ValueError, match="Lengths differ"):
+        decision_report(y, pred[:-1], sex)
