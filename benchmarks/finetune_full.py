@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=1.0, help="surrogate on sigmoid(z / T) (LagrangianConstraint)")
     ap.add_argument("--stratify", action="store_true", help="constrained runs: batches stratified by sex x label")
     ap.add_argument("--last-temperature", type=float, default=None,
-                    help="dp-last/eo-last: surrogate temperature of the head (default: 0.25 for DP, 1 for EO)")
+                    help="dp-last/eo-last: surrogate temperature of the head (default: constrain_last_layer's)")
     ap.add_argument("--json", default=None, help="write every run (and the mean/sd table) here")
     args = ap.parse_args(argv)
 
@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                                           stratify=args.stratify and kind != "unconstrained", lr=args.lr, epochs=args.epochs,
                                           batch_size=args.batch_size, seed=seed, device=dev)
             wall = time.perf_counter() - t0
-            p = predict_proba(res.model, res.tokenizer, test_texts, batch_size=512 if dev.type == "cuda" else 64)[:, 1]
             if method in args.methods:
-                runs.append(row(method, seed, (p >= 0.5).astype(int),
+                p = predict_proba(res.model, res.tokenizer, test_texts, batch_size=512 if dev.type == "cuda" else 64)
+                runs.append(row(method, seed, (p[:, 1] >= 0.5).astype(int),
                                 examples_per_second=float(res.examples_per_second),
                                 seconds_per_epoch=float(np.mean([h["seconds"] for h in res.history])),
                                 wall_seconds=wall, final_multiplier=getattr(hook, "lam", None)))
@@ -108,9 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 encode_s = time.perf_counter() - t0
                 for m in last:
                     c, d = LAST_LAYER[m]
-                    temp = args.last_temperature if args.last_temperature is not None else (0.25 if c == "dp" else 1.0)
-                    _, head = fc.constrain_last_layer(res, E, labels, groups, constraint=c, delta=d, temperature=temp,
-                                                      seed=seed, device=dev)
+                    _, head = fc.constrain_last_layer(res, E, labels, groups, constraint=c, delta=d,
+                                                      temperature=args.last_temperature, seed=seed, device=dev)
                     runs.append(row(m, seed, head.predict(E_test), examples_per_second=float("nan"),
                                     seconds_per_epoch=float("nan"), wall_seconds=encode_s + head.seconds,
                                     final_multiplier=head.hook.lam))

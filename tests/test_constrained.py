@@ -259,6 +259,8 @@ def test_constrain_last_layer_text_classifier_and_gap():
     dp0 = demographic_parity_difference(y, base.predict(E), sensitive_features=g)
     dp1 = demographic_parity_difference(y, head.predict(E), sensitive_features=g)
     assert dp0 > 0.1 and dp1 <= 0.5 * dp0, (dp0, dp1)
+    assert head.hook.temperature == 0.25  # the default for DP; EO keeps the plain probabilities
+    assert constrain_last_layer(result, E, y, g, constraint="eo", epochs=1)[1].hook.temperature == 1.0
     probs = training.predict_proba(clf, tok, texts[:16])[:, 1]
     np.testing.assert_allclose(probs, head.predict_proba(E[:16]), atol=1e-5)
     with pytest.raises(ValueError, match="columns"):
