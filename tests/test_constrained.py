@@ -247,7 +247,7 @@ def test_constrain_last_layer_text_classifier_and_gap():
     from helpers.data import load_adult, serialize_frame
     from helpers.fairness.constrained import constrain_last_layer
 
-    df = load_adult().dropna().sample(n=600, random_state=0)
+    df = load_adult().sample(n=600, random_state=0)  # rows with missing values already dropped
     texts, y = serialize_frame(df), df["label"].to_numpy()
     g, _ = encode_groups(df["sex"])
     enc, tok = models.load_encoder(device="cpu"), models.load_tokenizer()
