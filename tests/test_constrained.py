@@ -263,6 +263,11 @@ def test_constrain_last_layer_text_classifier_and_gap():
     assert constrain_last_layer(result, E, y, g, constraint="eo", epochs=1)[1].hook.temperature == 1.0
     probs = training.predict_proba(clf, tok, texts[:16])[:, 1]
     np.testing.assert_allclose(probs, head.predict_proba(E[:16]), atol=1e-5)
+    clf_mix, mixed = constrain_last_layer(result, E, y, g, constraint="eo", delta=0.03, randomized=True,
+                                          mixture_delta=0.02, **kw)
+    assert mixed.slack == 0.0 and mixed.fit_gap <= 0.02 + 1e-6
+    q_text = training.predict_proba(clf_mix, tok, texts[:16])[:, 1]  # the chance that the mixture says 1
+    np.testing.assert_allclose(q_text, mixed.decision_probability(E[:16]), atol=1e-5)
     with pytest.raises(ValueError, match="columns"):
         constrain_last_layer(result, E[:, :10], y, g)
     with pytest.raises(ValueError, match="encoder"):
@@ -285,3 +290,72 @@ def test_decision_report_matches_fairlearn():
     assert rep["dp"] == pytest.approx(demographic_parity_difference(y, pred, sensitive_features=sex))
     with pytest.raises(ValueError, match="Lengths differ"):
         decision_report(y, pred[:-1], sex)
+
+
+# ---------------------------------------------------------------- the randomised classifier over iterates
+def test_best_mixture_two_candidates_by_hand():
+    """A (error 0.1, gap +0.2) and B (error 0.3, gap -0.1), delta 0.05: p_A 0.2 - 0.1 (1 - p_A) <= 0.05 gives
+    p_A = 0.5 at the optimum, error 0.2; with delta 0.3 A alone is feasible."""
+    from helpers.fairness.constrained import best_mixture
+
+    p, slack = best_mixture(np.array([0.1, 0.3]), np.array([[0.2, -0.1]]), 0.05)
+    np.testing.assert_allclose(p, [0.5, 0.5], atol=1e-9)
+    assert slack == 0.0
+    p, _ = best_mixture(np.array([0.1, 0.3]), np.array([[0.2, -0.1]]), 0.3)
+    np.testing.assert_allclose(p, [1.0, 0.0], atol=1e-9)
+    # no mixture reaches |gap| <= 0.01 when every gap is >= 0.1: the least violation, then the least error
+    p, slack = best_mixture(np.array([0.1, 0.3, 0.2]), np.array([[0.3, 0.1, 0.1]]), 0.01)
+    assert slack == pytest.approx(0.09) and p == pytest.approx([0.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="columns"):
+        best_mixture(np.array([0.1, 0.3]), np.array([[0.2, -0.1, 0.0]]), 0.05)
+    with pytest.raises(ValueError, match="delta"):
+        best_mixture(np.array([0.1, 0.3]), np.array([[0.2, -0.1]]), -1)
+
+
+def test_best_mixture_matches_grid_search_over_the_simplex():
+    """Independent reference: every point of a 1/200 grid on the 3-simplex that meets both constraints has expected
+    error >= the LP's (up to the grid's resolution), and the LP's mixture meets them."""
+    from helpers.fairness.constrained import best_mixture
+
+    err = np.array([0.05, 0.2, 0.25])
+    gaps = np.array([[0.15, -0.1, 0.0],  # the most accurate candidate violates both rows, the least accurate none
+                     [-0.12, 0.05, 0.0]])
+    p, slack = best_mixture(err, gaps, 0.03)
+    assert slack == 0.0 and np.all(np.abs(gaps @ p) <= 0.03 + 1e-7) and np.count_nonzero(p) <= len(gaps) + 1
+    i, j = np.meshgrid(np.arange(201), np.arange(201))
+    keep = i + j <= 200
+    grid = np.stack([i[keep], j[keep], 200 - i[keep] - j[keep]], 1) / 200.0
+    ok = np.all(np.abs(grid @ gaps.T) <= 0.03, axis=1)
+    assert ok.any() and (grid[ok] @ err).min() >= err @ p - 1e-9
+    assert (grid[ok] @ err).min() <= err @ p + 0.005
+
+
+def test_mix_iterates_meets_equalized_odds_on_the_fitting_data():
+    """On planted-bias data the mixture's expected EO gap on the data it was fitted on is <= delta (the LP's promise),
+    recomputed here with fairlearn from the mixture's own decision probabilities; sampling is seeded."""
+    from fairlearn.metrics import equalized_odds_difference
+
+    from helpers.fairness.constrained import mix_iterates
+
+    X, y, a = planted_bias(3000, seed=1)
+    run = train_fair_head(X, y, a, method="lagrangian", constraint="eo", delta=0.02, epochs=30, batch_size=256,
+                          seed=0, keep_iterates=True)
+    assert len(run.iterates) == 30
+    mixed = mix_iterates(run, X, y, a, constraint="eo", delta=0.02)
+    assert mixed.slack == 0.0 and len(mixed.support) <= 3 and mixed.weights.sum() == pytest.approx(1.0)
+    q = mixed.decision_probability(X)
+    tpr = [q[(a == g) & (y == 1)].mean() for g in (0, 1)]
+    fpr = [q[(a == g) & (y == 0)].mean() for g in (0, 1)]
+    assert max(abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])) <= 0.02 + 1e-4
+    assert mixed.fit_gap <= 0.02 + 1e-6
+    # an expected error that the LP computed from the candidates' table
+    expected_err = float(mixed.candidates.error @ mixed.candidates.weight)
+    assert float(np.mean(np.where(y == 1, 1 - q, q))) == pytest.approx(expected_err, abs=1e-5)
+    base_eo = equalized_odds_difference(y, train_fair_head(X, y, a, method="unconstrained", epochs=30, batch_size=256,
+                                                           seed=0).predict(X), sensitive_features=a)
+    assert base_eo > 2 * 0.02, base_eo  # the mixture at least halves the unconstrained head's EO gap
+    draws = np.stack([mixed.predict(X, random_state=s) for s in range(200)])
+    np.testing.assert_array_equal(draws[0], mixed.predict(X, random_state=0))
+    assert np.abs(draws.mean(0) - q).max() < 0.15  # 200 Bernoulli draws per row
+    with pytest.raises(ValueError, match="keep_iterates"):
+        mix_iterates(train_fair_head(X, y, a, epochs=1), X, y, a)
