@@ -12,6 +12,8 @@ The lesson of notebook 04. Three ways to make a classifier fairer *while it trai
   ``lambda <- max(0, lambda + eta * (g_hat - delta))``. In the *proxy*-Lagrangian the theta-player uses the
   differentiable surrogate ``F`` while the lambda-player uses the real, non-differentiable gap ``g_hat`` of the
   hard decisions (``p > 0.5``), here a running (EMA) per-group estimate so a noisy batch cannot jerk ``lambda``.
+  Its guarantee is for a *distribution* over the iterates: :func:`mix_iterates` finds the best one by a linear
+  program (:func:`best_mixture`), a randomised classifier that can meet equalized odds where one linear head cannot.
 * **Baselines on the same features**: unconstrained, reweighing (Kamiran & Calders 2012, from
   :mod:`helpers.fairness.preprocessing`), fairlearn's ``ExponentiatedGradient`` (Agarwal et al. 2018) and
   ``ThresholdOptimizer`` (Hardt, Price & Srebro 2016).
@@ -419,7 +421,9 @@ def train_fair_head(
     The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
     averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
     the mercy of the last few batches (Cotter et al. 2019 return a mixture of iterates for the same reason).
-    Shapes: ``X`` (n, d), ``y`` and ``groups`` (n,) integer codes. Seconds on a CPU for n ~ 30k, d = 384.
+    ``keep_iterates=True`` also stores the head averaged over each epoch in ``result.iterates`` (the candidates of
+    :func:`mix_iterates`). Shapes: ``X`` (n, d), ``y`` and ``groups`` (n,) integer codes. Seconds on a CPU for
+    n ~ 30k, d = 384.
     """
     from ..config import get_device
 
@@ -983,5 +987,6 @@ def constrain_last_layer(result: Any, X: np.ndarray, labels: Sequence[int], grou
     if randomized:
         mixed = mix_iterates(head, X, labels, groups, constraint=constraint,
                              delta=delta if mixture_delta is None else mixture_delta)
+        mixed.model.to(next(encoder.parameters()).device)  # the composed classifier runs where the encoder is
         return encoder_with_head(encoder, mixed.model), mixed
     return encoder_with_head(encoder, head.model), head
