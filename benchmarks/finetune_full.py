@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                     kw = LAST_LAYER[m]
                     _, head = fc.constrain_last_layer(res, E, labels, groups, **kw, temperature=args.last_temperature,
                                                       seed=seed, device=dev)
-                    pred = head.predict(E_test, random_state=seed) if kw.get("randomized") else head.predict(E_test)
-                    runs.append(row(m, seed, pred, examples_per_second=float("nan"),
+                    runs.append(row(m, seed, head.predict(E_test, random_state=seed), examples_per_second=float("nan"),
                                     seconds_per_epoch=float("nan"), wall_seconds=encode_s + head.seconds,
                                     final_multiplier=head.hook.lam))
                     show(runs[-1])

@@ -358,7 +358,9 @@ class FairHeadResult:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return predict_fair_head(self.model, X)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: np.ndarray, random_state: int | None = None) -> np.ndarray:
+        """Decisions ``p > 1/2``; ``random_state`` is ignored (one head is deterministic), so that a
+        :class:`RandomizedHeadResult` can be used in the same call."""
         return (self.predict_proba(X) > 0.5).astype(np.int64)
 
 
