@@ -454,6 +454,16 @@ def train_fair_head(
                            keep_iterates=keep_iterates)
 
 
+def _running_mean(avg: dict[str, torch.Tensor] | None, model: torch.nn.Module, n: int) -> dict[str, torch.Tensor]:
+    """Fold the model's weights into a running mean of ``n`` iterates: ``avg += (theta - avg) / n``."""
+    with torch.no_grad():
+        if avg is None:
+            return {k: v.detach().clone() for k, v in model.state_dict().items()}
+        for k, v in model.state_dict().items():
+            avg[k] += (v.detach() - avg[k]) / n
+    return avg
+
+
 def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_size, lr, weight_decay, average_from,
                 seed, progress, keep_iterates=False) -> FairHeadResult:
     from tqdm.auto import tqdm
@@ -491,22 +501,12 @@ def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_s
             opt.step()
             if step >= first_avg:
                 n_avg += 1
-                with torch.no_grad():
-                    if avg is None:
-                        avg = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    else:
-                        for k, v in model.state_dict().items():
-                            avg[k] += (v.detach() - avg[k]) / n_avg
+                avg = _running_mean(avg, model, n_avg)
             history.append({"epoch": epoch, "step": step, "ce": float(loss.detach()), "loss": float(total.detach())})
             step += 1
             if keep_iterates:
-                with torch.no_grad():
-                    n_ep += 1
-                    if ep_avg is None:
-                        ep_avg = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    else:
-                        for k, v in model.state_dict().items():
-                            ep_avg[k] += (v.detach() - ep_avg[k]) / n_ep
+                n_ep += 1
+                ep_avg = _running_mean(ep_avg, model, n_ep)
         if keep_iterates and ep_avg is not None:
             iterates.append({k: v.cpu() for k, v in ep_avg.items()})
             ep_avg, n_ep = None, 0
@@ -520,11 +520,6 @@ def predict_fair_head(model: torch.nn.Module, X: np.ndarray, *, batch_size: int 
     from ..training import predict_head
 
     return predict_head(model, X, batch_size=batch_size)
-
-
-# --------------------------------------------------------------------------------------------
-# Evaluation
-# --------------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------------
@@ -682,6 +677,11 @@ def mix_iterates(head: FairHeadResult, X: np.ndarray, y: Sequence[int], groups: 
     model = MixtureHead(template, [states[i] for i in support], p[support]).eval()
     return RandomizedHeadResult(model, p[support], support, cands, float(np.abs(gaps @ p).max()), slack, head,
                                 time.perf_counter() - t0 + head.seconds)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
 
 
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
