@@ -347,6 +347,11 @@ def test_mix_iterates_meets_equalized_odds_on_the_fitting_data():
     tpr = [q[(a == g) & (y == 1)].mean() for g in (0, 1)]
     fpr = [q[(a == g) & (y == 0)].mean() for g in (0, 1)]
     assert max(abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])) <= 0.02 + 1e-4
+    # independent reference: fairlearn on the randomised classifier written out as weighted hard decisions
+    # (every row twice: yhat = 1 with weight q, yhat = 0 with weight 1 - q)
+    fl_eo = equalized_odds_difference(np.r_[y, y], np.r_[np.ones_like(y), np.zeros_like(y)],
+                                      sensitive_features=np.r_[a, a], sample_weight=np.r_[q, 1 - q])
+    assert fl_eo == pytest.approx(max(abs(tpr[0] - tpr[1]), abs(fpr[0] - fpr[1])), abs=1e-6)
     assert mixed.fit_gap <= 0.02 + 1e-6
     # an expected error that the LP computed from the candidates' table
     expected_err = float(mixed.candidates.error @ mixed.candidates.weight)
