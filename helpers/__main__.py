@@ -1,7 +1,7 @@
 """``python -m helpers <command>``: the workbook's command line (standard library only at import).
 
 Commands:
-  run [--mode M] [NOTEBOOK ...]   execute the workbook headless into build/ (default: all notebooks)
+  run [--mode M] [NOTEBOOK ...]   execute the workbook headless into build/ (default: all; NOTEBOOK: path, name or 04)
   test [PYTEST ARGS ...]          run the test suite (executes every notebook in smoke mode)
   badges                          rewrite Binder/Colab badges and setup cells from config.REPOSITORY
   strip [NOTEBOOK ...]            remove outputs and execution counts from notebooks
@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         ensure_installed()
         from helpers.workbook import run_all
 
-        return run_all(args.notebooks or None, mode=args.mode)
+        try:
+            return run_all(args.notebooks or None, mode=args.mode)
+        except ValueError as exc:  # an unknown notebook name: one line, no traceback
+            parser.error(str(exc))
     if args.command == "test":
         ensure_installed()
         code = subprocess.call([sys.executable, "-m", "pytest", *extra])

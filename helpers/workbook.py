@@ -23,6 +23,20 @@ def notebooks(include_solutions: bool = False) -> list[Path]:
     return found
 
 
+def find_notebook(name: str | Path) -> Path:
+    """A notebook path from a path, a name (``04_fairness_constrained_training``) or its number (``04``)."""
+    path = Path(name)
+    if path.exists():
+        return path
+    stem = path.name.removesuffix(".ipynb")
+    matches = [p for p in notebooks(include_solutions=True) if p.stem == stem or p.stem.split("_")[0] == stem]
+    if len(matches) != 1:
+        names = ", ".join(p.stem for p in notebooks())
+        raise ValueError(f"No single notebook called {str(name)!r} ({len(matches)} match); use a path, a name or a "
+                         f"number of: {names}.")
+    return matches[0]
+
+
 _PEAK_RSS_PROBE = """
 import resource, sys
 _kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -93,7 +107,7 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
     from .results import record
 
     mode = get_mode(mode)
-    paths = [Path(p) for p in paths] if paths else notebooks()
+    paths = [find_notebook(p) for p in paths] if paths else notebooks()
     failures = 0
     print(f"Running {len(paths)} notebook(s) in {mode} mode; outputs go to {build_dir()}/")
     print(f"{'notebook':42s} {'measured':>9s} {'expected':>9s}  status")

@@ -81,3 +81,13 @@ def test_results_json_is_valid_when_present():
     p = ROOT / "build" / "results.json"
     if p.exists():
         json.loads(p.read_text())
+
+
+def test_find_notebook_by_path_name_or_number():
+    from helpers.workbook import find_notebook
+
+    nb04 = [p for p in notebooks() if p.stem.startswith("04_")][0]
+    assert find_notebook(nb04) == nb04
+    assert find_notebook(nb04.stem) == nb04 and find_notebook(nb04.name) == nb04 and find_notebook("04") == nb04
+    with pytest.raises(ValueError, match="00_start_here"):
+        find_notebook("99")
