@@ -10,8 +10,9 @@ run outside a notebook so that its numbers can be reproduced on any machine, and
 Methods: ``unconstrained``; ``dp`` / ``eo``: the Lagrangian constraint (DP <= 0.02, EO <= 0.03) during full
 fine-tuning; ``dp-last`` / ``eo-last``: the same constraints on a new last layer trained on the embeddings of the
 unconstrained fine-tuned encoder of the same seed (``fairness.constrained.constrain_last_layer``; seconds after the
-fine-tune, which is shared); ``eo-mix``: the EO last layer as a randomised mixture of its iterates, required to meet
-0.01 on the training embeddings (``randomized=True, mixture_delta=0.01``; decisions sampled with the run's seed).
+fine-tune, which is shared); ``eo-mix``: the EO last layer as a randomised mixture of its iterates and of 81
+best responses to the Lagrangian, required to meet 0.01 on the training embeddings (``randomized=True,
+mixture_delta=0.01, best_responses=81``; decisions sampled with the run's seed).
 
 Each run prints and records: test accuracy, demographic-parity and equalized-odds differences (sex) on the official
 test file, the share predicted positive (overall and per sex: did the gap close by levelling down?), training
@@ -35,7 +36,8 @@ METHODS = {"unconstrained": ("unconstrained", "dp", 0.0), "dp": ("lagrangian", "
            "eo": ("lagrangian", "eo", 0.03)}
 #: last-layer methods -> constrain_last_layer arguments: the unconstrained fine-tune of the same seed, then a new head
 LAST_LAYER = {"dp-last": dict(constraint="dp", delta=0.02), "eo-last": dict(constraint="eo", delta=0.03),
-              "eo-mix": dict(constraint="eo", delta=0.03, randomized=True, mixture_delta=0.01)}
+              "eo-mix": dict(constraint="eo", delta=0.03, randomized=True, mixture_delta=0.01,
+                            best_responses=81)}
 
 
 def main(argv: list[str] | None = None) -> int:

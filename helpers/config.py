@@ -78,6 +78,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb04_finetune_test_rows": (64,    600,   None),   # 04: test rows scored by the fine-tuned models
     "nb04_finetune_dual_lr":   (1.0,   1.0,   0.1),    # 04: dual step in fine-tuning (few steps -> larger)
     "nb04_last_layer_batch":   (16,    64,    512),    # 04: mini-batch of the constrained last layer
+    "nb04_best_responses":     (9,     81,    81),     # 04: best-response heads added to the EO mixture's candidates
     # --- 05_regularization ------------------------------------------------------------------
     "reg_train_rows":          (120,   300,   600),    # training sentences: few, so the head overfits
     "reg_test_rows":           (100,   1000,  None),   # adult.test rows for the final, untouched check

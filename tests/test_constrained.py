@@ -364,3 +364,72 @@ def test_mix_iterates_meets_equalized_odds_on_the_fitting_data():
     assert np.abs(draws.mean(0) - q).max() < 0.15  # 200 Bernoulli draws per row
     with pytest.raises(ValueError, match="keep_iterates"):
         mix_iterates(train_fair_head(X, y, a, epochs=1), X, y, a)
+
+
+# ---------------------------------------------------------------- best responses to the Lagrangian's multipliers
+def test_lagrangian_costs_add_up_to_error_plus_multiplier_times_gaps():
+    """For any decisions h: sum_i h_i c_i(1) + (1 - h_i) c_i(0) = error + mu . (rate differences), the rates taken
+    from fairlearn's MetricFrame (independent of the cost formula); for DP and for EO with three groups."""
+    from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
+
+    from helpers.fairness.constrained import lagrangian_costs
+
+    rng = np.random.default_rng(0)
+    y, g, h = rng.integers(0, 2, 300), rng.integers(0, 3, 300), rng.integers(0, 2, 300)
+    for constraint, metrics in (("dp", [selection_rate]), ("eo", [false_positive_rate, true_positive_rate])):
+        diffs = []
+        for metric in metrics:
+            rate = MetricFrame(metrics=metric, y_true=y, y_pred=h, sensitive_features=g).by_group
+            diffs += [rate[a] - rate[b] for a, b in ((0, 1), (0, 2), (1, 2))]
+        mu = rng.normal(size=len(diffs))
+        c1, c0 = lagrangian_costs(y, g, mu, constraint=constraint)
+        assert float(h @ c1 + (1 - h) @ c0) == pytest.approx(float((h != y).mean() + mu @ np.array(diffs)), abs=1e-12)
+        with pytest.raises(ValueError, match="rates"):
+            lagrangian_costs(y, g, mu[:-1], constraint=constraint)
+
+
+def test_weighted_logistic_regression_matches_scikit_learn():
+    """The best-response fit (full-batch L-BFGS, L2 = 1 / (2 C n) on the weight-normalised loss) against
+    scikit-learn's LogisticRegression(C) with the same sample weights rescaled to sum to n."""
+    from sklearn.linear_model import LogisticRegression
+
+    from helpers.fairness.constrained import _weighted_logreg
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 4))
+    z = (X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(size=500) > 0).astype(float)
+    w = rng.uniform(0.0, 2.0, 500)
+    ref = LogisticRegression(C=0.5, tol=1e-10, max_iter=10_000).fit(X, z, sample_weight=w * 500 / w.sum())
+    beta = _weighted_logreg(torch.tensor(X, dtype=torch.float32), torch.tensor(z, dtype=torch.float32),
+                            torch.tensor(w, dtype=torch.float32), 1.0 / (2 * 0.5 * 500)).double().numpy()
+    np.testing.assert_allclose(beta[:-1], ref.coef_[0], atol=2e-4)
+    assert beta[-1] == pytest.approx(ref.intercept_[0], abs=2e-4)
+
+
+def test_best_responses_grid_and_the_mixture_they_improve():
+    """nu = 0 is plain logistic regression; the grid covers [-1, 1]^R (random points once it would be too large);
+    adding best responses as candidates can only lower the mixture's error on its fitting data, and it still meets
+    delta there."""
+    from sklearn.linear_model import LogisticRegression
+
+    from helpers.fairness.constrained import best_response_heads, mix_iterates
+
+    X, y, a = planted_bias(3000, seed=1)
+    states, nu = best_response_heads(X, y, a, constraint="eo", n_candidates=9)
+    assert nu.shape == (9, 2) and sorted(set(nu.ravel())) == [-1.0, 0.0, 1.0]
+    centre = int(np.flatnonzero((nu == 0).all(1))[0])
+    Z = (X - states[centre]["mean"].numpy()) / states[centre]["std"].numpy()
+    ref = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(Z, y)
+    np.testing.assert_allclose(states[centre]["linear.weight"].numpy()[0], ref.coef_[0], atol=2e-3)
+    _, nu6 = best_response_heads(X, y, np.arange(3000) % 3, constraint="eo", n_candidates=5, seed=4)
+    _, again = best_response_heads(X, y, np.arange(3000) % 3, constraint="eo", n_candidates=5, seed=4)
+    assert nu6.shape == (5, 6) and np.abs(nu6).max() <= 1 and np.array_equal(nu6, again)
+
+    run = train_fair_head(X, y, a, method="lagrangian", constraint="eo", delta=0.02, epochs=30, batch_size=256,
+                          seed=0, keep_iterates=True)
+    plain = mix_iterates(run, X, y, a, constraint="eo", delta=0.02)
+    richer = mix_iterates(run, X, y, a, constraint="eo", delta=0.02, best_responses=25)
+    assert len(richer.candidates) == len(plain.candidates) + 25 and richer.slack == 0.0
+    err = lambda m: float(m.candidates.error @ m.candidates.weight)  # noqa: E731
+    assert err(richer) <= err(plain) + 1e-12 and richer.fit_gap <= 0.02 + 1e-6
+    assert richer.candidates.candidate.iloc[-1].startswith("best response nu=(")
