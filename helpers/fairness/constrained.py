@@ -618,12 +618,14 @@ def best_response_heads(X: np.ndarray, y: Sequence[int], groups: Sequence[int], 
 
     so its minimiser is a cost-sensitive classifier: label ``[c_i(1) < c_i(0)]`` with weight ``|c_i(1) - c_i(0)|``
     (Zadrozny, Langford & Abe 2003), here fitted by weighted logistic regression (the convex surrogate, L2 as in
-    scikit-learn's ``LogisticRegression(C=C)``), exactly, by L-BFGS. Unlike the surrogate gap of section 5 this charges
-    the real rates: only which side of the boundary a person lands on counts. fairlearn's ExponentiatedGradient and
-    GridSearch make the same reduction; here the heads become candidates for :func:`best_mixture`.
+    scikit-learn's ``LogisticRegression(C=C)``), exactly, by L-BFGS. Unlike the surrogate of
+    :class:`LagrangianConstraint` this charges the real rates: only which side of the boundary a person lands on
+    counts. fairlearn's ExponentiatedGradient and GridSearch make the same reduction; here the heads become
+    candidates for :func:`best_mixture`.
 
     Multipliers: ``mu_r = nu_r s_r`` with ``s_r`` the smaller cell's share of the data (:func:`_rate_rows`), so that
-    ``nu_r = +-1`` makes that cell's cost of one decision zero; ``nu`` runs over a grid on ``[-1, 1]^R`` with
+    ``nu_r = +-1`` moves that cell's cost of a yes by ``+-1/n``, as much as a mistake costs (at ``nu_r = -1`` its
+    negatives cost nothing either way); ``nu`` runs over a grid on ``[-1, 1]^R`` with
     ``round(n_candidates ** (1 / R))`` points per axis (at least 3), or, when that grid would exceed
     ``n_candidates`` (many groups), over ``n_candidates`` points drawn uniformly (seeded). Each fit starts from the
     previous one. Returns the heads as :class:`LinearHead` state dicts (standardised like ``template``, default: the
