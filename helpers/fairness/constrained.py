@@ -338,6 +338,12 @@ class LinearHead(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, D) -> (B,)
         return self.linear((x - self.mean) / self.std)[:, 0]
 
+    @classmethod
+    def for_features(cls, X: np.ndarray) -> "LinearHead":
+        """A head standardised by the mean and sd of ``X`` (n, D); a constant column keeps sd 1."""
+        std = X.std(0)
+        return cls(X.mean(0), np.where(std > 1e-6, std, 1.0))
+
 
 @dataclass
 class FairHeadResult:
@@ -470,8 +476,7 @@ def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_s
 
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    std = X.std(0)
-    model = LinearHead(X.mean(0), np.where(std > 1e-6, std, 1.0))
+    model = LinearHead.for_features(X)
     with torch.no_grad():
         model.linear.weight.normal_(0.0, 0.01, generator=gen)
         model.linear.bias.zero_()
@@ -650,8 +655,7 @@ def best_response_heads(X: np.ndarray, y: Sequence[int], groups: Sequence[int], 
     else:
         nu = np.random.default_rng(seed).uniform(-1.0, 1.0, size=(n_candidates, R))
     if template is None:
-        std = X.std(0)
-        template = LinearHead(X.mean(0), np.where(std > 1e-6, std, 1.0))
+        template = LinearHead.for_features(X)
     dev = get_device(device)
     mean, sd = template.mean.detach().cpu(), template.std.detach().cpu()
     Z = ((torch.as_tensor(X) - mean) / sd).to(dev)
