@@ -732,6 +732,15 @@ class MixtureHead(torch.nn.Module):
         """Every member's decision ``[z_k(x) > 0]``: ``(B, D) -> (B, K)`` of 0/1."""
         return ((((x - self.mean) / self.std) @ self.weight.T + self.bias) > 0).to(self.mix.dtype)
 
+    def decisions_for(self, X: np.ndarray, *, batch_size: int = 8192) -> torch.Tensor:
+        """:meth:`decisions` for an array ``X`` (n, D), in batches on the module's device: ``(n, K)`` there."""
+        X = np.asarray(X, dtype=np.float32)
+        dev = self.mix.device
+        with torch.no_grad():
+            parts = [self.decisions(torch.as_tensor(X[i:i + batch_size], device=dev))
+                     for i in range(0, len(X), batch_size)]
+        return torch.cat(parts) if parts else torch.zeros(0, len(self.mix), device=dev)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q = self.decisions(x) @ self.mix
         return torch.logit(q.clamp(0.0, 1.0), eps=2e-9).clamp(-20.0, 20.0)
@@ -757,12 +766,7 @@ class RandomizedHeadResult:
     def decision_probability(self, X: np.ndarray) -> np.ndarray:
         """``q(x) = sum_k w_k [z_k(x) > 0]``, the probability that the randomised classifier says 1, shape (n,);
         exactly 0 or 1 where every member agrees."""
-        X = np.asarray(X, dtype=np.float32)
-        dev = self.model.mix.device
-        with torch.no_grad():
-            parts = [self.model.decisions(torch.as_tensor(X[i:i + 8192], device=dev)) @ self.model.mix
-                     for i in range(0, len(X), 8192)]
-        return torch.cat(parts).double().cpu().numpy() if parts else np.zeros(0)
+        return (self.model.decisions_for(X) @ self.model.mix).double().cpu().numpy()
 
     def predict(self, X: np.ndarray, random_state: int = 0) -> np.ndarray:
         """Sampled decisions ``yhat ~ Bernoulli(q(x))``, seeded (like fairlearn's ``predict(..., random_state=)``)."""
@@ -804,9 +808,7 @@ def mix_iterates(head: FairHeadResult, X: np.ndarray, y: Sequence[int], groups: 
         states += extra
         labels += ["best response nu=(" + ", ".join(f"{v:+.2f}" for v in row) + ")" for row in nu]
     members = MixtureHead(template, states, np.full(len(states), 1.0 / len(states)))
-    with torch.no_grad():
-        decisions = torch.cat([members.decisions(torch.as_tensor(X[i:i + 8192]))
-                               for i in range(0, len(X), 8192)]).numpy().T.astype(np.float64)  # (K, n)
+    decisions = members.decisions_for(X).numpy().T.astype(np.float64)  # (K, n)
     errors = (decisions != y[None]).mean(1)
     gaps, names = _rate_gaps(decisions, y, groups, constraint)
     p, slack = best_mixture(errors, gaps, delta)
