@@ -272,6 +272,8 @@ def test_constrain_last_layer_text_classifier_and_gap():
         constrain_last_layer(result, E[:, :10], y, g)
     with pytest.raises(ValueError, match="encoder"):
         constrain_last_layer(SimpleNamespace(model=None), E, y, g)
+    with pytest.raises(ValueError, match="randomized=True"):  # not silently ignored
+        constrain_last_layer(result, E, y, g, constraint="eo", best_responses=9)
 
 
 def test_decision_report_matches_fairlearn():

@@ -1124,6 +1124,8 @@ def constrain_last_layer(result: Any, X: np.ndarray, labels: Sequence[int], grou
     if X.ndim != 2 or X.shape[1] != hidden:
         raise ValueError(f"X has shape {X.shape}, but the encoder's embeddings have {hidden} columns: pass "
                          "helpers.models.encode(train_texts, result.model.encoder, result.tokenizer).")
+    if not randomized and (best_responses or mixture_delta is not None):
+        raise ValueError("mixture_delta and best_responses only apply to the randomised mixture: pass randomized=True.")
     if temperature is None:
         temperature = 0.25 if _check_constraint(constraint) == "dp" else 1.0
     head = train_fair_head(X, labels, groups, method="lagrangian", constraint=constraint, delta=delta,
