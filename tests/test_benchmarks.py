@@ -17,7 +17,7 @@ def _load(name):
     return module
 
 
-def test_finetune_full_writes_runs_with_valid_metrics(tmp_path, monkeypatch):
+def test_finetune_full_writes_runs_with_valid_metrics(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WORKBOOK_MODE", "smoke")
     out = tmp_path / "ft.json"
     assert _load("finetune_full").main(["--device", "cpu", "--train-rows", "48", "--test-rows", "40", "--epochs", "1",
@@ -34,7 +34,11 @@ def test_finetune_full_writes_runs_with_valid_metrics(tmp_path, monkeypatch):
         rates = {k: v for k, v in r.items() if k.startswith("selection_")}
         assert sorted(rates) == ["selection_Female", "selection_Male"]
         assert abs(max(rates.values()) - min(rates.values()) - r["dp_difference"]) < 1e-9  # DP = gap of the rates
+        for m in ("dp", "eo"):  # the test set's 95 % bootstrap interval brackets the measured gap
+            assert 0.0 <= r[f"{m}_low"] <= r[f"{m}_difference"] <= r[f"{m}_high"] <= 1.0
     assert runs[0]["final_multiplier"] is None
+    printed = capsys.readouterr().out
+    assert "± n/a" in printed and "± 0.000" not in printed  # one seed: its spread is not measured, not 0
     assert all(r["final_multiplier"] >= 0.0 for r in runs[1:])
 
 

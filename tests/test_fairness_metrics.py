@@ -141,3 +141,57 @@ def test_bad_method_and_agg():
         M.demographic_parity_difference(y, p, sensitive_features=g, method="nope")
     with pytest.raises(ValueError, match="agg"):
         M.equalized_odds_difference(y, p, sensitive_features=g, agg="nope")
+
+
+_GAP_FN = {"dp": fl.demographic_parity_difference, "eop": fl.equal_opportunity_difference,
+           "eo": fl.equalized_odds_difference}
+
+
+@pytest.mark.parametrize("metric", ["dp", "eop", "eo"])
+@pytest.mark.parametrize("k", [2, 3])
+def test_gap_interval_matches_resampling_rows(metric, k):
+    """The binomial shortcut gives the same quantiles as resampling row indices within each cell."""
+    y, p, g, _ = _random(7 + k, 600, k)
+    ours = M.gap_interval(y, p, sensitive_features=g, metric=metric, n_boot=4000, seed=1)
+    assert ours.estimate == pytest.approx(_GAP_FN[metric](y, p, sensitive_features=g), abs=1e-12)  # fairlearn
+    cells = pd.Series(g).astype(str) + ("|" + pd.Series(y).astype(str) if metric != "dp" else "")
+    members = [np.flatnonzero(cells.to_numpy() == c) for c in np.unique(cells)]
+    rng = np.random.default_rng(0)
+    gap = getattr(M, {"dp": "demographic_parity_difference", "eop": "equal_opportunity_difference",
+                      "eo": "equalized_odds_difference"}[metric])  # equal to fairlearn to 1e-12 (tests above)
+    boot = []
+    for _ in range(2000):
+        idx = np.concatenate([rng.choice(ix, len(ix)) for ix in members])
+        boot.append(gap(y[idx], p[idx], sensitive_features=g[idx]))
+    ref = np.quantile(boot, [0.025, 0.975])
+    tol = 0.1 * (ref[1] - ref[0])  # Monte Carlo error of a 2.5 % quantile from 2000 resamples: a few % of the width
+    assert ours.low == pytest.approx(ref[0], abs=tol) and ours.high == pytest.approx(ref[1], abs=tol)
+    assert ours.low <= ours.estimate <= ours.high and ours.level == 0.95
+
+
+def test_gap_interval_narrows_with_data_and_is_seeded():
+    rng = np.random.default_rng(3)
+
+    def data(n):
+        g = rng.integers(0, 2, n)
+        y = (rng.random(n) < np.where(g == 0, 0.2, 0.4)).astype(int)
+        return y, (rng.random(n) < np.where(y == 1, 0.6 + 0.1 * g, 0.1)).astype(int), g
+
+    small, large = (M.gap_interval(y, p, sensitive_features=g, metric="dp") for y, p, g in (data(1000), data(16000)))
+    widths = [small.high - small.low, large.high - large.low]
+    assert widths[0] / widths[1] == pytest.approx(4.0, rel=0.25)  # 16x the rows: a quarter of the width
+    y, p, g = data(500)
+    assert M.gap_interval(y, p, sensitive_features=g, seed=5) == M.gap_interval(y, p, sensitive_features=g, seed=5)
+    assert M.gap_interval(y, p, sensitive_features=g, seed=5) != M.gap_interval(y, p, sensitive_features=g, seed=6)
+
+
+@pytest.mark.parametrize("kw, match", [(dict(metric="accuracy"), "metric"), (dict(level=95), "level"),
+                                       (dict(n_boot=10), "n_boot"), (dict(n_boot=500.5), "n_boot")])
+def test_gap_interval_bad_input(kw, match):
+    y, p, g, _ = _random(0, 100, 2)
+    with pytest.raises(ValueError, match=match):
+        M.gap_interval(y, p, sensitive_features=g, **kw)
+    with pytest.raises(ValueError, match="no positive"):  # a group without positives has no TPR to resample
+        M.gap_interval([0, 0, 1, 0], [0, 1, 1, 0], sensitive_features=list("aabb"), metric="eo")
+    with pytest.raises(ValueError, match="lengths"):
+        M.gap_interval(y, p[:-1], sensitive_features=g)

@@ -11,6 +11,8 @@ e.g. "income > 50K", i.e. "approve"), :math:`A` the sensitive feature with group
 * equalized-odds difference :math:`\\max(\\max_a TPR_a - \\min_a TPR_a,\\ \\max_a FPR_a - \\min_a FPR_a)`
   (Hardt, Price & Srebro 2016)
 * equal-opportunity difference :math:`\\max_a TPR_a - \\min_a TPR_a` (Hardt et al. 2016)
+* :func:`gap_interval`: a percentile-bootstrap interval for a measured gap (how precisely does this test set pin it
+  down?), checked against resampling rows
 
 The four ``*_difference`` / ``*_ratio`` functions have the signatures of fairlearn 0.15's
 functions of the same names (``method="between_groups" | "to_overall"``, ``sample_weight``,
@@ -30,7 +32,7 @@ Weighted versions use :math:`SR_a = \\sum_{i\\in a} w_i \\hat y_i / \\sum_{i \\i
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -259,6 +261,65 @@ def equalized_odds_ratio(y_true, y_pred, *, sensitive_features, method: Method =
     (tpr, tpr_all), (fpr, fpr_all) = _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight)
     ratios = [_ratio(tpr, tpr_all, method), _ratio(fpr, fpr_all, method)]
     return float(min(ratios)) if agg == "worst_case" else float(np.mean(ratios))
+
+
+# --------------------------------------------------------------------------------------------
+# how precise is a measured gap?
+# --------------------------------------------------------------------------------------------
+
+
+class GapInterval(NamedTuple):
+    """A measured gap and its bootstrap interval (``low``, ``high``) at confidence ``level``."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+
+
+_GAP_METRICS = ("dp", "eop", "eo")
+
+
+def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "eop", "eo"] = "eo",
+                 level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> GapInterval:
+    """Percentile-bootstrap interval of a between-groups gap: how far can the test set's number be off?
+
+    A gap measured on a test set is an estimate, and a small group makes it a noisy one (a TPR over 500 positives has a
+    standard error of about 0.02). Resample the rows with replacement *within each cell the metric conditions on*
+    (group for ``"dp"``; group x true label for ``"eop"`` and ``"eo"``, so every resample keeps each cell's size and
+    every rate stays defined), recompute the gap (:func:`demographic_parity_difference`,
+    :func:`equal_opportunity_difference`, :func:`equalized_odds_difference`, ``between_groups``) on each of ``n_boot``
+    resamples, and report the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles (the percentile bootstrap; Efron &
+    Tibshirani 1993, *An Introduction to the Bootstrap*, ch. 13). In a cell of ``m`` rows of which ``k`` are predicted
+    positive, a resample's number of positives is Binomial(m, k/m), so the counts are drawn directly: time and memory
+    grow with ``n_boot x cells``, not ``n_boot x rows`` (``tests/test_fairness_metrics.py`` checks the quantiles
+    against resampling row indices).
+
+    Read it as a statement about the test set, not the model's future: it ignores the randomness of training (use
+    seeds for that). A gap is a maximum of absolute differences, so near 0 it is biased upwards and the interval is a
+    rough guide there. Two models whose gaps differ by less than the width cannot be told apart on this test set.
+    """
+    if metric not in _GAP_METRICS:
+        raise ValueError(f"metric must be one of {_GAP_METRICS} (demographic parity, equal opportunity, equalized "
+                         f"odds), got {metric!r}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level is a confidence level between 0 and 1 (e.g. 0.95), got {level!r}.")
+    if int(n_boot) != n_boot or n_boot < 100:
+        raise ValueError(f"n_boot must be a whole number of at least 100 resamples, got {n_boot!r}.")
+    yt, yp, codes, index, _ = _prepare(y_true, y_pred, sensitive_features)
+    kw = {"sensitive_features": sensitive_features}
+    estimate = {"dp": demographic_parity_difference, "eop": equal_opportunity_difference,
+                "eo": equalized_odds_difference}[metric](yt, yp, **kw)  # also checks every rate is defined
+    cells = {"dp": [yt >= 0], "eop": [yt == 1], "eo": [yt == 1, yt == 0]}[metric]
+    rng = np.random.default_rng(seed)
+    gaps = np.zeros(int(n_boot))
+    for cell in cells:
+        m = np.bincount(codes[cell], minlength=len(index))
+        k = np.bincount(codes[cell], weights=yp[cell], minlength=len(index))
+        rates = rng.binomial(m, k / m, size=(int(n_boot), len(index))) / m  # (n_boot, groups)
+        gaps = np.maximum(gaps, rates.max(1) - rates.min(1))
+    low, high = np.quantile(gaps, [(1 - level) / 2, (1 + level) / 2])
+    return GapInterval(float(estimate), float(low), float(high), float(level))
 
 
 # --------------------------------------------------------------------------------------------
