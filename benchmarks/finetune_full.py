@@ -16,8 +16,9 @@ mixture_delta=0.01, best_responses=81``; decisions sampled with the run's seed).
 
 Each run prints and records: test accuracy, demographic-parity and equalized-odds differences (sex) on the official
 test file with their 95 % bootstrap intervals over test rows (``dp_low``/``dp_high``, ``eo_low``/``eo_high``;
-``helpers.fairness.metrics.gap_interval``: how precisely this test set pins the gap down), the share predicted positive (overall and per sex: did the gap close by levelling down?), training
-examples per second, seconds per epoch and the final multiplier.
+``helpers.fairness.metrics.gap_interval``: how precisely this test set pins the gap down), the share predicted
+positive (overall and per sex: did the gap close by levelling down?), training examples per second, seconds per epoch
+and the final multiplier.
 Targets (issues 4 and 5): fine-tuned accuracy >= 0.865; DP difference <= 0.02 at accuracy >= 0.845; EO difference
 <= 0.03 at accuracy >= 0.855; one epoch <= 5 s on an H100.
 """

@@ -157,8 +157,7 @@ def test_gap_interval_matches_resampling_rows(metric, k):
     cells = pd.Series(g).astype(str) + ("|" + pd.Series(y).astype(str) if metric != "dp" else "")
     members = [np.flatnonzero(cells.to_numpy() == c) for c in np.unique(cells)]
     rng = np.random.default_rng(0)
-    gap = getattr(M, {"dp": "demographic_parity_difference", "eop": "equal_opportunity_difference",
-                      "eo": "equalized_odds_difference"}[metric])  # equal to fairlearn to 1e-12 (tests above)
+    gap = getattr(M, _GAP_FN[metric].__name__)  # ours: equal to fairlearn to 1e-12 (tests above), and faster
     boot = []
     for _ in range(2000):
         idx = np.concatenate([rng.choice(ix, len(ix)) for ix in members])

@@ -296,8 +296,9 @@ def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "e
     against resampling row indices).
 
     Read it as a statement about the test set, not the model's future: it ignores the randomness of training (use
-    seeds for that). A gap is a maximum of absolute differences, so near 0 it is biased upwards and the interval is a
-    rough guide there. Two models whose gaps differ by less than the width cannot be told apart on this test set.
+    seeds for that). A gap is a maximum (of absolute differences; for EO, of two of them), and a resampled maximum tends
+    to sit above the estimate when the differences are near 0 or near each other: the interval is then shifted up and
+    is a rough guide. Two models whose gaps differ by less than the width cannot be told apart on this test set.
     """
     if metric not in _GAP_METRICS:
         raise ValueError(f"metric must be one of {_GAP_METRICS} (demographic parity, equal opportunity, equalized "
@@ -307,10 +308,10 @@ def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "e
     if int(n_boot) != n_boot or n_boot < 100:
         raise ValueError(f"n_boot must be a whole number of at least 100 resamples, got {n_boot!r}.")
     yt, yp, codes, index, _ = _prepare(y_true, y_pred, sensitive_features)
-    kw = {"sensitive_features": sensitive_features}
     estimate = {"dp": demographic_parity_difference, "eop": equal_opportunity_difference,
-                "eo": equalized_odds_difference}[metric](yt, yp, **kw)  # also checks every rate is defined
-    cells = {"dp": [yt >= 0], "eop": [yt == 1], "eo": [yt == 1, yt == 0]}[metric]
+                "eo": equalized_odds_difference}[metric](yt, yp, sensitive_features=sensitive_features)  # rates defined?
+    everyone = np.ones(len(yt), dtype=bool)
+    cells = {"dp": [everyone], "eop": [yt == 1], "eo": [yt == 1, yt == 0]}[metric]
     rng = np.random.default_rng(seed)
     gaps = np.zeros(int(n_boot))
     for cell in cells:
