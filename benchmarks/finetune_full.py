@@ -6,6 +6,12 @@ run outside a notebook so that its numbers can be reproduced on any machine, and
     python benchmarks/finetune_full.py                                  # every method below; seed 0
     python benchmarks/finetune_full.py --methods unconstrained --seeds 0 1 2 --json build/finetune_full.json
     python benchmarks/finetune_full.py --device cpu --train-rows 2000   # a quick look on a laptop
+    python benchmarks/finetune_full.py --summarize s0.json s12.json --record   # pool earlier runs, no training
+
+A full fine-tune takes about half an hour per seed on 2 CPU cores, so seeds may be run in separate invocations (each
+with ``--json``) and pooled with ``--summarize``. ``--record`` stores the mean ± sd per method (as ``[mean, sd]``, sd
+``None`` for one seed) and each run's intervals in ``build/results.json`` under ``benchmark_finetune_full``, next to
+the notebooks' figures.
 
 Methods: ``unconstrained``; ``dp`` / ``eo``: the Lagrangian constraint (DP <= 0.02, EO <= 0.03) during full
 fine-tuning; ``dp-last`` / ``eo-last``: the same constraints on a new last layer trained on the embeddings of the
@@ -19,6 +25,7 @@ test file with their 95 % bootstrap intervals over test rows (``dp_low``/``dp_hi
 ``helpers.fairness.metrics.gap_interval``: how precisely this test set pins the gap down), the share predicted
 positive (overall and per sex: did the gap close by levelling down?), training examples per second, seconds per epoch
 and the final multiplier.
+
 Targets (issues 4 and 5): fine-tuned accuracy >= 0.865; DP difference <= 0.02 at accuracy >= 0.845; EO difference
 <= 0.03 at accuracy >= 0.855; one epoch <= 5 s on an H100.
 """
@@ -30,6 +37,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,6 +51,8 @@ METHODS = {"unconstrained": ("unconstrained", "dp", 0.0), "dp": ("lagrangian", "
 LAST_LAYER = {"dp-last": dict(constraint="dp", delta=0.02), "eo-last": dict(constraint="eo", delta=0.03),
               "eo-mix": dict(constraint="eo", delta=0.03, randomized=True, mixture_delta=0.01,
                             best_responses=81)}
+#: where --record stores the summary in build/results.json
+SECTION = "benchmark_finetune_full"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,10 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--last-temperature", type=float, default=None,
                     help="dp-last/eo-last/eo-mix: surrogate temperature of the head (default: constrain_last_layer's)")
     ap.add_argument("--json", default=None, help="write every run (and the mean/sd table) here")
+    ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
+                    help="train nothing: pool the runs of earlier --json files and summarise them")
+    ap.add_argument("--record", action="store_true",
+                    help=f"store the summary in build/results.json under {SECTION!r}")
     args = ap.parse_args(argv)
+    if args.summarize:
+        runs = load_runs(args.summarize)
+        summarize(runs, json_path=args.json, record_results=args.record, args=vars(args))
+        return 0
 
     import numpy as np
-    import pandas as pd
 
     from helpers.config import get_device, mode
     from helpers.data import adult_splits, serialize_frame, subsample
@@ -125,20 +145,72 @@ def main(argv: list[str] | None = None) -> int:
                     show(runs[-1])
             del res
 
+    summarize(runs, json_path=args.json, record_results=args.record, args=vars(args))
+    return 0
+
+
+def load_runs(paths: list[str]) -> list[dict]:
+    """The runs of earlier ``--json`` files, pooled; the same (method, seed) twice is an error, not averaged twice."""
+    runs, seen = [], {}
+    for path in paths:
+        if not Path(path).exists():
+            raise ValueError(f"--summarize: {path} does not exist (write it with --json first).")
+        for r in json.loads(Path(path).read_text())["runs"]:
+            key = (r["method"], r["seed"])
+            if key in seen:
+                raise ValueError(f"--summarize: {r['method']} seed {r['seed']} is in both {seen[key]} and {path}; "
+                                 "pool each run once.")
+            seen[key] = path
+            runs.append(r)
+    if not runs:
+        raise ValueError(f"--summarize: no runs in {', '.join(paths)}.")
+    sizes = {(r["train_rows"], r["test_rows"]) for r in runs}
+    if len(sizes) > 1:
+        raise ValueError(f"--summarize: the files mix data sizes {sorted(sizes)} (train rows, test rows); "
+                         "pool runs of one recipe only.")
+    return runs
+
+
+def summarize(runs: list[dict], *, json_path: str | None = None, record_results: bool = False,
+              args: dict | None = None) -> "pd.DataFrame":
+    """Print mean ± sd over seeds per method; optionally write ``json_path`` and record in ``build/results.json``."""
+    import numpy as np
+    import pandas as pd
+
     frame = pd.DataFrame(runs)
     cols = ["accuracy", "dp_difference", "eo_difference", "share_predicted_positive", "wall_seconds",
             *[c for c in frame.columns if c.startswith("selection_")], "examples_per_second", "seconds_per_epoch"]
     grouped = frame.groupby("method")[cols]
     mean, sd = grouped.mean(), grouped.std(ddof=1)  # NaN for a single seed: its spread is not measured
-    table = pd.DataFrame({c: [f"{m:.3f} ± " + ("n/a" if np.isnan(s) else f"{s:.3f}") for m, s in zip(mean[c], sd[c])]
-                          for c in cols}, index=mean.index)
-    print(f"mean ± sd over seeds {args.seeds}:")
+
+    def cell(m: float, s: float) -> str:
+        return "n/a" if np.isnan(m) else f"{m:.3f} ± " + ("n/a" if np.isnan(s) else f"{s:.3f}")
+
+    table = pd.DataFrame({c: [cell(m, s) for m, s in zip(mean[c], sd[c])] for c in cols}, index=mean.index)
+    seeds = {m: sorted(int(s) for s in part["seed"]) for m, part in frame.groupby("method")}
+    print("mean ± sd over seeds " + "; ".join(f"{m}: {s}" for m, s in seeds.items()) + ":")
     print(table.to_string())
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"runs": runs, "args": vars(args)}, indent=1))
-        print(f"wrote {args.json}")
-    return 0
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps({"runs": runs, "args": args or {}}, indent=1))
+        print(f"wrote {json_path}")
+    if record_results:  # one write that replaces the section: keys of an earlier, different run do not linger
+        from helpers.results import record_section, results_path
+
+        figures = {"devices": sorted({str(r["device"]) for r in runs}), "train_rows": int(frame["train_rows"].iloc[0]),
+                   "test_rows": int(frame["test_rows"].iloc[0])}
+        for method in mean.index:
+            figures[f"{method}.seeds"] = seeds[method]
+            for c in cols:
+                m, s = float(mean.loc[method, c]), float(sd.loc[method, c])
+                if not np.isnan(m):
+                    figures[f"{method}.{c}"] = [round(m, 4), None if np.isnan(s) else round(s, 4)]
+            figures[f"{method}.intervals_95"] = {  # runs written before the intervals existed have none
+                str(r["seed"]): {g: [round(r[f"{g}_low"], 4), round(r[f"{g}_high"], 4)] for g in ("dp", "eo")}
+                for r in runs if r["method"] == method and "eo_low" in r}
+        record_section(SECTION, figures)
+        print(f"recorded under {SECTION!r} in {results_path()}")
+    return table
 
 
 if __name__ == "__main__":

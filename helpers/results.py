@@ -58,6 +58,21 @@ def record(notebook: str, key: str, value: Any, *, path: str | Path | None = Non
         _update(path, notebook, key, value)
 
 
+def record_section(notebook: str, figures: dict[str, Any], *, path: str | Path | None = None) -> None:
+    """Replace everything stored under ``results[notebook]`` by ``figures``, in one atomic write.
+
+    For a script that summarises a whole run (``benchmarks/finetune_full.py --record``): keys of an earlier, different
+    run (another method set, another data size) must not survive next to the new ones, as they would with ``record``.
+    """
+    if not notebook or not isinstance(figures, dict) or not figures:
+        raise ValueError("record_section() needs a section name and a non-empty dict of figures, "
+                         "e.g. record_section('benchmark', {'accuracy': 0.86}).")
+    path = Path(path) if path else results_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        _update(path, notebook, None, {str(k): v for k, v in figures.items()})
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An advisory lock beside the file, so two kernels recording at once do not lose figures (POSIX)."""
@@ -74,9 +89,13 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _update(path: Path, notebook: str, key: str, value: Any) -> None:
+def _update(path: Path, notebook: str, key: str | None, value: Any) -> None:
+    """Set ``results[notebook][key]``; with ``key=None``, replace ``results[notebook]`` by the dict ``value``."""
     data = load_results(path)
-    data.setdefault(notebook, {})[key] = _jsonable(value)
+    if key is None:
+        data[notebook] = _jsonable(value)
+    else:
+        data.setdefault(notebook, {})[key] = _jsonable(value)
     if not notebook.startswith("_"):
         data.setdefault("_meta", {})[notebook] = {"mode": get_mode(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
     fd, tmp = tempfile.mkstemp(prefix=".results.", suffix=".json", dir=path.parent)

@@ -42,6 +42,49 @@ def test_finetune_full_writes_runs_with_valid_metrics(tmp_path, monkeypatch, cap
     assert all(r["final_multiplier"] >= 0.0 for r in runs[1:])
 
 
+def _run(method, seed, acc, eo, train_rows=100):
+    """A run as finetune_full's row() writes it (the fields summarize reads)."""
+    return {"method": method, "seed": seed, "device": "cpu", "train_rows": train_rows, "test_rows": 50,
+            "accuracy": acc, "dp_difference": 0.1, "eo_difference": eo, "dp_low": 0.05, "dp_high": 0.15,
+            "eo_low": eo - 0.01, "eo_high": eo + 0.02, "share_predicted_positive": 0.2, "selection_Female": 0.1,
+            "selection_Male": 0.2, "examples_per_second": float("nan") if method != "unconstrained" else 40.0 + seed,
+            "seconds_per_epoch": float("nan"), "wall_seconds": 10.0, "final_multiplier": None}
+
+
+def test_finetune_full_pools_runs_of_separate_invocations(tmp_path, monkeypatch, capsys):
+    """Seeds run apart (half an hour each on a CPU) are pooled by --summarize; --record puts mean and sd in results.json."""
+    monkeypatch.setenv("WORKBOOK_BUILD_DIR", str(tmp_path / "build"))
+    a, b = tmp_path / "s0.json", tmp_path / "s12.json"
+    a.write_text(json.dumps({"runs": [_run("unconstrained", 0, 0.86, 0.07), _run("eo-mix", 0, 0.85, 0.02)]}))
+    b.write_text(json.dumps({"runs": [_run("unconstrained", s, 0.87 + s / 100, 0.08) for s in (1, 2)]
+                             + [_run("eo-mix", 1, 0.86, 0.03)]}))
+    bench = _load("finetune_full")
+    assert bench.main(["--summarize", str(a), str(b), "--record"]) == 0
+    got = json.loads((tmp_path / "build" / "results.json").read_text())[bench.SECTION]
+    assert got["unconstrained.seeds"] == [0, 1, 2] and got["eo-mix.seeds"] == [0, 1]
+    accs = [0.86, 0.88, 0.89]
+    mean = sum(accs) / 3
+    sd = (sum((x - mean) ** 2 for x in accs) / 2) ** 0.5  # sample sd (ddof = 1), as the printed table
+    assert got["unconstrained.accuracy"] == pytest.approx([round(mean, 4), round(sd, 4)], abs=1e-4)
+    assert got["eo-mix.eo_difference"] == pytest.approx([0.025, round(0.01 / 2**0.5, 4)], abs=1e-4)
+    assert got["eo-mix.intervals_95"]["1"]["eo"] == pytest.approx([0.02, 0.05])
+    assert "eo-mix.examples_per_second" not in got  # not measured for a last layer: absent, not NaN
+    assert got["train_rows"] == 100 and got["test_rows"] == 50 and got["devices"] == ["cpu"]
+    assert bench.main(["--summarize", str(b), "--record"]) == 0  # a second record replaces the whole section
+    got = json.loads((tmp_path / "build" / "results.json").read_text())[bench.SECTION]
+    assert got["unconstrained.seeds"] == [1, 2] and "0" not in got["eo-mix.intervals_95"]
+    printed = capsys.readouterr().out
+    assert "unconstrained: [0, 1, 2]" in printed and "nan" not in printed
+    with pytest.raises(ValueError, match="seed 0 is in both"):
+        bench.main(["--summarize", str(a), str(a)])
+    c = tmp_path / "small.json"
+    c.write_text(json.dumps({"runs": [_run("eo-mix", 2, 0.8, 0.05, train_rows=10)]}))
+    with pytest.raises(ValueError, match="mix data sizes"):
+        bench.main(["--summarize", str(a), str(c)])
+    with pytest.raises(ValueError, match="does not exist"):
+        bench.main(["--summarize", str(tmp_path / "missing.json")])
+
+
 @pytest.mark.filterwarnings("ignore")
 def test_explain_speed_reports_every_row(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBOOK_MODE", "smoke")

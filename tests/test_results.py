@@ -40,3 +40,18 @@ def test_bad_input(tmp_path):
         results.record("", "k", 1, path=tmp_path / "r.json")
     with pytest.raises(ValueError, match="Cannot store"):
         results.record("a", "k", object(), path=tmp_path / "r.json")
+
+
+def test_record_section_replaces_only_that_section(tmp_path):
+    p = tmp_path / "r.json"
+    results.record("bench", "old_method.accuracy", 0.7, path=p)  # from an earlier, different run
+    results.record("03_x", "accuracy", 0.8, path=p)
+    results.record_section("bench", {"new.accuracy": [np.float64(0.86), None], "rows": np.int64(5)}, path=p)
+    data = json.loads(p.read_text())
+    assert data["bench"] == {"new.accuracy": [0.86, None], "rows": 5}  # the stale key is gone
+    assert data["03_x"] == {"accuracy": 0.8} and "bench" in data["_meta"]
+    for bad in ({}, [("a", 1)]):
+        with pytest.raises(ValueError, match="non-empty dict"):
+            results.record_section("bench", bad, path=p)
+    with pytest.raises(ValueError, match="section name"):
+        results.record_section("", {"a": 1}, path=p)
