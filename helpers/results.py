@@ -70,7 +70,7 @@ def record_section(notebook: str, figures: dict[str, Any], *, path: str | Path |
     path = Path(path) if path else results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        _update(path, notebook, None, {str(k): v for k, v in figures.items()})
+        _update(path, notebook, None, figures)  # _jsonable makes the keys strings
 
 
 @contextlib.contextmanager
