@@ -7,6 +7,7 @@ run outside a notebook so that its numbers can be reproduced on any machine, and
     python benchmarks/finetune_full.py --methods unconstrained --seeds 0 1 2 --json build/finetune_full.json
     python benchmarks/finetune_full.py --device cpu --train-rows 2000   # a quick look on a laptop
     python benchmarks/finetune_full.py --summarize s0.json s12.json --record   # pool earlier runs, no training
+    python benchmarks/finetune_full.py --methods dp-mix threshold-dp --embeddings build/emb   # reuse a fine-tune
 
 A full fine-tune takes about half an hour per seed on 2 CPU cores, so seeds may be run in separate invocations (each
 with ``--json``) and pooled with ``--summarize``. ``--record`` stores the mean ± sd per method (as ``[mean, sd]``, sd
@@ -15,10 +16,17 @@ the notebooks' figures.
 
 Methods: ``unconstrained``; ``dp`` / ``eo``: the Lagrangian constraint (DP <= 0.02, EO <= 0.03) during full
 fine-tuning; ``dp-last`` / ``eo-last``: the same constraints on a new last layer trained on the embeddings of the
-unconstrained fine-tuned encoder of the same seed (``fairness.constrained.constrain_last_layer``; seconds after the
-fine-tune, which is shared); ``eo-mix``: the EO last layer as a randomised mixture of its iterates and of 81
-best responses to the Lagrangian, required to meet 0.01 on the training embeddings (``randomized=True,
-mixture_delta=0.01, best_responses=81``; decisions sampled with the run's seed).
+unconstrained fine-tuned encoder of the same seed (``fairness.constrained.train_last_layer``, the second stage of
+``constrain_last_layer``; seconds after the fine-tune, which is shared); ``dp-mix`` / ``eo-mix``: that last layer as a
+randomised mixture of its iterates and of 81 best responses to the Lagrangian, required to meet 0.015 (DP) / 0.01
+(EO) on the training embeddings (``randomized=True, mixture_delta=..., best_responses=81``; decisions sampled with
+the run's seed). Baselines on the same embeddings, by name only (ExponentiatedGradient takes minutes on a CPU):
+``expgrad-dp`` / ``expgrad-eo`` (fairlearn's ExponentiatedGradient with ``difference_bound`` 0.015 / 0.01, the bound
+each mixture is held to) and ``threshold-dp`` / ``threshold-eo`` (ThresholdOptimizer).
+
+``--embeddings DIR`` saves each seed's fine-tuned train/test embeddings (with the recipe that made them) and, when the
+``unconstrained`` row is not asked for, reuses them: new last layers or baselines then cost seconds or minutes, not a
+fine-tune (``--methods dp-mix expgrad-dp --seeds 0 1 2 --embeddings build/emb``).
 
 Each run prints and records: test accuracy, demographic-parity and equalized-odds differences (sex) on the official
 test file with their 95 % bootstrap intervals over test rows (``dp_low``/``dp_high``, ``eo_low``/``eo_high``;
@@ -47,17 +55,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 #: method name -> (fine_tune_fair method, constraint, delta)
 METHODS = {"unconstrained": ("unconstrained", "dp", 0.0), "dp": ("lagrangian", "dp", 0.02),
            "eo": ("lagrangian", "eo", 0.03)}
-#: last-layer methods -> constrain_last_layer arguments: the unconstrained fine-tune of the same seed, then a new head
+#: last-layer methods -> train_last_layer arguments: the unconstrained fine-tune of the same seed, then a new head
 LAST_LAYER = {"dp-last": dict(constraint="dp", delta=0.02), "eo-last": dict(constraint="eo", delta=0.03),
+              "dp-mix": dict(constraint="dp", delta=0.02, randomized=True, mixture_delta=0.015, best_responses=81),
               "eo-mix": dict(constraint="eo", delta=0.03, randomized=True, mixture_delta=0.01,
                             best_responses=81)}
+#: fairlearn baselines on the same fine-tuned embeddings -> (fit_predict method, constraint, difference_bound): the
+#: bound each mixture above is held to on the training embeddings
+BASELINES = {"expgrad-dp": ("expgrad", "dp", 0.015), "expgrad-eo": ("expgrad", "eo", 0.01),
+             "threshold-dp": ("threshold", "dp", None), "threshold-eo": ("threshold", "eo", None)}
+ON_EMBEDDINGS = {**LAST_LAYER, **BASELINES}
 #: where --record stores the summary in build/results.json
 SECTION = "benchmark_finetune_full"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--methods", nargs="+", default=[*METHODS, *LAST_LAYER], choices=[*METHODS, *LAST_LAYER])
+    ap.add_argument("--methods", nargs="+", default=[*METHODS, *LAST_LAYER], choices=[*METHODS, *ON_EMBEDDINGS],
+                    help="default: every fine-tuning and last-layer method; add the fairlearn baselines by name")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--device", default=None)
     ap.add_argument("--train-rows", type=int, default=None, help="subsample the training split (default: all)")
@@ -69,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--temperature", type=float, default=1.0, help="surrogate on sigmoid(z / T) (LagrangianConstraint)")
     ap.add_argument("--stratify", action="store_true", help="constrained runs: batches stratified by sex x label")
     ap.add_argument("--last-temperature", type=float, default=None,
-                    help="dp-last/eo-last/eo-mix: surrogate temperature of the head (default: constrain_last_layer's)")
+                    help="last-layer methods: surrogate temperature of the head (default: train_last_layer's)")
+    ap.add_argument("--expgrad-iter", type=int, default=50, help="ExponentiatedGradient's max_iter (baselines)")
+    ap.add_argument("--embeddings", default=None, metavar="DIR",
+                    help="save each seed's fine-tuned embeddings here, and reuse them when the unconstrained "
+                         "fine-tune itself is not asked for (last-layer methods and baselines in seconds)")
     ap.add_argument("--json", default=None, help="write every run (and the mean/sd table) here")
     ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
                     help="train nothing: pool the runs of earlier --json files and summarise them")
@@ -96,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     train = subsample(splits.train, args.train_rows, seed=0)
     test = subsample(splits.test, args.test_rows, seed=0)
     texts, labels = serialize_frame(train), train["label"].to_numpy()
-    groups, _ = fc.encode_groups(train["sex"])
+    groups, group_names = fc.encode_groups(train["sex"])
     test_texts, y_test, sex_test = serialize_frame(test), test["label"].to_numpy(), test["sex"].astype(str).to_numpy()
     print(f"{len(train):,} training rows, {len(test):,} test rows; device {dev}; "
           f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr:g}")
+    recipe = {"train_rows": len(train), "test_rows": len(test), "epochs": args.epochs, "batch_size": args.batch_size,
+              "lr": args.lr}
 
     def row(method, seed, pred, **extra):
         rep = fc.decision_report(y_test, pred, sex_test)
@@ -112,17 +133,43 @@ def main(argv: list[str] | None = None) -> int:
     def show(run):
         print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.items()), flush=True)
 
-    last = [m for m in args.methods if m in LAST_LAYER]
-    full = [m for m in METHODS if m in args.methods or (m == "unconstrained" and last)]  # last layer needs it
+    def on_embeddings(seed, E, E_test, encode_s):
+        """The last-layer methods and the fairlearn baselines on this seed's fine-tuned embeddings."""
+        same = None
+        for m in (m for m in args.methods if m in ON_EMBEDDINGS):
+            t0 = time.perf_counter()
+            if m in LAST_LAYER:
+                head = fc.train_last_layer(E, labels, groups, **LAST_LAYER[m], temperature=args.last_temperature,
+                                           seed=seed, device=dev)
+                pred, lam = head.predict(E_test, random_state=seed), head.hook.lam
+            else:
+                if same is None:
+                    g_test = np.array([group_names.index(v) for v in sex_test])
+                    same = fc.FairData(E, labels, groups, E_test, y_test, g_test, group_names)
+                kind, constraint, bound = BASELINES[m]
+                pred, lam = fc.fit_predict(same, kind, constraint=constraint, param=bound, seed=seed,
+                                           expgrad_iter=args.expgrad_iter)[0], None
+            runs.append(row(m, seed, pred, examples_per_second=float("nan"), seconds_per_epoch=float("nan"),
+                            wall_seconds=encode_s + time.perf_counter() - t0, final_multiplier=lam))
+            show(runs[-1])
+
+    on_emb = any(m in ON_EMBEDDINGS for m in args.methods)
     runs = []
-    for method in full:
-        kind, constraint, delta = METHODS[method]
-        for seed in args.seeds:
+    for seed in args.seeds:
+        saved = None
+        if on_emb and args.embeddings and "unconstrained" not in args.methods:
+            saved = load_embeddings(args.embeddings, seed, recipe)
+            if saved is not None:
+                print(f"seed {seed}: fine-tuned embeddings from {args.embeddings}", flush=True)
+                on_embeddings(seed, *saved, 0.0)
+        for method, (kind, constraint, delta) in METHODS.items():
+            if method not in args.methods and not (method == "unconstrained" and on_emb and saved is None):
+                continue  # the unconstrained fine-tune also runs when the last layer needs its embeddings
             t0 = time.perf_counter()
             res, hook = fc.fine_tune_fair(texts, labels, groups, method=kind, constraint=constraint, delta=delta,
                                           dual_lr=args.dual_lr, temperature=args.temperature,
-                                          stratify=args.stratify and kind != "unconstrained", lr=args.lr, epochs=args.epochs,
-                                          batch_size=args.batch_size, seed=seed, device=dev)
+                                          stratify=args.stratify and kind != "unconstrained", lr=args.lr,
+                                          epochs=args.epochs, batch_size=args.batch_size, seed=seed, device=dev)
             wall = time.perf_counter() - t0
             if method in args.methods:
                 p = predict_proba(res.model, res.tokenizer, test_texts, batch_size=512 if dev.type == "cuda" else 64)
@@ -131,22 +178,51 @@ def main(argv: list[str] | None = None) -> int:
                                 seconds_per_epoch=float(np.mean([h["seconds"] for h in res.history])),
                                 wall_seconds=wall, final_multiplier=getattr(hook, "lam", None)))
                 show(runs[-1])
-            if method == "unconstrained" and last:  # constrained last-layer retraining on this fine-tuned encoder
+            if method == "unconstrained" and on_emb:  # constrained last layer and baselines on this encoder
                 t0 = time.perf_counter()
                 E, E_test = (encode(t, res.model.encoder, res.tokenizer, progress=False) for t in (texts, test_texts))
-                encode_s = time.perf_counter() - t0
-                for m in last:
-                    kw = LAST_LAYER[m]
-                    _, head = fc.constrain_last_layer(res, E, labels, groups, **kw, temperature=args.last_temperature,
-                                                      seed=seed, device=dev)
-                    runs.append(row(m, seed, head.predict(E_test, random_state=seed), examples_per_second=float("nan"),
-                                    seconds_per_epoch=float("nan"), wall_seconds=encode_s + head.seconds,
-                                    final_multiplier=head.hook.lam))
-                    show(runs[-1])
+                if args.embeddings:
+                    save_embeddings(args.embeddings, seed, recipe, E, E_test)
+                on_embeddings(seed, E, E_test, time.perf_counter() - t0)
             del res
 
     summarize(runs, json_path=args.json, record_results=args.record, args=vars(args))
     return 0
+
+
+def _embedding_paths(folder: str, seed: int) -> tuple[Path, Path, Path]:
+    base = Path(folder) / f"seed{seed}"
+    return base.with_suffix(".train.npy"), base.with_suffix(".test.npy"), base.with_suffix(".json")
+
+
+def save_embeddings(folder: str, seed: int, recipe: dict, E, E_test) -> None:
+    """Store one seed's fine-tuned train/test embeddings, (n, H) float32, with the recipe that made them."""
+    import numpy as np
+
+    train_p, test_p, meta_p = _embedding_paths(folder, seed)
+    train_p.parent.mkdir(parents=True, exist_ok=True)
+    np.save(train_p, np.asarray(E, dtype=np.float32))
+    np.save(test_p, np.asarray(E_test, dtype=np.float32))
+    meta_p.write_text(json.dumps({"seed": seed, **recipe}))
+
+
+def load_embeddings(folder: str, seed: int, recipe: dict):
+    """One seed's saved embeddings ``(E, E_test)``, or ``None`` if there are none; a different recipe is an error."""
+    import numpy as np
+
+    train_p, test_p, meta_p = _embedding_paths(folder, seed)
+    if not (train_p.exists() and test_p.exists() and meta_p.exists()):
+        return None
+    meta = json.loads(meta_p.read_text())
+    diff = {k: (meta.get(k), v) for k, v in recipe.items() if meta.get(k) != v}
+    if diff:
+        raise ValueError(f"--embeddings: {meta_p} was made with another recipe (saved, now): {diff}; use another "
+                         "folder or drop the options that differ.")
+    E, E_test = np.load(train_p), np.load(test_p)
+    if (len(E), len(E_test)) != (recipe["train_rows"], recipe["test_rows"]):
+        raise ValueError(f"--embeddings: {train_p} holds {len(E)} / {len(E_test)} rows, expected "
+                         f"{recipe['train_rows']} / {recipe['test_rows']}.")
+    return E, E_test
 
 
 def load_runs(paths: list[str]) -> list[dict]:

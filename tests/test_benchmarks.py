@@ -42,6 +42,30 @@ def test_finetune_full_writes_runs_with_valid_metrics(tmp_path, monkeypatch, cap
     assert all(r["final_multiplier"] >= 0.0 for r in runs[1:])
 
 
+def test_finetune_full_reuses_saved_embeddings(tmp_path, monkeypatch):
+    """--embeddings: the first run saves the fine-tuned embeddings; the next reuses them (no fine-tune) and gets the
+    same decisions; fairlearn baselines run on them too; embeddings of another recipe are refused."""
+    monkeypatch.setenv("WORKBOOK_MODE", "smoke")
+    ff = _load("finetune_full")
+    common = ["--device", "cpu", "--train-rows", "48", "--test-rows", "40", "--embeddings", str(tmp_path / "emb")]
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert ff.main([*common, "--epochs", "1", "--methods", "dp-mix", "threshold-dp", "--json", str(a)]) == 0
+    from helpers.fairness import constrained as fc
+
+    monkeypatch.setattr(fc, "fine_tune_fair", lambda *_, **__: pytest.fail("fine-tuned again: embeddings not reused"))
+    assert ff.main([*common, "--epochs", "1", "--methods", "dp-mix", "threshold-dp", "expgrad-eo",
+                    "--expgrad-iter", "5", "--json", str(b)]) == 0
+    ra, rb = (json.loads(p.read_text())["runs"] for p in (a, b))
+    assert [r["method"] for r in rb] == ["dp-mix", "threshold-dp", "expgrad-eo"]
+    for x, y in zip(ra, rb):
+        assert {k: x[k] for k in ("accuracy", "dp_difference", "eo_difference", "dp_low", "eo_high")} == \
+               {k: y[k] for k in ("accuracy", "dp_difference", "eo_difference", "dp_low", "eo_high")}
+    assert rb[0]["final_multiplier"] >= 0.0 and rb[2]["final_multiplier"] is None
+    assert 0.0 <= rb[2]["eo_low"] <= rb[2]["eo_difference"] <= rb[2]["eo_high"] <= 1.0
+    with pytest.raises(ValueError, match="another recipe"):  # 2 epochs would not be the encoder these came from
+        ff.main([*common, "--epochs", "2", "--methods", "dp-last"])
+
+
 def _run(method, seed, acc, eo, train_rows=100):
     """A run as finetune_full's row() writes it (the fields summarize reads)."""
     return {"method": method, "seed": seed, "device": "cpu", "train_rows": train_rows, "test_rows": 50,

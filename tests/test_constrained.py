@@ -15,6 +15,7 @@ from helpers.fairness.constrained import (
     encode_groups,
     eo_gap,
     evaluate,
+    fit_predict,
     penalty_loss,
     per_group_table,
     run_method,
@@ -208,6 +209,13 @@ def test_sweep_baselines_and_evaluate():
     assert df.query("method == 'threshold'")["dp"].max() < df.query("method == 'unconstrained'")["dp"].min()
     row = run_method(data, "unconstrained", epochs=5)
     assert 0 <= row["dp"] <= 1
+    pred, extra = fit_predict(data, "lagrangian", param=0.05, epochs=5)  # run_method scores exactly these decisions
+    assert pred.shape == (300,) and set(np.unique(pred)) <= {0, 1}
+    lagr = run_method(data, "lagrangian", param=0.05, epochs=5)
+    assert {k: lagr[k] for k in ("accuracy", "dp", "eo")} == evaluate(data.y_test, pred, data.g_test)
+    assert lagr["final_lam"] == extra["final_lam"] >= 0.0
+    with pytest.raises(ValueError, match="Unknown method"):
+        fit_predict(data, "adversarial")
     ev = evaluate([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1])
     assert ev == {"accuracy": 0.5, "dp": 1.0, "eo": 1.0}
     table = per_group_table([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1], names=["F", "M"])
@@ -274,6 +282,15 @@ def test_constrain_last_layer_text_classifier_and_gap():
         constrain_last_layer(SimpleNamespace(model=None), E, y, g)
     with pytest.raises(ValueError, match="randomized=True"):  # not silently ignored
         constrain_last_layer(result, E, y, g, constraint="eo", best_responses=9)
+    # stage 2 alone, on saved embeddings: the same head and the same sampled decisions, no encoder needed
+    from helpers.fairness.constrained import train_last_layer
+
+    alone = train_last_layer(E, y, g, constraint="eo", delta=0.03, randomized=True, mixture_delta=0.02, **kw)
+    np.testing.assert_array_equal(alone.predict(E, random_state=3), mixed.predict(E, random_state=3))
+    np.testing.assert_allclose(train_last_layer(E, y, g, constraint="dp", delta=0.02, dual_lr=0.5, **kw)
+                               .predict_proba(E), head.predict_proba(E), atol=1e-6)
+    with pytest.raises(ValueError, match="randomized=True"):
+        train_last_layer(E, y, g, mixture_delta=0.01)
 
 
 def test_decision_report_matches_fairlearn():
