@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--expgrad-iter", type=int, default=50, help="ExponentiatedGradient's max_iter (baselines)")
     ap.add_argument("--embeddings", default=None, metavar="DIR",
                     help="save each seed's fine-tuned embeddings here, and reuse them when the unconstrained "
-                         "fine-tune itself is not asked for (last-layer methods and baselines in seconds)")
+                         "fine-tune itself is not asked for (last layers in seconds, baselines in minutes)")
     ap.add_argument("--json", default=None, help="write every run (and the mean/sd table) here")
     ap.add_argument("--summarize", nargs="+", default=None, metavar="JSON",
                     help="train nothing: pool the runs of earlier --json files and summarise them")
