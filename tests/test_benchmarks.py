@@ -57,9 +57,9 @@ def test_finetune_full_reuses_saved_embeddings(tmp_path, monkeypatch):
                     "--expgrad-iter", "5", "--json", str(b)]) == 0
     ra, rb = (json.loads(p.read_text())["runs"] for p in (a, b))
     assert [r["method"] for r in rb] == ["dp-mix", "threshold-dp", "expgrad-eo"]
+    keys = ("accuracy", "dp_difference", "eo_difference", "dp_low", "eo_high")
     for x, y in zip(ra, rb):
-        assert {k: x[k] for k in ("accuracy", "dp_difference", "eo_difference", "dp_low", "eo_high")} == \
-               {k: y[k] for k in ("accuracy", "dp_difference", "eo_difference", "dp_low", "eo_high")}
+        assert [x[k] for k in keys] == [y[k] for k in keys]
     assert rb[0]["final_multiplier"] >= 0.0 and rb[2]["final_multiplier"] is None
     assert 0.0 <= rb[2]["eo_low"] <= rb[2]["eo_difference"] <= rb[2]["eo_high"] <= 1.0
     with pytest.raises(ValueError, match="another recipe"):  # 2 epochs would not be the encoder these came from
