@@ -1127,7 +1127,11 @@ def constrain_last_layer(result: Any, X: np.ndarray, labels: Sequence[int], grou
     gap (0.847 vs 0.846 at DP 0.012, the benchmark's ``dp-mix`` and ``dp-last``). On the same embeddings, fairlearn's
     ExponentiatedGradient reached the same points or slightly better ones (EO bound 0.01: 0.861 at 0.018 against the
     mixture's 0.860 at 0.020): the gain over the reductions on one-hot features comes from the fine-tuned
-    representation, not from the constrained head.
+    representation, not from the constrained head. That is to be expected: when the input carries the group (here the
+    sentence says "man" or "woman"), the most accurate classifier under DP is a per-group threshold on
+    ``P(y=1 | x)`` (Corbett-Davies et al. 2017, *Algorithmic decision making and the cost of fairness*), and under EO a
+    per-group randomised threshold rule derived from it (Hardt, Price & Srebro 2016), so methods that search the same
+    score can at best approach the same frontier; moving it takes a better score.
     """
     from ..models import encoder_with_head
 
