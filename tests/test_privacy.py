@@ -106,3 +106,18 @@ def test_mia_bad_input():
         privacy.membership_inference_auc([0.5], [2], [0.5], [0])
     with pytest.raises(ValueError):
         privacy.membership_inference_auc([], [], [0.5], [0])
+
+
+def test_k_anonymity_on_category_columns_groups_only_observed_combinations():
+    # 8 columns of 40 categories each: 40**8 (6.6e12) possible combinations, 300 observed. pandas < 3 without
+    # observed=True would try to build every combination and run out of memory.
+    rng = np.random.default_rng(1)
+    cats = [f"c{i}" for i in range(40)]
+    raw = pd.DataFrame({f"q{j}": rng.choice(cats[:3], 300) for j in range(8)})
+    cat = raw.astype(pd.CategoricalDtype(cats))
+    cat.loc[5, "q0"] = np.nan
+    raw.loc[5, "q0"] = np.nan
+    cols = list(raw.columns)
+    brute = [int((raw[cols].fillna("<na>") == raw[cols].fillna("<na>").iloc[i]).all(axis=1).sum())
+             for i in range(len(raw))]
+    assert privacy.k_anonymity(cat, cols).tolist() == brute

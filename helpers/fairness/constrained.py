@@ -1042,7 +1042,7 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over seeds per (method, constraint, param): columns ``accuracy_mean, accuracy_sd, dp_mean...``."""
     keys = ["method", "constraint", "param"]
-    g = df.groupby(keys, dropna=False, sort=False)[["accuracy", "dp", "eo"]]
+    g = df.groupby(keys, dropna=False, sort=False, observed=True)[["accuracy", "dp", "eo"]]
     out = g.agg(["mean", "std"])
     out.columns = [f"{a}_{'sd' if b == 'std' else b}" for a, b in out.columns]
     out["seeds"] = g.size().values
