@@ -202,6 +202,20 @@ def autocast(device: "torch.device") -> contextlib.AbstractContextManager:  # no
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
+def run_seed() -> int:
+    """The seed of this run: ``$WORKBOOK_SEED`` (a non-negative integer), default 0.
+
+    ``WORKBOOK_SEED=1 python3 -m helpers run`` re-runs the whole workbook with another seed, to check that what the
+    notebooks say holds beyond one draw.
+    """
+    raw = os.environ.get("WORKBOOK_SEED", "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ValueError(f"WORKBOOK_SEED must be a non-negative integer, got {raw!r}.")
+    return int(raw)
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and torch (CPU and CUDA) so the same seed gives the same numbers.
 

@@ -109,6 +109,7 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
     mode = get_mode(mode)
     paths = [find_notebook(p) for p in paths] if paths else notebooks()
     failures = 0
+    run_id = os.environ["WORKBOOK_RUN_ID"] = f"{mode}-{os.getpid()}-{time.time():.0f}"  # the kernels inherit it
     print(f"Running {len(paths)} notebook(s) in {mode} mode; outputs go to {build_dir()}/")
     print(f"{'notebook':42s} {'measured':>9s} {'expected':>9s}  status")
     for p in paths:
@@ -125,4 +126,19 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
             failures += 1
         print(f"{name:42s} {seconds / 60:8.2f}m {expected:8.1f}m  {status}", flush=True)
     print(f"Executed notebooks: {build_dir() / 'notebooks'}; HTML: {build_dir() / 'html'}; figures: {build_dir() / 'results.json'}")
-    return 1 if failures else 0
+    return 1 if failures or not _report_claims(run_id) else 0
+
+
+def _report_claims(run_id: str) -> bool:
+    """Print this run's claims table; False when a claim failed and ``$WORKBOOK_ENFORCE_CLAIMS`` is set."""
+    from . import claims
+
+    print("\nClaims checked on this run's numbers (held / recorded):")
+    print(claims.table(run=run_id))
+    bad = claims.failed(run=run_id)
+    for r in bad:
+        print(f"  FAILED claim {r['notebook']}: {r['name']} (evidence: {r['evidence']})")
+    if bad and claims.enforced():
+        print(f"{len(bad)} claim(s) failed and WORKBOOK_ENFORCE_CLAIMS is set: the run fails.")
+        return False
+    return True
