@@ -412,7 +412,7 @@ def test_weighted_logistic_regression_matches_scikit_learn():
     scikit-learn's LogisticRegression(C) with the same sample weights rescaled to sum to n."""
     from sklearn.linear_model import LogisticRegression
 
-    from helpers.fairness.constrained import _weighted_logreg
+    from helpers.fairness.mixture import _weighted_logreg
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(500, 4))
