@@ -227,3 +227,14 @@ def labelled_features(X: Any, y: Any, groups: Any = None, *, names: tuple[str, s
     y = binary_labels(y, names[1], n=len(X), both_classes=True)
     g = None if groups is None and min_groups <= 1 else group_codes(groups, names[2], n=len(X), min_groups=min_groups)
     return X, y, g
+
+
+def factorize(values: Any, name: str = "groups", *, n: int | None = None,
+              min_groups: int = 1) -> tuple[np.ndarray, pd.Index]:
+    """Any group or label values -> integer codes ``0..K-1`` (int64, sorted by value) and the ``K`` values
+    (a ``pd.Index`` named ``name``), via :func:`group_values` (no missing values, ``n`` entries if given)."""
+    arr = group_values(values, name, min_groups=min_groups)
+    if n is not None and len(arr) != n:
+        raise ValueError(f"{name} has {len(arr)} entries but there are {n} examples: the lengths must match.")
+    codes, uniques = pd.factorize(pd.Series(arr, dtype=object), sort=True)
+    return codes.astype(np.int64), pd.Index(uniques, name=name)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import models, regularization, training, validation
+from helpers import governance, models, regularization, training, validation
 from helpers.fairness import constrained as fc
-from helpers.fairness import metrics
+from helpers.fairness import metrics, preprocessing, proxies
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(40, 4)).astype(np.float32)
@@ -54,7 +54,12 @@ CASES = [
     ("evaluate NaN groups", lambda h: fc.evaluate(Y, Y, np.where(G == 1, None, "Male")), "groups"),
     ("dp NaN y_pred", lambda h: metrics.demographic_parity_difference(Y, np.where(Y == 1, np.nan, 0.0),
                                                                       sensitive_features=SEX), "y_pred"),
+    ("reweighing labels long", lambda h: preprocessing.reweighing(["a", "b"], [0, 1, 1]), "label"),
+    ("confident_error_rate p short", lambda h: governance.confident_error_rate(Y, np.full(len(Y) - 1, 0.5)), "p"),
+    ("reweighing NaN group", lambda h: preprocessing.reweighing(["a", None], [0, 1]), "group"),
+    ("confident_error_rate NaN p", lambda h: governance.confident_error_rate(Y, np.where(Y == 1, np.nan, 0.2)), "p"),
     # one group
+    ("embedding proxy one group", lambda h: proxies.embedding_proxy_auc(X, ["a"] * len(X)), "sensitive"),
     ("evaluate one group", lambda h: fc.evaluate(Y, Y, ["Male"] * len(Y)), "groups"),
     ("decision_report one group", lambda h: fc.decision_report(Y, Y, ["Male"] * len(Y)), "groups"),
     ("FairData one group", lambda h: fc.FairData(X, Y, G * 0, X, Y, G), "g_train"),
