@@ -18,6 +18,11 @@ X_NAN = X.copy()
 X_NAN[3, 1] = np.nan
 
 
+def _mixture():
+    head = fc.train_fair_head(X, Y, G, epochs=2, batch_size=16, keep_iterates=True)
+    return fc.mix_iterates(head, X, Y, G, constraint="dp", delta=0.5)
+
+
 @pytest.fixture(scope="module")
 def heads():
     head, _ = training.train_head(X, Y, epochs=1, device="cpu")
@@ -76,6 +81,8 @@ CASES = [
     ("mlp predict width", lambda h: regularization.predict_proba(h["mlp"], X[:, :3]), "X"),
     ("mlp accuracy width", lambda h: regularization.accuracy(h["mlp"], X[:, :3], Y), "X"),
     ("train_head X_val width", lambda h: training.train_head(X, Y, X_val=X[:, :3], y_val=Y), "X_val"),
+    ("mixture predict width", lambda h: _mixture().predict(X[:, :3]), "X"),
+    ("mixture predict NaN", lambda h: _mixture().predict(X_NAN), "X"),
     ("FairData X_test width", lambda h: fc.FairData(X, Y, G, X[:, :3], Y, G), "X_test"),
     ("train_head 1-D X", lambda h: training.train_head(X[:, 0], Y), "X_train"),
     # unknown names

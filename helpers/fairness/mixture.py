@@ -226,7 +226,7 @@ class MixtureHead(torch.nn.Module):
 
     def decisions_for(self, X: np.ndarray, *, batch_size: int = 8192) -> torch.Tensor:
         """:meth:`decisions` for an array ``X`` (n, D), in batches on the module's device: ``(n, K)`` there."""
-        X = np.asarray(X, dtype=np.float32)
+        X = check.features(X, "X", n_features=self.weight.shape[1])
         dev = self.mix.device
         with torch.no_grad():
             parts = [self.decisions(torch.as_tensor(X[i:i + batch_size], device=dev))
