@@ -553,16 +553,16 @@ def shap_explain(m: MaskedText, *, max_evals: int = 500, batch_size: int = 512, 
     """
     import shap
 
-    from .config import seed_everything
+    from .config import seeded
 
-    seed_everything(seed)
     if max_evals < 3:
         raise ValueError(f"max_evals must be at least 3, got {max_evals}.")
     masker = WordMasker(m.n_words, batch_size)
     explainer = shap.explainers.Partition(lambda keep: m(keep), masker)
     if m.n_words == 1:  # one word: its value is the whole difference
         return _attribution(m, [m.full() - m.empty()], "SHAP Partition", max_evals=max_evals)
-    exp = explainer(np.ones((1, m.n_words)), max_evals=max_evals, batch_size=batch_size, silent=True)
+    with seeded(seed):
+        exp = explainer(np.ones((1, m.n_words)), max_evals=max_evals, batch_size=batch_size, silent=True)
     return _attribution(m, np.asarray(exp.values).reshape(-1), "SHAP Partition", max_evals=max_evals)
 
 

@@ -247,18 +247,19 @@ def make_model(tokenizer, *, layers: int = 2, hidden: int = 128, heads: int = 2,
                max_positions: int = 128, seed: int = 0):
     """A randomly initialised ``BertForMaskedLM`` (Devlin et al. 2019) sized for the tokenizer.
 
-    Weights are drawn after ``torch.manual_seed(seed)``, so the same seed gives the same model.
+    Weights are drawn under :func:`helpers.config.seeded` (``seed``), so the same seed gives the same model.
     """
-    import torch
     from transformers import BertConfig, BertForMaskedLM
+
+    from .config import seeded
 
     if hidden % heads:
         raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads}).")
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=heads, intermediate_size=intermediate or 4 * hidden,
                         max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(seed)
-    return BertForMaskedLM(config)
+    with seeded(seed):
+        return BertForMaskedLM(config)
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int):

@@ -38,45 +38,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import single_thread_on_cpu
+from . import validation as check
+from .config import seeded, single_thread_on_cpu
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
-
-# --------------------------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------------------------
-
-
-def _features(X: Any, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (examples x features), got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return X
-
-
-def _labels(y: Any, n: int, name: str = "y") -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"{name} must be 1-D with {n} entries (one per example), got shape {y.shape}.")
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise ValueError(f"{name} contains NaN.")
-    if not set(np.unique(y).tolist()) <= {0, 1}:
-        raise ValueError(f"{name} must hold 0/1 labels, got {sorted(set(np.unique(y).tolist()))[:5]}.")
-    return y.astype(np.float32)
-
-
-def _probabilities(p: Any, n: int, name: str = "prob") -> np.ndarray:
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 1 or len(p) != n:
-        raise ValueError(f"{name} must be 1-D with {n} entries, got shape {p.shape}.")
-    if n == 0:
-        raise ValueError(f"{name} is empty.")
-    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
-        raise ValueError(f"{name} must be probabilities in [0, 1] (no NaN).")
-    return p
-
 
 def _check_p(p: float, name: str = "p") -> float:
     if not 0.0 <= float(p) < 1.0:
@@ -283,10 +248,10 @@ class EarlyStopping:
             raise ValueError(f"mode must be 'min' (a loss) or 'max' (an accuracy), got {mode!r}.")
         if min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta}.")
-        from .config import BUILD_DIR
+        from .config import build_dir
 
         self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
-        self.path = Path(path) if path else BUILD_DIR / "checkpoints" / f"early-stopping-{os.getpid()}-{id(self)}.safetensors"
+        self.path = Path(path) if path else build_dir() / "checkpoints" / f"early-stopping-{os.getpid()}-{id(self)}.safetensors"
         self.best: float = math.inf if mode == "min" else -math.inf
         self.best_epoch: int | None = None
         self.bad_epochs = 0
@@ -408,14 +373,12 @@ def train_mlp(
     """
     from .config import get_device
 
-    X_train = _features(X_train, "X_train")
-    y_train = _labels(y_train, len(X_train), "y_train")
+    X_train = check.features(X_train, "X_train")
+    y_train = check.binary_labels(y_train, "y_train", n=len(X_train), both_classes=True).astype(np.float32)
     has_val = X_val is not None
     if has_val:
-        X_val = _features(X_val, "X_val")
-        y_val = _labels(y_val, len(X_val), "y_val")
-        if X_val.shape[1] != X_train.shape[1]:
-            raise ValueError(f"X_val has {X_val.shape[1]} features but X_train has {X_train.shape[1]}.")
+        X_val = check.features(X_val, "X_val", n_features=X_train.shape[1])
+        y_val = check.binary_labels(y_val, "y_val", n=len(X_val)).astype(np.float32)
     elif early_stopping is not None:
         raise ValueError("Early stopping needs validation data (X_val, y_val).")
     if epochs < 1 or batch_size < 1:
@@ -423,18 +386,18 @@ def train_mlp(
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, got {l2}.")
     device = get_device(device) if not isinstance(device, torch.device) else device
-    torch.manual_seed(seed)
-    model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
-    opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
-    decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
-    Xt, yt = torch.from_numpy(X_train).to(device), torch.from_numpy(y_train).to(device)
-    Xv, yv = (torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device)) if has_val else (None, None)
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    t0 = time.perf_counter()
-    with single_thread_on_cpu(device):
-        _fit(model, opt, Xt, yt, Xv, yv, rows, epochs=epochs, batch_size=batch_size, l2=l2, decay_params=decay_params,
-             gen=gen, device=device, early_stopping=early_stopping, after_step=after_step, progress=progress)
+    with seeded(seed):  # initial weights and dropout masks; the caller's generators are left alone
+        model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
+        opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
+        decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
+        Xt, yt = torch.from_numpy(X_train).to(device), torch.from_numpy(y_train).to(device)
+        Xv, yv = (torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device)) if has_val else (None, None)
+        gen = torch.Generator().manual_seed(seed)
+        rows = []
+        t0 = time.perf_counter()
+        with single_thread_on_cpu(device):
+            _fit(model, opt, Xt, yt, Xv, yv, rows, epochs=epochs, batch_size=batch_size, l2=l2, decay_params=decay_params,
+                 gen=gen, device=device, early_stopping=early_stopping, after_step=after_step, progress=progress)
     best_epoch = None
     if early_stopping is not None:
         early_stopping.restore(model)
@@ -450,7 +413,7 @@ def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.nda
     """P(y=1) from one deterministic pass (eval mode: dropout off), shape ``(n,)``."""
     from .config import autocast
 
-    X = _features(X)
+    X = check.features(X, "X", n_features=check.model_width(model))
     device = next(model.parameters()).device
     model.eval()
     out = []
@@ -462,8 +425,8 @@ def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.nda
 
 def accuracy(model: nn.Module, X: Any, y: Any) -> float:
     """Share of correct predictions (threshold P(y=1) = 0.5, eval mode)."""
-    X = _features(X)
-    y = _labels(y, len(X))
+    X = check.features(X, "X", n_features=check.model_width(model))
+    y = check.binary_labels(y, "y", n=len(X))
     return float(((predict_proba(model, X) > 0.5) == (y > 0.5)).mean())
 
 
@@ -488,13 +451,12 @@ def mc_dropout_predict(model: nn.Module, X: Any, *, T: int = 20, seed: int = 0) 
         raise ValueError(f"T (number of stochastic passes) must be >= 1, got {T}.")
     if not any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()):
         raise ValueError("The model has no active dropout (p > 0): every MC pass would be identical.")
-    X = torch.from_numpy(_features(X))
+    X = torch.from_numpy(check.features(X, "X", n_features=check.model_width(model)))
     device = next(model.parameters()).device
     X = X.to(device)
-    torch.manual_seed(seed)
     enable_mc_dropout(model)
     try:
-        with torch.no_grad(), autocast(device), single_thread_on_cpu(device):
+        with seeded(seed), torch.no_grad(), autocast(device), single_thread_on_cpu(device):
             samples = torch.stack([torch.sigmoid(model(X).float()) for _ in range(T)]).cpu().double().numpy()
     finally:
         model.eval()
@@ -513,8 +475,8 @@ def reliability_table(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
     """
     if not isinstance(n_bins, int) or n_bins < 1:
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
-    y = _labels(y_true, len(np.asarray(y_true)), "y_true").astype(np.float64)
-    prob = _probabilities(prob, len(y))
+    y = check.binary_labels(y_true, "y_true").astype(np.float64)
+    prob = check.probabilities(prob, "prob", n=len(y))
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     ids = np.searchsorted(edges[1:-1], prob)
     rows = []
@@ -550,11 +512,10 @@ def group_gaps(model: nn.Module, X_train: Any, y_train: Any, g_train: Any, X_val
     """
     out = []
     for name, X, y, g in (("train", X_train, y_train, g_train), ("val", X_val, y_val, g_val)):
-        X = _features(X, f"X_{name}")
-        y = _labels(y, len(X), f"y_{name}")
-        g = np.asarray(g)
-        if g.shape != (len(X),):
-            raise ValueError(f"g_{name} must have one group per example ({len(X)}), got shape {g.shape}.")
+        X = check.features(X, f"X_{name}", n_features=check.model_width(model))
+        y = check.binary_labels(y, f"y_{name}", n=len(X))
+        g = check.group_values(g, f"g_{name}")
+        check.same_length(**{f"X_{name}": X, f"g_{name}": g})
         pred = (predict_proba(model, X) > 0.5).astype(np.float32)
         out.append(pd.DataFrame({"group": g.astype(str), "correct": pred == y, "split": name}))
     df = pd.concat(out)
@@ -673,12 +634,12 @@ def _dropout_spread(texts: list[str], ps: Sequence[float], model: nn.Module, tok
     rows = []
     for p in ps:
         set_dropout(model, p)
-        torch.manual_seed(seed)
         sims = []
-        for _ in range(T):
-            model.train()
-            emb = _encode_train_mode(list(texts), model, tok)
-            sims.append((nn.functional.normalize(emb, dim=-1) * ref).sum(-1))
+        with seeded(seed):
+            for _ in range(T):
+                model.train()
+                emb = _encode_train_mode(list(texts), model, tok)
+                sims.append((nn.functional.normalize(emb, dim=-1) * ref).sum(-1))
         s = torch.stack(sims)
         rows.append({"p": float(p), "mean_cosine_to_eval": float(s.mean()), "min_cosine_to_eval": float(s.min())})
     model.eval()

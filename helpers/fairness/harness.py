@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .head import _as_arrays, train_fair_head
+from .. import validation as check
+from .head import train_fair_head
 from .surrogates import _check_constraint
 
 METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighing", "expgrad", "threshold")
@@ -28,12 +29,18 @@ METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighin
 
 
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
-    """Accuracy and fairlearn's demographic-parity and equalized-odds differences of hard predictions."""
-    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+    """Accuracy, demographic-parity and equalized-odds differences of hard predictions (n,) over ``groups`` (n,).
 
-    y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
-    if not len(y_true) == len(y_pred) == len(groups):
-        raise ValueError(f"Lengths differ: y_true {len(y_true)}, y_pred {len(y_pred)}, groups {len(groups)}.")
+    The gaps are :func:`helpers.fairness.metrics.demographic_parity_difference` and
+    :func:`~helpers.fairness.metrics.equalized_odds_difference` (fairlearn's definitions). Raises ``ValueError`` for
+    different lengths, non-0/1 labels, a single group, or a group without positives or negatives (its TPR or FPR
+    is undefined).
+    """
+    from .metrics import demographic_parity_difference, equalized_odds_difference
+
+    check.same_length(y_true=y_true, y_pred=y_pred, groups=groups)
+    y_true, y_pred = check.binary_labels(y_true, "y_true"), check.binary_labels(y_pred, "y_pred")
+    groups = check.group_values(groups, "groups", min_groups=2)
     return {
         "accuracy": float((y_true == y_pred).mean()),
         "dp": float(demographic_parity_difference(y_true, y_pred, sensitive_features=groups)),
@@ -118,13 +125,11 @@ class FairData:
     group_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.X_train, self.y_train, self.g_train = _as_arrays(self.X_train, self.y_train, self.g_train)
-        self.X_test = np.asarray(self.X_test, dtype=np.float32)
-        self.y_test, self.g_test = np.asarray(self.y_test).astype(np.int64), np.asarray(self.g_test).astype(np.int64)
-        if not len(self.X_test) == len(self.y_test) == len(self.g_test):
-            raise ValueError("X_test, y_test and g_test must have the same number of rows.")
-        if len(np.unique(self.g_train)) < 2:
-            raise ValueError("The training split holds a single group: fairness needs at least two.")
+        self.X_train, self.y_train, self.g_train = check.labelled_features(
+            self.X_train, self.y_train, self.g_train, names=("X_train", "y_train", "g_train"), min_groups=2)
+        self.X_test = check.features(self.X_test, "X_test", n_features=self.X_train.shape[1])
+        self.y_test = check.binary_labels(self.y_test, "y_test", n=len(self.X_test))
+        self.g_test = check.group_codes(self.g_test, "g_test", n=len(self.X_test))
 
 
 def reweighing_weights(y: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -157,46 +162,46 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
     """
     from threadpoolctl import threadpool_limits
 
-    from ..config import seed_everything
+    from ..config import seeded
 
     _check_constraint(constraint)
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose from {', '.join(METHODS)}.")
-    seed_everything(seed)
     extra: dict[str, Any] = {}
-    if method in ("unconstrained", "penalty", "lagrangian", "reweighing"):
-        kw = dict(head_kwargs)
-        if method == "penalty":
-            kw["lam"] = 1.0 if param is None else float(param)
-        if method == "lagrangian":
-            kw["delta"] = 0.02 if param is None else float(param)
-        if method == "reweighing":
-            kw["sample_weight"] = reweighing_weights(data.y_train, data.g_train)
-        res = train_fair_head(data.X_train, data.y_train, data.g_train, constraint=constraint, seed=seed,
-                              method="unconstrained" if method == "reweighing" else method, **kw)
-        y_pred = res.predict(data.X_test)
-        if method == "lagrangian":
-            extra["final_lam"] = res.hook.lam
-    elif method == "expgrad":
-        from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+    with seeded(seed):  # any global draw is reproducible, and the caller's generators are left alone
+        if method in ("unconstrained", "penalty", "lagrangian", "reweighing"):
+            kw = dict(head_kwargs)
+            if method == "penalty":
+                kw["lam"] = 1.0 if param is None else float(param)
+            if method == "lagrangian":
+                kw["delta"] = 0.02 if param is None else float(param)
+            if method == "reweighing":
+                kw["sample_weight"] = reweighing_weights(data.y_train, data.g_train)
+            res = train_fair_head(data.X_train, data.y_train, data.g_train, constraint=constraint, seed=seed,
+                                  method="unconstrained" if method == "reweighing" else method, **kw)
+            y_pred = res.predict(data.X_test)
+            if method == "lagrangian":
+                extra["final_lam"] = res.hook.lam
+        elif method == "expgrad":
+            from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
 
-        eps = 0.01 if param is None else float(param)
-        moment = DemographicParity(difference_bound=eps) if constraint == "dp" else EqualizedOdds(difference_bound=eps)
-        eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
-                                   sample_weight_name="logisticregression__sample_weight")
-        with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
-            eg.fit(data.X_train, data.y_train, sensitive_features=data.g_train)
-        y_pred = np.asarray(eg.predict(data.X_test, random_state=seed))
-    else:  # threshold
-        from fairlearn.postprocessing import ThresholdOptimizer
+            eps = 0.01 if param is None else float(param)
+            moment = DemographicParity(difference_bound=eps) if constraint == "dp" else EqualizedOdds(difference_bound=eps)
+            eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
+                                       sample_weight_name="logisticregression__sample_weight")
+            with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
+                eg.fit(data.X_train, data.y_train, sensitive_features=data.g_train)
+            y_pred = np.asarray(eg.predict(data.X_test, random_state=seed))
+        else:  # threshold
+            from fairlearn.postprocessing import ThresholdOptimizer
 
-        to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
-                                constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
-        # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
-        with threadpool_limits(torch.get_num_threads()):
-            to.fit(data.X_train.astype(np.float64), data.y_train, sensitive_features=data.g_train)
-        y_pred = np.asarray(to.predict(data.X_test.astype(np.float64), sensitive_features=data.g_test,
-                                       random_state=seed))
+            to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
+                                    constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
+            # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
+            with threadpool_limits(torch.get_num_threads()):
+                to.fit(data.X_train.astype(np.float64), data.y_train, sensitive_features=data.g_train)
+            y_pred = np.asarray(to.predict(data.X_test.astype(np.float64), sensitive_features=data.g_test,
+                                           random_state=seed))
     return y_pred, extra
 
 

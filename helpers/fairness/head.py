@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .. import validation as check
 from ..config import single_thread_on_cpu
 from ..training import stratified_batches
 from .surrogates import FairnessPenalty, LagrangianConstraint
@@ -70,31 +71,6 @@ class FairHeadResult:
         return (self.predict_proba(X) > 0.5).astype(np.int64)
 
 
-def _as_arrays(X: np.ndarray, y: Sequence[int], groups: Sequence[int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    X = np.asarray(X, dtype=np.float32)
-    y = np.asarray(y)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (examples x features), got shape {X.shape}.")
-    if len(X) != len(y):
-        raise ValueError(f"X has {len(X)} rows but y has {len(y)} labels.")
-    if len(X) == 0:
-        raise ValueError("There are no training examples.")
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values.")
-    if not set(np.unique(y).tolist()) <= {0, 1}:
-        raise ValueError(f"y must hold 0/1 labels, got values {sorted(set(np.unique(y).tolist()))[:5]}.")
-    if len(np.unique(y)) < 2:
-        raise ValueError("y holds a single class: a classifier needs both 0 and 1 labels.")
-    if groups is not None:
-        groups = np.asarray(groups)
-        if len(groups) != len(y):
-            raise ValueError(f"groups has {len(groups)} entries but y has {len(y)}.")
-        if not np.issubdtype(groups.dtype, np.integer):
-            raise ValueError("groups must be integer codes 0..K-1; convert names with encode_groups().")
-        groups = groups.astype(np.int64)
-    return X, y.astype(np.int64), groups
-
-
 def train_fair_head(
     X: np.ndarray,
     y: Sequence[int],
@@ -130,12 +106,11 @@ def train_fair_head(
     averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
     the mercy of the last few batches (Cotter et al. 2019 return a mixture of iterates for the same reason).
     ``keep_iterates=True`` also stores the head averaged over each epoch in ``result.iterates`` (the candidates of
-    :func:`mix_iterates`). Shapes: ``X`` (n, d), ``y`` and ``groups`` (n,) integer codes. Seconds on a CPU for
-    n ~ 30k, d = 384.
+    :func:`mix_iterates`). Shapes: ``X`` (n, d), ``y`` and ``groups`` (n,) integer codes.
     """
     from ..config import get_device
 
-    X, y, groups = _as_arrays(X, y, groups)
+    X, y, groups = check.labelled_features(X, y, groups)
     if method not in ("unconstrained", "penalty", "lagrangian"):
         raise ValueError(f"Unknown method {method!r}: use 'unconstrained', 'penalty' or 'lagrangian'.")
     if groups is None:

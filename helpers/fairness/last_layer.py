@@ -62,39 +62,28 @@ def constrain_last_layer(result: Any, X: np.ndarray, labels: Sequence[int], grou
     2. train a new linear head on ``X`` with the proxy-Lagrangian of :class:`LagrangianConstraint`
        (:func:`train_fair_head`: ``min CE s.t. gap <= delta``, stratified batches, averaged iterates).
 
-    Why: under the constraint *during* full fine-tuning, the encoder found it cheapest to lower the advantaged group's
-    scores, so the gap closed by levelling down (see :class:`LagrangianConstraint`). With the encoder fixed, the head
-    can only move the decision boundary inside the representation that learned the task, and the multiplier sees
-    many full passes over the data instead of one noisy pass. The price: the encoder itself is not made fairer, only
-    the decision made from it. Returns ``(classifier, head_result)``; ``classifier`` is
-    :func:`helpers.models.encoder_with_head` (texts in, ``logits = [0, z]`` out) and ``head_result.predict(X_test)``
-    gives the same decisions from test embeddings. ``head_kwargs`` go to :func:`train_fair_head` (epochs,
-    batch_size, lr, ...).
+    Why: under the constraint *during* full fine-tuning the encoder can close the gap by lowering the advantaged
+    group's scores (levelling down, see :class:`LagrangianConstraint`). With the encoder fixed, the head can only move
+    the decision boundary inside the representation that learned the task, and the multiplier sees many full passes
+    over the data instead of one noisy pass. The price: the encoder itself is not made fairer, only the decision made
+    from it. Returns ``(classifier, head_result)``; ``classifier`` is :func:`helpers.models.encoder_with_head`
+    (texts in, ``logits = [0, z]`` out) and ``head_result.predict(X_test)`` gives the same decisions from test
+    embeddings. ``head_kwargs`` go to :func:`train_fair_head` (epochs, batch_size, lr, ...).
 
     ``temperature`` (default: 0.25 for DP, 1 for EO) sharpens the surrogate as in :class:`LagrangianConstraint`.
-    Measured on Adult on the embeddings of three fine-tuned MiniLMs, ``delta`` from 0.05 down to 0.005: at ``tau = 1``
-    the DP head met ``delta = 0.02`` but not tighter tolerances (it shrank the surrogate, not the real gap), while
-    ``tau = 0.25`` kept the frontier monotone; for EO no temperature tried did better than 1. (The benchmark's
-    ``dp-last`` runs ``delta = 0.02``; ``--last-temperature`` changes ``tau``.)
 
     ``randomized=True`` returns the best randomised classifier over the run's iterates instead
     (:func:`mix_iterates`, a :class:`RandomizedHeadResult`), required to meet ``mixture_delta`` (default ``delta``)
-    on ``X``. On Adult, one linear head could not bring the EO gap under 0.03 at any temperature, while the mixture
-    can; its gap on ``X`` understated the test gap by about 0.01-0.02 (the encoder was fine-tuned on these very
-    sentences), hence a separate, smaller ``mixture_delta`` as a margin. The classifier's probability is then ``q(x)``,
+    on ``X``. ``X`` holds the very sentences the encoder was fine-tuned on, so a mixture's gap on ``X`` can understate
+    its test gap: a ``mixture_delta`` below ``delta`` leaves a margin. The classifier's probability is then ``q(x)``,
     the chance that the mixture says 1: sample from it (``head.predict(X, random_state=...)``). ``best_responses=K``
-    adds K heads of :func:`best_response_heads` to the candidates. On the same three fine-tuned encoders (EO <= 0.03,
-    ``mixture_delta=0.01``, 2 CPU cores) the iterates alone gave accuracy 0.856 at a test EO of 0.023 (4 s), with 81
-    best responses 0.860 at 0.020 (about 1 min); every member chosen was then a best response. For DP one head already
-    meets 0.02; a mixture with ``mixture_delta=0.015`` and 81 best responses bought 0.001 of accuracy at the same test
-    gap (0.847 vs 0.846 at DP 0.012, the benchmark's ``dp-mix`` and ``dp-last``). On the same embeddings, fairlearn's
-    ExponentiatedGradient reached the same points or slightly better ones (EO bound 0.01: 0.861 at 0.018 against the
-    mixture's 0.860 at 0.020): the gain over the reductions on one-hot features comes from the fine-tuned
-    representation, not from the constrained head. That is to be expected: when the input carries the group (here the
-    sentence says "man" or "woman"), the most accurate classifier under DP is a per-group threshold on
-    ``P(y=1 | x)`` (Corbett-Davies et al. 2017, *Algorithmic decision making and the cost of fairness*), and under EO a
-    per-group randomised threshold rule derived from it (Hardt, Price & Srebro 2016), so methods that search the same
-    score can at best approach the same frontier; moving it takes a better score.
+    adds K heads of :func:`best_response_heads` to the candidates.
+
+    When the input carries the group (the sentence says "man" or "woman"), the most accurate classifier under DP is a
+    per-group threshold on ``P(y=1 | x)`` (Corbett-Davies et al. 2017, *Algorithmic decision making and the cost of
+    fairness*), and under EO a per-group randomised threshold rule derived from it (Hardt, Price & Srebro 2016): this
+    head, fairlearn's reductions and post-processing search the same score, so they can at best approach the same
+    frontier; moving it takes a better score (representation).
     """
     from ..models import encoder_with_head
 

@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .head import FairHeadResult, LinearHead, _as_arrays
+from .. import validation as check
+from .head import FairHeadResult, LinearHead
 from .surrogates import _check_constraint
 
 # --------------------------------------------------------------------------------------------
@@ -134,9 +135,7 @@ def best_response_heads(X: np.ndarray, y: Sequence[int], groups: Sequence[int], 
     from ..config import get_device
 
     _check_constraint(constraint)
-    X, y, groups = _as_arrays(X, y, groups)
-    if groups is None or len(np.unique(groups)) < 2:
-        raise ValueError("best_response_heads needs groups with at least two different values.")
+    X, y, groups = check.labelled_features(X, y, groups, min_groups=2)
     if n_candidates < 1 or not C > 0:
         raise ValueError(f"n_candidates must be >= 1 and C > 0, got {n_candidates} and {C}.")
     A, _, share = _rate_rows(y, groups, constraint)
@@ -227,7 +226,7 @@ class MixtureHead(torch.nn.Module):
 
     def decisions_for(self, X: np.ndarray, *, batch_size: int = 8192) -> torch.Tensor:
         """:meth:`decisions` for an array ``X`` (n, D), in batches on the module's device: ``(n, K)`` there."""
-        X = np.asarray(X, dtype=np.float32)
+        X = check.features(X, "X", n_features=self.weight.shape[1])
         dev = self.mix.device
         with torch.no_grad():
             parts = [self.decisions(torch.as_tensor(X[i:i + batch_size], device=dev))
@@ -287,9 +286,7 @@ def mix_iterates(head: FairHeadResult, X: np.ndarray, y: Sequence[int], groups: 
     _check_constraint(constraint)
     if not head.iterates:
         raise ValueError("This run kept no iterates: train it with train_fair_head(..., keep_iterates=True).")
-    X, y, groups = _as_arrays(X, y, groups)
-    if groups is None or len(np.unique(groups)) < 2:
-        raise ValueError("mix_iterates needs groups with at least two different values.")
+    X, y, groups = check.labelled_features(X, y, groups, min_groups=2)
     final = {k: v.detach().cpu() for k, v in head.model.state_dict().items()}
     states = [*head.iterates, final]
     labels = [f"epoch {e}" for e in range(len(head.iterates))] + ["averaged"]

@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from .. import validation as check
+
 CONSTRAINTS: tuple[str, ...] = ("dp", "eo")
 
 # --------------------------------------------------------------------------------------------
@@ -38,18 +40,15 @@ def encode_groups(values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
     >>> encode_groups(["Male", "Female", "Male"])
     (array([1, 0, 1]), ['Female', 'Male'])
     """
-    arr = np.asarray(pd.Series(values).astype(str))
-    if arr.size == 0:
-        raise ValueError("encode_groups() got no values.")
+    arr = np.asarray(pd.Series(check.group_values(values, "values")).astype(str))
     names = sorted(set(arr.tolist()))
     lookup = {n: i for i, n in enumerate(names)}
     return np.array([lookup[v] for v in arr], dtype=np.int64), names
 
 
 def _check_constraint(constraint: str) -> str:
-    if constraint not in CONSTRAINTS:
-        raise ValueError(f"Unknown constraint {constraint!r}: use 'dp' (demographic parity) or 'eo' (equalized odds).")
-    return constraint
+    """``constraint`` if it is ``'dp'`` (demographic parity) or ``'eo'`` (equalized odds), else a ValueError."""
+    return check.one_of(constraint, CONSTRAINTS, "constraint")
 
 
 def _check_batch(probs: torch.Tensor, groups: torch.Tensor, labels: torch.Tensor | None = None) -> None:
@@ -251,9 +250,9 @@ class LagrangianConstraint:
     the *majority group's negatives* further down, which lowers its loss too but leaves the real gap, and
     ``lambda`` keeps rising until positives are given up for everyone ("levelling down"). A small ``tau`` makes
     ``F`` close to the real selection rates: only sentences near the decision boundary carry its gradient. It is
-    no cure on its own: in full fine-tuning on Adult (tau = 0.25) the encoder instead parked the advantaged
-    group's scores just below the threshold, so that almost nobody was predicted positive (try
-    ``benchmarks/finetune_full.py --temperature 0.25``); whatever ``tau``, look at the selection rate of each
+    no cure on its own: a model that can move its scores freely (full fine-tuning) can still park the advantaged
+    group's scores just below the threshold, so that almost nobody is predicted positive
+    (``benchmarks/finetune_full.py --temperature``); whatever ``tau``, look at the selection rate of each
     group (:func:`describe_rate_change`), not only at the gap. :func:`constrain_last_layer` applies this hook to a
     new last layer of an unconstrained fine-tuned encoder instead (``finetune_full.py --methods dp-last``).
     """
