@@ -298,7 +298,7 @@ def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "e
     Read it as a statement about the test set, not the model's future: it ignores the randomness of training (use
     seeds for that). A gap is a maximum (of absolute differences; for EO, of two of them), and a resampled maximum tends
     to sit above the estimate when the differences are near 0 or near each other: the interval is then shifted up and
-    is a rough guide. Two models whose gaps differ by less than the width cannot be told apart on this test set.
+    is a rough guide. Two models on the same rows: bootstrap their difference (:mod:`helpers.fairness.compare`).
     """
     if metric not in _GAP_METRICS:
         raise ValueError(f"metric must be one of {_GAP_METRICS} (demographic parity, equal opportunity, equalized "
