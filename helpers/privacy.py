@@ -49,8 +49,9 @@ def k_anonymity(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
 def quasi_identifier_uniqueness(df: pd.DataFrame, columns: Sequence[str]) -> float:
     """Fraction of records that are unique on ``columns`` (k_i = 1): (1/n) * |{i : k_i = 1}|.
 
-    Sweeney (2000) found 87% of the US population unique on (ZIP code, sex, date of birth); this is that
-    number for a table. 0 means nobody is singled out by these columns, 1 means everyone is.
+    Sweeney (2000) estimated 87% of the US population unique on (ZIP code, sex, date of birth); this is the
+    same kind of number for the records of a table (uniqueness in the *sample*: see :func:`population_class_sizes`
+    for the population). 0 means nobody is singled out by these columns, 1 means everyone is.
     """
     return float((k_anonymity(df, columns) == 1).mean())
 
