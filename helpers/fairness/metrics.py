@@ -350,8 +350,8 @@ def disparate_impact_ratio(y, sensitive_features, *, privileged=None, unprivileg
 
     Works on labels (how biased is the data?) or on predictions (how biased is the model?).
     Without the two group names, the lowest rate over the highest (= demographic-parity ratio).
-    Feldman et al. (2015), "Certifying and removing disparate impact"; the EEOC's four-fifths rule
-    flags DI < 0.8. NaN if the privileged rate is 0.
+    Feldman et al. (2015), "Certifying and removing disparate impact". The four-fifths rule (Uniform Guidelines, 1978)
+    flags DI < 0.8 for selection decisions, not for labels. NaN if the privileged rate is 0.
     """
     rates = selection_rates(y, sensitive_features, sample_weight=sample_weight)
     low, high = _pick(rates, privileged, unprivileged)
