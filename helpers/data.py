@@ -43,6 +43,7 @@ CHECKSUMS: dict[str, str] = {
     "adult.names": "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a",
     "compas-scores-two-years.csv.gz": "706137877c1ffafbb8580f2523644bbe34e639dad00922abc6079f8f31d75514",
     "weat.json": "f94fb1de585933313447ace32e088f2db6f2a26499b4d1be48ee31b6f2c1891d",
+    "weat_glove.json": "1476d5112a41ac2001b119cab31b0c41000fb791f2f6a9668be3a8eacc46250b",
 }
 
 
@@ -151,7 +152,15 @@ def load_compas(*, propublica_filter: bool = True, data_dir: str | Path = DATA_D
 
 @dataclass(frozen=True)
 class WeatTest:
-    """One WEAT test of Caliskan et al. (2017): two target word sets and two attribute sets."""
+    """One WEAT test of Caliskan et al. (2017): two target word sets, two attribute sets, and two reference d values.
+
+    ``iat_d`` is the *human* finding the test replicates: the Implicit Association Test effect size of the
+    psychology study in ``iat_reference`` (Greenwald et al. 1998; Nosek et al. 2002; Monteith & Pettit 2011), or
+    None where the original finding is not an IAT (WEAT 4 and 5 replicate Bertrand & Mullainathan's 2004 field
+    experiment on call-backs). ``glove_d`` is the WEAT effect size Caliskan et al. measured on GloVe word vectors
+    (Table 1 of the paper). The two are different quantities on different scales: people's reaction times vs
+    cosine similarities of word vectors.
+    """
 
     name: str
     targets: tuple[str, str]
@@ -160,32 +169,39 @@ class WeatTest:
     Y: tuple[str, ...]
     A: tuple[str, ...]
     B: tuple[str, ...]
-    original_d: float | None
-    reference: str
+    iat_d: float | None
+    iat_reference: str
+    glove_d: float | None
 
 
 def load_weat(data_dir: str | Path = DATA_DIR) -> list[WeatTest]:
     """The ten WEAT word-list tests of Caliskan, Bryson & Narayanan (2017), Science 356:183.
 
-    Words that the original paper removed (the ``remove`` lists) are left out.
+    Word lists and the original (human IAT) findings come from ``weat.json``; the GloVe effect sizes of the paper's
+    Table 1 and two corrections of that transcription (the IAT source of WEAT 9, the word "failur" in WEAT 10)
+    from ``weat_glove.json`` (see ``data/README.md``). Words that the original paper removed (the ``remove``
+    lists) are left out.
     """
     raw = json.loads((Path(data_dir) / "weat.json").read_text(encoding="utf-8"))
+    extra = json.loads((Path(data_dir) / "weat_glove.json").read_text(encoding="utf-8"))
+    fixes = extra["corrections"]
     tests = []
     for i, t in enumerate(raw, start=1):
-        def words(part: dict) -> tuple[str, ...]:
-            drop = set(part.get("remove", []))
-            return tuple(w for w in part["words"] if w not in drop)
-
+        respell = fixes["words"].get(str(i), {})
+        words = lambda part, respell=respell: tuple(  # noqa: E731 - the paper's removed words out, typos corrected
+            respell.get(w, w) for w in part["words"] if w not in set(part.get("remove", [])))
         x, y = t["first_target"], t["second_target"]
         a, b = t["first_attribute"], t["second_attribute"]
-        d = t.get("original_finding", {}).get("d", "")
+        original = t.get("original_finding", {})
+        d = original.get("d", "")
         tests.append(
             WeatTest(
                 name=f"WEAT {i}: {x['name']} vs {y['name']} / {a['name']} vs {b['name']}",
                 targets=(x["name"], y["name"]), attributes=(a["name"], b["name"]),
                 X=words(x), Y=words(y), A=words(a), B=words(b),
-                original_d=float(d) if d else None,
-                reference=t.get("original_finding", {}).get("Ref", ""),
+                iat_d=float(d) if d else None,
+                iat_reference=fixes["iat_reference"].get(str(i), original.get("Ref", "")),
+                glove_d=extra["glove_d"].get(str(i)),
             )  # fmt: skip
         )
     return tests

@@ -54,22 +54,25 @@ def plot_bias_absorption(table, r: float, ci: tuple[float, float], *, ax=None,
 
 
 def plot_weat(results, *, ax=None, title: str = "WEAT / SEAT effect sizes on the bundled MiniLM"):
-    """Horizontal bars of effect size d per test and method (WEAT words, SEAT sentences), with the
-    original GloVe d of Caliskan et al. (2017) as black markers. ``results``: rows of
-    :func:`helpers.pretraining.run_weat_tests` (concatenated)."""
+    """Horizontal bars of effect size d per test and method (WEAT words, SEAT sentences), with two reference
+    markers per test: Caliskan et al.'s (2017) WEAT d on GloVe word vectors (their Table 1) and the human Implicit
+    Association Test d of the study each test replicates (none for WEAT 4 and 5, whose original finding is a field
+    experiment). ``results``: rows of :func:`helpers.pretraining.run_weat_tests` (concatenated)."""
     import matplotlib.pyplot as plt
     import numpy as np
 
     wide = results.pivot_table(index="test", columns="method", values="effect_size", sort=False)
-    orig = results.groupby("test", sort=False)["original_d_glove"].first().reindex(wide.index)
+    refs = results.groupby("test", sort=False)[["glove_d", "iat_d"]].first().reindex(wide.index).astype(float)
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 0.55 * len(wide) + 1.5))
     y = np.arange(len(wide))
     h = 0.8 / wide.shape[1]
     for j, col in enumerate(wide.columns):
         ax.barh(y + j * h, wide[col], height=h, label=col)
-    ax.scatter(orig, y + 0.4 - h / 2, marker="|", s=200, color="black", label="GloVe, Caliskan et al. 2017")
-    ax.set_yticks(y + 0.4 - h / 2, [t.split(":", 1)[-1].strip() for t in wide.index], fontsize=8)
+    mid = y + 0.4 - h / 2
+    ax.scatter(refs["glove_d"], mid, marker="|", s=200, color="black", label="WEAT on GloVe (Caliskan et al. 2017)")
+    ax.scatter(refs["iat_d"], mid, marker="x", s=40, color="dimgrey", label="human IAT (original finding)")
+    ax.set_yticks(mid, [t.split(":", 1)[-1].strip() for t in wide.index], fontsize=8)
     ax.axvline(0, color="grey", lw=0.8)
     ax.invert_yaxis()
     ax.set(xlabel="effect size d (standard deviations; |d| > 0.8 is large)", title=title)

@@ -128,7 +128,10 @@ def train_wordpiece(lines: Sequence[str], *, vocab_size: int = 2000, min_frequen
     """Train a lower-casing BERT-style WordPiece tokenizer on ``lines`` with ``tokenizers``.
 
     WordPiece (Schuster & Nakajima 2012; Wu et al. 2016) builds a vocabulary of words and
-    ``##``-prefixed word pieces; unknown words are split into pieces, never dropped. Special tokens:
+    ``##``-prefixed word pieces; unknown words are split into pieces, never dropped. The papers pick each new piece
+    by the gain in likelihood under a language model; ``tokenizers.trainers.WordPieceTrainer`` instead runs BPE
+    (Sennrich et al. 2016: merge the most frequent adjacent pair) with the ``##`` continuation prefix. Encoding is
+    WordPiece's greedy longest-match-first split. Special tokens:
     ``[PAD] [UNK] [CLS] [SEP] [MASK]``; every encoded sentence is ``[CLS] ... [SEP]``.
 
     Returns:
@@ -640,6 +643,23 @@ def weat(X, Y, A, B, *, n_permutations: int = 10000, seed: int = 0) -> WeatResul
     return WeatResult(d, (1 + hits) / (1 + n_permutations), observed, n_partitions, False)
 
 
+def format_p_value(p: float, *, draws: int, exact: bool) -> str:
+    """A permutation p-value as text that does not claim more precision than it has.
+
+    An exact p (all ``draws`` partitions enumerated) is a multiple of 1/draws and is printed with 2 significant
+    digits. A Monte Carlo p = (1 + hits) / (1 + draws) (Phipson & Smyth 2010) cannot go below 1 / (draws + 1): when
+    no drawn partition was as extreme, the text says so ("<= 1/5,001") instead of rounding it to "0.000".
+    """
+    if not 0 < p <= 1:
+        raise ValueError(f"A permutation p-value lies in (0, 1], got {p!r}.")
+    if int(draws) != draws or draws < 1:
+        raise ValueError(f"draws must be a positive whole number, got {draws!r}.")
+    floor = 1 / draws if exact else 1 / (draws + 1)
+    if p <= floor * (1 + 1e-9):
+        return f"{'=' if exact else '<='} 1/{draws + (0 if exact else 1):,}"
+    return f"{p:.2g}"
+
+
 #: Semantically bleached templates in the style of SEAT (May et al. 2019, NAACL, section 3).
 SEAT_TEMPLATES: tuple[str, ...] = ("This is {w}.", "That is {w}.", "There is {w}.", "Here is {w}.",
                                    "{w} is here.", "{w} is there.", "It is {w}.", "This will be {w}.")
@@ -662,7 +682,9 @@ def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_p
     """WEAT (single words) or SEAT (``seat=True``: sentences from :data:`SEAT_TEMPLATES`) on an encoder.
 
     Embeddings are mean-pooled sentence vectors from :func:`helpers.models.encode`.
-    ``tests`` are :class:`helpers.data.WeatTest` objects. Returns one row per test.
+    ``tests`` are :class:`helpers.data.WeatTest` objects. Returns one row per test (``p``: the p-value as text,
+    :func:`format_p_value`), with the test's two reference values: ``iat_d`` (the human Implicit Association Test)
+    and ``glove_d`` (Caliskan et al.'s WEAT on GloVe).
     """
     from tqdm.auto import tqdm
 
@@ -676,7 +698,8 @@ def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_p
         cuts = np.cumsum([0] + [len(p) for p in sets])
         X, Y, A, B = (emb[cuts[i] : cuts[i + 1]] for i in range(4))
         res = weat(X, Y, A, B, n_permutations=n_permutations, seed=seed)
+        draws = res.n_partitions if res.exact else n_permutations
         rows.append({"test": t.name, "method": "SEAT" if seat else "WEAT", "effect_size": res.effect_size,
-                     "p_value": res.p_value, "original_d_glove": t.original_d, "n_targets": len(X) + len(Y),
-                     "exact_p": res.exact})
+                     "p_value": res.p_value, "p": format_p_value(res.p_value, draws=draws, exact=res.exact),
+                     "iat_d": t.iat_d, "glove_d": t.glove_d, "n_targets": len(X) + len(Y), "exact_p": res.exact})
     return pd.DataFrame(rows)

@@ -2,6 +2,8 @@
 
 * ``k_anonymity`` / ``quasi_identifier_uniqueness`` — Sweeney (2002), "k-anonymity: a model for protecting
   privacy": a record is k-anonymous over quasi-identifiers Q if at least k records share its values on Q.
+* ``population_class_sizes`` — for a sample with survey weights: how many people in the population share a
+  record's values (sample uniqueness is not population uniqueness).
 * ``membership_inference_auc`` and friends — the loss-threshold attack of Yeom et al. (2018), "Privacy risk in
   machine learning: analyzing the connection to overfitting".
 """
@@ -47,10 +49,39 @@ def k_anonymity(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
 def quasi_identifier_uniqueness(df: pd.DataFrame, columns: Sequence[str]) -> float:
     """Fraction of records that are unique on ``columns`` (k_i = 1): (1/n) * |{i : k_i = 1}|.
 
-    Sweeney (2000) found 87% of the US population unique on (ZIP code, sex, date of birth); this is that
-    number for a table. 0 means nobody is singled out by these columns, 1 means everyone is.
+    Sweeney (2000) estimated 87% of the US population unique on (ZIP code, sex, date of birth); this is the
+    same kind of number for the records of a table (uniqueness in the *sample*: see :func:`population_class_sizes`
+    for the population). 0 means nobody is singled out by these columns, 1 means everyone is.
     """
     return float((k_anonymity(df, columns) == 1).mean())
+
+
+def population_class_sizes(df: pd.DataFrame, columns: Sequence[str], *, weight: str = "fnlwgt",
+                           scale: float = 1.0) -> pd.Series:
+    """Estimated number of people in the *population* who share each record's values on ``columns``.
+
+    N_i = scale * sum_{j : x_j[Q] = x_i[Q]} w_j, where the survey weight w_j is the number of people record j stands
+    for: the Horvitz-Thompson estimate of the size of record i's equivalence class in the population the sample
+    was drawn from (Horvitz & Thompson 1952). A record unique in the sample (k_i = 1) has N_i = scale * w_i: it was
+    drawn as one of about that many people, so being unique in the *file* does not make it unique in the
+    *population*. For a class seen once the estimate rests on one record and is crude; population uniqueness
+    is properly estimated with models (Skinner & Holmes 1998; Rocher, Hendrickx & de Montjoye 2019). It is also
+    only as good as the weights: a file that keeps part of the weighted sample (a filter, a train/test split)
+    understates every N_i. ``scale`` converts stored weights to people (the CPS stores its weights, and so Adult's
+    ``fnlwgt``, with two implied decimals: ``scale=0.01``).
+    Returns a float Series aligned with ``df.index`` (shape (n,)), named ``"population_size"``.
+    """
+    columns = _check_columns(df, columns)
+    if weight not in df.columns:
+        raise ValueError(f"No weight column {weight!r}; the frame has {list(df.columns)}.")
+    w = pd.to_numeric(df[weight], errors="coerce")
+    if w.isna().any() or (w < 0).any() or not np.isfinite(w).all():
+        raise ValueError(f"The weights {weight!r} must be finite, non-negative numbers.")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}.")
+    keys = df[columns]
+    sums = w.groupby([keys[c] for c in columns], dropna=False, sort=False, observed=True).transform("sum")
+    return (scale * sums.astype(float)).rename("population_size")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -67,6 +67,13 @@ def test_weat_lists():
     assert t6.targets == ("Male names", "Female names") and t6.attributes == ("Career", "Family")
     assert len(t6.X) == len(t6.Y) == len(t6.A) == len(t6.B) == 8
     assert "Jay" not in tests[3].X  # the paper's removed words are left out
+    # two reference values: the human IAT d of the replicated study, and Caliskan et al.'s GloVe d (Table 1)
+    assert [t.iat_d for t in tests] == [1.35, 1.66, 1.17, None, None, 0.72, 0.82, 1.47, 1.01, 1.42]
+    assert [t.glove_d for t in tests] == [1.50, 1.53, 1.41, 1.50, 1.28, 1.81, 1.06, 1.24, 1.38, 1.21]
+    assert "Greenwald" in tests[0].iat_reference and "Bertrand" in tests[3].iat_reference
+    assert "Monteith" in tests[8].iat_reference  # the transcription's reference for WEAT 9 was a vector-space survey
+    assert "failure" in tests[9].B and "failur" not in tests[9].B  # the transcription's typo, corrected
+    assert tests[9].B == tests[4].B  # WEAT 5 and 10 share Nosek et al.'s pleasant/unpleasant words
 
 
 def test_splits_are_deterministic_and_stratified(monkeypatch):

@@ -97,4 +97,7 @@ def test_proxies_find_a_planted_proxy():
     assert mi["role"] == pytest.approx(X.entropy_bits(sex), abs=1e-9)  # I(A; A) = H(A), exact plug-in
     texts = [f"a {r} who works" for r in df.role]
     auc, words = X.text_proxy(texts, sex)
-    assert auc == pytest.approx(1.0) and {"husband", "wife"} <= set(words.iloc[0, [0, 2]])
+    assert auc == pytest.approx(1.0) and {"husband", "wife"} <= set(words.iloc[0, [0, 3]])
+    counts = dict(zip(words["word -> M"], words["texts_1"])) | dict(zip(words["word -> F"], words["texts_0"]))
+    assert counts["husband"] == (sex == "M").sum() and counts["wife"] == (sex == "F").sum()
+    assert counts["works"] == n  # in every text

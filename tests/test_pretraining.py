@@ -108,6 +108,25 @@ def test_weat_sampled_p_value_agrees_with_exact_enumeration():
         pt.weat_effect_size(X, Y, A, np.zeros((2, 3)))
 
 
+def test_format_p_value_never_rounds_to_zero():
+    X, Y = np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 1.0], [2.0, 2.0]])
+    A, B = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
+    res = pt.weat(X, Y, A, B, n_permutations=100)  # exact, p = 2/6 (hand toy above)
+    assert pt.format_p_value(res.p_value, draws=res.n_partitions, exact=True) == "0.33"
+    # strongly separated targets: no drawn partition reaches the observed statistic, p = 1/(m + 1)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(12, 3)) + [5, 0, 0], rng.normal(size=(12, 3)) - [5, 0, 0]
+    A, B = np.array([[1.0, 0.0, 0.0]]), np.array([[-1.0, 0.0, 0.0]])
+    res = pt.weat(X, Y, A, B, n_permutations=999, seed=0)  # C(24, 12) partitions: sampled
+    assert not res.exact and res.p_value == pytest.approx(1 / 1000)
+    assert pt.format_p_value(res.p_value, draws=999, exact=False) == "<= 1/1,000"
+    assert pt.format_p_value(1 / 6, draws=6, exact=True) == "= 1/6"
+    assert pt.format_p_value(0.0123, draws=5000, exact=False) == "0.012"
+    for bad in (dict(p=0.0, draws=10, exact=True), dict(p=0.5, draws=0, exact=True)):
+        with pytest.raises(ValueError):
+            pt.format_p_value(**bad)
+
+
 def test_seat_sentences():
     out = pt.seat_sentences(["rose", "tulip"], templates=("This is {w}.", "{w} is here."))
     assert out == ["This is rose.", "Rose is here.", "This is tulip.", "Tulip is here."]

@@ -38,6 +38,26 @@ def test_uniqueness():
     assert privacy.quasi_identifier_uniqueness(_toy(), "sex") == 0.0
 
 
+def test_population_class_sizes_hand_example():
+    df = _toy().assign(w=[100, 300, 50, 10, 20, 7])
+    # classes on (age, sex): (30,F) rows 10,11 -> 400; (30,M) -> 50; (40,M) rows 13,14 -> 30; (50,F) -> 7
+    n = privacy.population_class_sizes(df, ["age", "sex"], weight="w", scale=0.5)
+    assert list(n.index) == [10, 11, 12, 13, 14, 15]
+    assert n.tolist() == [200.0, 200.0, 25.0, 15.0, 15.0, 3.5]
+    assert privacy.population_class_sizes(df, ["job"], weight="w").tolist() == [100, 300, 50, 10, 27, 27]  # NaN = NaN
+    # with every weight 1 the estimate is the sample class size k_i
+    rng = np.random.default_rng(1)
+    big = pd.DataFrame({"a": rng.integers(0, 4, 300), "b": rng.choice(list("xyz"), 300), "w": 1.0})
+    big["b"] = big["b"].astype("category")
+    np.testing.assert_array_equal(privacy.population_class_sizes(big, ["a", "b"], weight="w"),
+                                  privacy.k_anonymity(big, ["a", "b"]))
+    for kw, match in ((dict(weight="nope"), "weight column"), (dict(scale=0), "scale")):
+        with pytest.raises(ValueError, match=match):
+            privacy.population_class_sizes(df, ["age"], **{"weight": "w", **kw})
+    with pytest.raises(ValueError, match="non-negative"):
+        privacy.population_class_sizes(df.assign(w=[1, -1, 1, 1, 1, 1]), ["age"], weight="w")
+
+
 @pytest.mark.parametrize("cols", [[], ["nope"]])
 def test_k_anonymity_bad_input(cols):
     with pytest.raises(ValueError):

@@ -1,6 +1,7 @@
-"""Fairness, in three parts, each its own module:
+"""Fairness, in parts, each its own module:
 
 * :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
+* :mod:`helpers.fairness.compare` - two models on one test set: paired bootstrap of a difference (notebook 03);
 * :mod:`helpers.fairness.preprocessing` - reweighing, resampling, proxies (notebook 02);
 * :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04), a facade
   over :mod:`~helpers.fairness.surrogates`, :mod:`~helpers.fairness.head`, :mod:`~helpers.fairness.mixture`,
@@ -15,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("metrics", "preprocessing", "proxies", "constrained")
+_SUBMODULES = ("metrics", "compare", "preprocessing", "proxies", "constrained")
 
 
 def __getattr__(name: str) -> Any:

@@ -276,7 +276,7 @@ def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "e
     Read it as a statement about the test set, not the model's future: it ignores the randomness of training (use
     seeds for that). A gap is a maximum (of absolute differences; for EO, of two of them), and a resampled maximum tends
     to sit above the estimate when the differences are near 0 or near each other: the interval is then shifted up and
-    is a rough guide. Two models whose gaps differ by less than the width cannot be told apart on this test set.
+    is a rough guide. Two models on the same rows: bootstrap their difference (:mod:`helpers.fairness.compare`).
     """
     if metric not in _GAP_METRICS:
         raise ValueError(f"metric must be one of {_GAP_METRICS} (demographic parity, equal opportunity, equalized "
@@ -328,8 +328,8 @@ def disparate_impact_ratio(y, sensitive_features, *, privileged=None, unprivileg
 
     Works on labels (how biased is the data?) or on predictions (how biased is the model?).
     Without the two group names, the lowest rate over the highest (= demographic-parity ratio).
-    Feldman et al. (2015), "Certifying and removing disparate impact"; the EEOC's four-fifths rule
-    flags DI < 0.8. NaN if the privileged rate is 0.
+    Feldman et al. (2015), "Certifying and removing disparate impact". The four-fifths rule (Uniform Guidelines, 1978)
+    flags DI < 0.8 for selection decisions, not for labels. NaN if the privileged rate is 0.
     """
     rates = selection_rates(y, sensitive_features, sample_weight=sample_weight)
     low, high = _pick(rates, privileged, unprivileged)

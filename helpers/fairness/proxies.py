@@ -118,7 +118,9 @@ def text_proxy(texts: Sequence[str], sensitive, *, seed: int = 0, folds: int = 5
 
     Bag of words (binary, words of 2+ letters, numbers ignored) + logistic regression, cross-validated AUC;
     ``top_words`` is a DataFrame of the ``top`` words with the largest positive and negative
-    coefficients when fitted on all the data (which words give the attribute away).
+    coefficients when fitted on all the data (which words give the attribute away), each with ``texts``: the number
+    of texts that contain it. A coefficient is an association, not an effect: a word in a handful of texts can get a
+    large one, and a function word can stand for the phrases it occurs in.
     """
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -132,8 +134,10 @@ def text_proxy(texts: Sequence[str], sensitive, *, seed: int = 0, folds: int = 5
     coef = pd.Series(clf.coef_[0], index=vec.get_feature_names_out())
     labels = pd.factorize(pd.Series(np.asarray(sensitive, dtype=object)), sort=True)[1]
     hi, lo = coef.nlargest(top), coef.nsmallest(top)
+    n_texts = pd.Series(np.asarray(X.sum(axis=0)).ravel(), index=coef.index)
     words = pd.DataFrame({f"word -> {labels[1]}": hi.index, "coef_1": hi.to_numpy().round(2),
-                          f"word -> {labels[0]}": lo.index, "coef_0": lo.to_numpy().round(2)})
+                          "texts_1": n_texts[hi.index].to_numpy(), f"word -> {labels[0]}": lo.index,
+                          "coef_0": lo.to_numpy().round(2), "texts_0": n_texts[lo.index].to_numpy()})
     return auc, words
 
 
