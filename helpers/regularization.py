@@ -546,11 +546,11 @@ def expected_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> floa
 
 
 def top_label_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> float:
-    """Top-label ECE (Guo et al. 2017, Eq. 3): calibration of the *predicted class's* confidence.
+    """Top-label ECE (Guo et al. 2017, Sec. 2): calibration of the *predicted class's* confidence.
 
-    For a binary model with P(y=1) = ``prob``: prediction :math:`\hat y = 1[p > 0.5]` (a tie predicts 0, like
-    ``argmax`` of ``[1-p, p]``), confidence :math:`c = \max(p, 1-p) \in [0.5, 1]`,
-    :math:`\text{ECE} = \sum_b \frac{n_b}{n}\,|\text{acc}_b - \bar c_b|` over ``n_bins`` equal-width bins of
+    For a binary model with P(y=1) = ``prob``: prediction :math:`\\hat y = 1[p > 0.5]` (a tie predicts 0, like
+    ``argmax`` of ``[1-p, p]``), confidence :math:`c = \\max(p, 1-p) \\in [0.5, 1]`,
+    :math:`\\text{ECE} = \\sum_b \\frac{n_b}{n}\\,|\\text{acc}_b - \\bar c_b|` over ``n_bins`` equal-width bins of
     c on [0, 1] (only the upper half is ever used), acc_b the share of correct predictions in bin b. This is
     :func:`expected_calibration_error` applied to (correct, c). It differs from the P(y=1) version when
     errors in opposite directions meet in one confidence bin: ``y = [1, 1]``, ``prob = [0.8, 0.2]`` gives 0.3
