@@ -642,6 +642,20 @@ def token_importance(attributions: Sequence[Attribution], words: Sequence[str] |
     return out.sort_values("mean_abs", ascending=False).reset_index(drop=True)
 
 
+def word_importance_per_text(attributions: Sequence[Attribution], words: Sequence[str]) -> np.ndarray:
+    """Mean |weight| of the (lower-cased) ``words`` in each explanation, shape (n,); NaN where none occurs.
+
+    One number per sentence, so sentences can be resampled for an interval (:mod:`helpers.stats`).
+    """
+    want = {w.lower() for w in words}
+    out = np.full(len(attributions), np.nan)
+    for i, a in enumerate(attributions):
+        hits = [abs(w) for t, w in zip(a.tokens, a.weights) if t.lower() in want]
+        if hits:
+            out[i] = float(np.mean(hits))
+    return out
+
+
 def explain_many(predictor: BatchedPredictor, texts: Sequence[str], *, method: str = "shap", label: int | str = 1,
                  max_evals: int = 500, num_samples: int = 1000, progress: bool = True) -> list[Attribution]:
     """Explain many sentences (for global summaries) with ``"shap"`` or ``"lime"``, one class."""
