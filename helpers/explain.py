@@ -18,11 +18,13 @@ its tokens are deleted) and ``f_c`` is the probability (or log-odds) of class ``
 * :func:`lime_explain` - LIME (Ribeiro et al. 2016, KDD, "Why should I trust you?") with the exact
   sampling, cosine distance and kernel of ``lime.lime_text.LimeTextExplainer``, fitted by
   ``lime.lime_base.LimeBase``; :func:`lime_explain_strings` is the stock string-level wrapper.
-* :func:`shap_explain` - SHAP's Partition explainer (Owen values, Lundberg & Lee 2017, NeurIPS) with
+* :func:`shap_explain` - SHAP's Partition explainer (Owen values for a hierarchy of the words, not Shapley
+  values; SHAP: Lundberg & Lee 2017, NeurIPS) with
   a word masker that feeds token ids to the model; :func:`shap_explain_strings` wraps the stock
   ``shap.maskers.Text`` (for shap's own JavaScript text plot).
 * :func:`exact_shapley` - Shapley values (Shapley 1953) by enumerating all ``2^W`` subsets: the
-  ground truth for short inputs.
+  ground truth for short inputs (implemented in :mod:`helpers.shapley`, with exact Owen values, Kernel
+  SHAP and phrase-level games; importable from here too).
 * :func:`deletion_curve`, :func:`aopc`, :func:`rank_agreement`, :func:`lime_stability`,
   :func:`token_importance` - faithfulness, agreement, stability and global (bias) summaries.
 
@@ -32,12 +34,13 @@ Every explainer returns an :class:`Attribution`: one weight per word, so methods
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from .shapley import all_masks, exact_shapley, shapley_from_values  # noqa: F401  (part of this module's API)
 
 #: Words whose attribution the bias analysis of notebook 06 follows (sex and household role).
 GENDER_WORDS: tuple[str, ...] = ("man", "woman", "husband", "wife", "he", "she", "his", "her", "male", "female")
@@ -384,45 +387,6 @@ def _attribution(m: MaskedText, weights, method: str, **info) -> Attribution:
 
 
 # --------------------------------------------------------------------------------------------
-# Exact Shapley values
-# --------------------------------------------------------------------------------------------
-
-
-def shapley_from_values(values: np.ndarray, n: int) -> np.ndarray:
-    """Shapley values from a table of all ``2^n`` coalition values.
-
-    ``values[m]`` is ``v(S)`` for the coalition whose members are the set bits of ``m`` (bit ``i`` =
-    player ``i``). Formula (Shapley 1953):
-    :math:`\\phi_i = \\sum_{S \\subseteq N \\setminus \\{i\\}} \\frac{|S|!\\,(n-|S|-1)!}{n!}\\,(v(S \\cup \\{i\\}) - v(S))`.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.shape != (2**n,):
-        raise ValueError(f"Expected {2**n} coalition values for n={n}, got shape {values.shape}.")
-    masks = np.arange(2**n)
-    size = np.array([bin(m).count("1") for m in masks])
-    weight = np.array([math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)])
-    phi = np.empty(n)
-    for i in range(n):
-        without = masks[(masks >> i) & 1 == 0]
-        phi[i] = np.sum(weight[size[without]] * (values[without | (1 << i)] - values[without]))
-    return phi
-
-
-def all_masks(n: int) -> np.ndarray:
-    """Every boolean mask over ``n`` players, shape (2^n, n); row ``m`` has bit ``i`` of ``m`` in column ``i``."""
-    return ((np.arange(2**n)[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)
-
-
-def exact_shapley(m: MaskedText, *, max_words: int = 14) -> Attribution:
-    """Exact Shapley values of every word by evaluating all ``2^W`` masks (W <= ``max_words``)."""
-    if m.n_words > max_words:
-        raise ValueError(f"Exact Shapley values need 2^{m.n_words} model calls; allowed up to {max_words} words. "
-                         "Use shap_explain for longer texts.")
-    values = m(all_masks(m.n_words))
-    return _attribution(m, shapley_from_values(values, m.n_words), "exact Shapley", evaluations=len(values))
-
-
-# --------------------------------------------------------------------------------------------
 # LIME
 # --------------------------------------------------------------------------------------------
 
@@ -676,6 +640,20 @@ def token_importance(attributions: Sequence[Attribution], words: Sequence[str] |
     out = df.groupby("word").agg(mean_abs=("abs", "mean"), mean=("signed", "mean"), count=("abs", "size"),
                                  share=("share", "mean")).reset_index()
     return out.sort_values("mean_abs", ascending=False).reset_index(drop=True)
+
+
+def word_importance_per_text(attributions: Sequence[Attribution], words: Sequence[str]) -> np.ndarray:
+    """Mean |weight| of the (lower-cased) ``words`` in each explanation, shape (n,); NaN where none occurs.
+
+    One number per sentence, so sentences can be resampled for an interval (:mod:`helpers.stats`).
+    """
+    want = {w.lower() for w in words}
+    out = np.full(len(attributions), np.nan)
+    for i, a in enumerate(attributions):
+        hits = [abs(w) for t, w in zip(a.tokens, a.weights) if t.lower() in want]
+        if hits:
+            out[i] = float(np.mean(hits))
+    return out
 
 
 def explain_many(predictor: BatchedPredictor, texts: Sequence[str], *, method: str = "shap", label: int | str = 1,

@@ -5,17 +5,20 @@ few hundred Adult records, so that it overfits visibly, and then cures the overf
 
 * **L2 penalty** (Tikhonov; Krogh & Hertz 1992): add :math:`\\frac{\\lambda}{2}\\lVert\\theta\\rVert_2^2`
   to the loss, gradient :math:`\\lambda\\theta` (:func:`l2_penalty`). Biases and LayerNorm
-  parameters are excluded (:func:`split_decay_parameters`).
+  parameters are excluded (:func:`split_decay_parameters`), the convention of BERT's reference code.
 * **Decoupled weight decay** (AdamW; Loshchilov & Hutter 2019, "Decoupled Weight Decay
   Regularization", ICLR): shrink :math:`\\theta \\leftarrow \\theta - \\eta\\lambda\\theta` outside the
   adaptive update. For plain SGD this equals the L2 penalty; for Adam it does not, because Adam
   divides the penalty's gradient by :math:`\\sqrt{\\hat v}`.
 * **Dropout** (Srivastava et al. 2014, JMLR 15:1929): zero each unit with probability ``p`` in
-  training and scale survivors by :math:`1/(1-p)` ("inverted dropout"), so eval mode is the identity
-  (:func:`inverted_dropout`). **MC dropout** (Gal & Ghahramani 2016, ICML) keeps dropout on at
+  training and scale survivors by :math:`1/(1-p)` ("inverted dropout", the frameworks' convention), so
+  eval mode is the identity (:func:`inverted_dropout`). Srivastava et al. instead keep units with
+  retention probability p and multiply the weights by p at test time; ``p`` here is PyTorch's drop
+  probability. **MC dropout** (Gal & Ghahramani 2016, ICML) keeps dropout on at
   prediction time and averages ``T`` passes (:func:`mc_dropout_predict`).
 * **Calibration**: expected calibration error (Naeini et al. 2015, AAAI; Guo et al. 2017, ICML)
-  and the reliability table behind a reliability diagram (:func:`expected_calibration_error`).
+  on P(y=1) with the reliability table behind a reliability diagram (:func:`expected_calibration_error`),
+  and Guo et al.'s top-label version on the predicted class's confidence (:func:`top_label_calibration_error`).
 * **Early stopping** with patience (Prechelt 1998, "Early stopping - but when?"), restoring the best
   weights from a ``safetensors`` checkpoint written atomically (:class:`EarlyStopping`).
 
@@ -88,7 +91,9 @@ class MLPHead(nn.Module):
 def split_decay_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """``(decay, no_decay)``: weight matrices get L2 / weight decay; biases and norm parameters do not.
 
-    Why exclude them (the convention of BERT, Devlin et al. 2019, and of Loshchilov & Hutter 2019):
+    Why exclude them (a convention of BERT's reference code, Devlin et al. 2019, which excludes ``bias`` and
+    ``LayerNorm`` from decay, followed by Hugging Face's training scripts; the papers of Krogh & Hertz and of
+    Loshchilov & Hutter do not make this rule):
     a bias does not multiply an input, so shrinking it does not make the function smoother - it
     only drags the decision threshold towards 0 (a prior nobody means). LayerNorm's gain and shift
     re-scale already-normalised features; pulling the gain to 0 silences the layer, and because
@@ -148,7 +153,11 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float =
 
 def inverted_dropout(x: torch.Tensor, p: float, *, training: bool = True,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """Inverted dropout (Srivastava et al. 2014): ``x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)``.
+    """Inverted dropout: ``x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)``, ``p`` the drop probability.
+
+    Srivastava et al. (2014) keep each unit with retention probability (their p) and scale the weights by
+    it at test time; scaling the survivors by its inverse in training instead ("inverted dropout") is the
+    frameworks' convention and gives the same expected activation.
 
     In training, each element is zeroed with probability ``p`` and survivors are multiplied by
     ``1/(1-p)`` so that :math:`E[\\tilde x] = (1-p)\\cdot x/(1-p) = x`; in eval mode it is the
@@ -496,6 +505,27 @@ def expected_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> floa
     from .fairness.metrics import expected_calibration_error as ece
 
     return ece(y_true, prob, bins=n_bins)
+
+
+def top_label_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> float:
+    """Top-label ECE (Guo et al. 2017, Sec. 2): calibration of the *predicted class's* confidence.
+
+    For a binary model with P(y=1) = ``prob``: prediction :math:`\\hat y = 1[p > 0.5]` (a tie predicts 0, like
+    ``argmax`` of ``[1-p, p]``), confidence :math:`c = \\max(p, 1-p) \\in [0.5, 1]`,
+    :math:`\\text{ECE} = \\sum_b \\frac{n_b}{n}\\,|\\text{acc}_b - \\bar c_b|` over ``n_bins`` equal-width bins of
+    c on [0, 1] (only the upper half is ever used), acc_b the share of correct predictions in bin b. This is
+    :func:`expected_calibration_error` applied to (correct, c). It differs from the P(y=1) version when
+    errors in opposite directions meet in one confidence bin: ``y = [1, 1]``, ``prob = [0.8, 0.2]`` gives 0.3
+    here and 0.5 on P(y=1).
+    """
+    p = np.asarray(prob, dtype=np.float64).reshape(-1)
+    y = np.asarray(y_true).reshape(-1)
+    if len(p) != len(y):
+        raise ValueError(f"prob has {len(p)} entries but y_true {len(y)}.")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("prob must be probabilities P(y=1) in [0, 1] without NaN, shape (n,).")
+    correct = ((p > 0.5).astype(int) == y).astype(int)
+    return expected_calibration_error(correct, np.maximum(p, 1 - p), n_bins)
 
 
 # --------------------------------------------------------------------------------------------

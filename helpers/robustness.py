@@ -141,14 +141,16 @@ def swap_gendered_words(text: str, pairs: Sequence[tuple[str, str]] = GENDER_PAI
     return "".join(out)
 
 
-def counterfactual_gap(predict: Predictor, texts: Sequence[str], *, threshold: float = 0.5,
-                       pairs: Sequence[tuple[str, str]] = GENDER_PAIRS) -> dict[str, float]:
-    """Counterfactual token fairness of ``predict`` on ``texts`` (Garg et al. 2019).
+def counterfactual_table(predict: Predictor, texts: Sequence[str], *, threshold: float = 0.5,
+                         pairs: Sequence[tuple[str, str]] = GENDER_PAIRS) -> "pd.DataFrame":  # noqa: F821
+    """Per text: the counterfactual swap and what it does to ``predict`` (Garg et al. 2019).
 
-    With x' = swap(x):  flip_rate = (1/n) sum_i 1[ 1[p(x_i) >= t] != 1[p(x'_i) >= t] ]  and
-    mean_abs_dp = (1/n) sum_i |p(x_i) - p(x'_i)|, over the n texts that contain a gendered word
-    (texts without one cannot change). Returns ``{"flip_rate", "mean_abs_dp", "max_abs_dp", "n"}``.
+    Only the n texts that contain a gendered word are kept (texts without one cannot change). Columns:
+    ``text``, ``swapped`` (x' = swap(x)), ``p`` = p(x), ``p_swapped`` = p(x'), ``flipped`` =
+    1[ 1[p >= t] != 1[p_swapped >= t] ] and ``abs_dp`` = |p - p_swapped|; shape (n, 6).
     """
+    import pandas as pd
+
     texts = check.texts(texts, "texts")
     swapped = [swap_gendered_words(t, pairs) for t in texts]
     keep = [i for i, (a, b) in enumerate(zip(texts, swapped)) if a != b]
@@ -158,9 +160,28 @@ def counterfactual_gap(predict: Predictor, texts: Sequence[str], *, threshold: f
     q = np.asarray(predict([swapped[i] for i in keep]), dtype=float).reshape(-1)
     if p.shape != (len(keep),) or q.shape != (len(keep),):
         raise ValueError(f"predict must return one probability per text; got shape {p.shape} for {len(keep)} texts.")
-    dp = np.abs(p - q)
-    return {"flip_rate": float(np.mean((p >= threshold) != (q >= threshold))), "mean_abs_dp": float(dp.mean()),
-            "max_abs_dp": float(dp.max()), "n": len(keep)}
+    return pd.DataFrame({"text": [texts[i] for i in keep], "swapped": [swapped[i] for i in keep], "p": p,
+                         "p_swapped": q, "flipped": ((p >= threshold) != (q >= threshold)).astype(int),
+                         "abs_dp": np.abs(p - q)})
+
+
+def counterfactual_summary(table) -> dict[str, float]:
+    """``{"flip_rate", "mean_abs_dp", "max_abs_dp", "n"}`` of a :func:`counterfactual_table`:
+    flip_rate = (1/n) sum_i flipped_i and mean_abs_dp = (1/n) sum_i |p(x_i) - p(x'_i)|."""
+    return {"flip_rate": float(table["flipped"].mean()), "mean_abs_dp": float(table["abs_dp"].mean()),
+            "max_abs_dp": float(table["abs_dp"].max()), "n": len(table)}
+
+
+def counterfactual_gap(predict: Predictor, texts: Sequence[str], *, threshold: float = 0.5,
+                       pairs: Sequence[tuple[str, str]] = GENDER_PAIRS) -> dict[str, float]:
+    """Counterfactual token fairness of ``predict`` on ``texts`` (Garg et al. 2019).
+
+    With x' = swap(x):  flip_rate = (1/n) sum_i 1[ 1[p(x_i) >= t] != 1[p(x'_i) >= t] ]  and
+    mean_abs_dp = (1/n) sum_i |p(x_i) - p(x'_i)|, over the n texts that contain a gendered word
+    (texts without one cannot change). Returns ``{"flip_rate", "mean_abs_dp", "max_abs_dp", "n"}``;
+    :func:`counterfactual_table` keeps the per-text values (for intervals).
+    """
+    return counterfactual_summary(counterfactual_table(predict, texts, threshold=threshold, pairs=pairs))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -176,3 +176,10 @@ def test_bad_input_errors(bert, tok):
         ex.exact_shapley(bert.masked(TEXT), max_words=10)
     with pytest.raises(ValueError, match="permutation"):
         ex.deletion_curve(bert.masked(SHORT), [0, 0, 1])
+
+
+def test_word_importance_per_text_by_hand():
+    a = ex.Attribution(tokens=["A", "Man", "works", "man"], weights=[0.1, -0.4, 0.3, 0.2], method="m", label="x")
+    b = ex.Attribution(tokens=["no", "gender"], weights=[0.5, 0.5], method="m", label="x")
+    got = ex.word_importance_per_text([a, b], ["man", "woman"])
+    assert got[0] == pytest.approx(0.3) and np.isnan(got[1])

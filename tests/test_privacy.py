@@ -141,3 +141,36 @@ def test_k_anonymity_on_category_columns_groups_only_observed_combinations():
     brute = [int((raw[cols].fillna("<na>") == raw[cols].fillna("<na>").iloc[i]).all(axis=1).sum())
              for i in range(len(raw))]
     assert privacy.k_anonymity(cat, cols).tolist() == brute
+
+
+def _max_advantage_lp(eps, delta):
+    """Independent reference: maximise TPR - FPR over the (eps, delta)-DP hypothesis-testing region by LP."""
+    from scipy.optimize import linprog
+
+    e = np.exp(eps)
+    # variables x = (FPR, TPR); constraints A x <= b (both directions of the DP inequality, both tests)
+    A = [[-e, 1], [1, -e], [-1, e], [e, -1]]
+    b = [delta, delta, e - 1 + delta, e - 1 + delta]
+    res = linprog(c=[1, -1], A_ub=A, b_ub=b, bounds=[(0, 1), (0, 1)])
+    assert res.success
+    return -res.fun
+
+
+@pytest.mark.parametrize("eps,delta", [(0.0, 0.0), (0.1, 0.0), (1.0, 0.0), (1.0, 1e-5), (2.0, 0.05), (8.0, 1e-5),
+                                       (0.5, 0.3), (3.0, 1.0)])
+def test_dp_advantage_bound_matches_the_hypothesis_testing_region(eps, delta):
+    assert privacy.dp_advantage_bound(eps, delta) == pytest.approx(_max_advantage_lp(eps, delta), abs=1e-9)
+
+
+def test_dp_advantage_bound_is_attained_by_randomised_response():
+    # eps-DP randomised response reports a person's membership bit truthfully with prob e^eps / (1 + e^eps);
+    # the attack "guess what was reported" has TPR = that, FPR = 1 / (1 + e^eps): advantage tanh(eps / 2).
+    for eps in (0.2, 1.0, 3.0):
+        tpr, fpr = np.exp(eps) / (1 + np.exp(eps)), 1 / (1 + np.exp(eps))
+        assert privacy.dp_advantage_bound(eps) == pytest.approx(tpr - fpr)
+        assert privacy.dp_advantage_bound(eps) == pytest.approx(np.tanh(eps / 2))
+    assert privacy.dp_advantage_bound(8.0, 1e-5) > 0.999  # vacuous
+    assert np.allclose(privacy.dp_advantage_bound([0.0, 1.0], 0.0), [0.0, np.tanh(0.5)])
+    for bad in ((-1.0, 0.0), (1.0, -0.1), (1.0, 1.5), (float("nan"), 0.0)):
+        with pytest.raises(ValueError):
+            privacy.dp_advantage_bound(*bad)

@@ -198,6 +198,23 @@ def test_ece_hand_toy_and_sklearn_reference():
         reg.expected_calibration_error([0, 1], [0.5, 1.5])
 
 
+def test_top_label_ece_hand_examples():
+    # y = [1, 1], P(y=1) = [0.8, 0.2]: both predictions have confidence 0.8, one right, one wrong -> one bin,
+    # |1/2 - 0.8| = 0.3. On P(y=1) the two errors sit in different bins: (|1 - 0.8| + |1 - 0.2|) / 2 = 0.5.
+    assert reg.top_label_calibration_error([1, 1], [0.8, 0.2], 10) == pytest.approx(0.3)
+    assert reg.expected_calibration_error([1, 1], [0.8, 0.2], 10) == pytest.approx(0.5)
+    # y = [1, 0, 0], P(y=1) = [0.9, 0.4, 0.5]: predictions 1, 0, 0 (a tie predicts 0), all correct;
+    # confidences 0.9, 0.6, 0.5 in bins (0.8, 0.9], (0.5, 0.6], (0.4, 0.5]: (0.1 + 0.4 + 0.5) / 3.
+    assert reg.top_label_calibration_error([1, 0, 0], [0.9, 0.4, 0.5], 10) == pytest.approx(1.0 / 3)
+    # swapping the class names leaves the top-label ECE unchanged (bins away from edges)
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.01, 0.99, 500)
+    y = (rng.uniform(size=500) < p).astype(int)
+    assert reg.top_label_calibration_error(1 - y, 1 - p, 10) == pytest.approx(reg.top_label_calibration_error(y, p, 10))
+    with pytest.raises(ValueError):
+        reg.top_label_calibration_error([0, 1, 1], [0.5, 0.2])
+
+
 # ------------------------------------------------------------------------------------------ early stopping
 
 

@@ -71,6 +71,18 @@ def test_counterfactual_gap_hand_computed():
         R.counterfactual_gap(predict, ["no gender"])
 
 
+def test_counterfactual_table_per_text_values():
+    predict = _toy_predict({"man": 1.0, "woman": -1.0})
+    s = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    t = R.counterfactual_table(predict, ["a man", "no gender here", "a woman"])
+    assert t["text"].tolist() == ["a man", "a woman"] and t["swapped"].tolist() == ["a woman", "a man"]
+    assert np.allclose(t["p"], [s(1.5), s(-0.5)]) and np.allclose(t["p_swapped"], [s(-0.5), s(1.5)])
+    assert t["flipped"].tolist() == [1, 1] and np.allclose(t["abs_dp"], s(1.5) - s(-0.5))
+    small = R.counterfactual_table(_toy_predict({"man": 0.1}), ["a man", "a woman"])
+    assert small["flipped"].tolist() == [0, 0]  # both stay above 0.5
+    assert R.counterfactual_summary(t)["flip_rate"] == 1.0 and R.counterfactual_summary(small)["n"] == 2
+
+
 WEIGHTS = {"job": 0.8, "company": 0.7, "hours": 0.6, "works": 0.5, "education": 0.4, "degree": 0.3,
            "position": -1.0, "post": -1.5, "firm": -1.5, "hrs": -1.0, "schooling": -1.0, "labors": -1.0}
 TEXTS = ["She works 40 hours in a job for a company; highest education: bachelor's degree.",

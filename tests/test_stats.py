@@ -1,0 +1,42 @@
+"""helpers.stats: percentile-bootstrap intervals against scipy.stats.bootstrap and hand cases."""
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from helpers import stats
+
+
+def test_paired_bootstrap_matches_scipy_percentile_intervals():
+    rng = np.random.default_rng(0)
+    a = (rng.uniform(size=300) < 0.3).astype(float)
+    b = np.where(rng.uniform(size=300) < 0.8, a, 1 - a)  # correlated with a
+    got = stats.paired_bootstrap(a, b, n_boot=20000, seed=1)
+    ref_diff = sps.bootstrap((a, b), lambda x, y: np.mean(x) - np.mean(y), paired=True, vectorized=False,
+                             n_resamples=20000, method="percentile", random_state=2).confidence_interval
+    ref_a = sps.bootstrap((a,), np.mean, n_resamples=20000, method="percentile", random_state=3).confidence_interval
+    assert got["difference"].estimate == pytest.approx(a.mean() - b.mean())
+    assert got["difference"].low == pytest.approx(ref_diff.low, abs=0.01)
+    assert got["difference"].high == pytest.approx(ref_diff.high, abs=0.01)
+    assert got["a"].low == pytest.approx(ref_a.low, abs=0.01) and got["a"].high == pytest.approx(ref_a.high, abs=0.01)
+    # pairing: the difference's interval is narrower than the sum of the two half-widths would suggest
+    width = got["difference"].high - got["difference"].low
+    assert width < (got["a"].high - got["a"].low) + (got["b"].high - got["b"].low)
+
+
+def test_paired_bootstrap_hand_cases():
+    a = np.array([1.0, 0.0, 1.0, 1.0])
+    same = stats.paired_bootstrap(a, a - 0.25)  # every pair differs by exactly 0.25
+    assert same["difference"] == stats.Interval(0.25, 0.25, 0.25, 0.95)
+    assert not same["difference"].excludes(0.25) and same["difference"].excludes(0.0)
+    m = stats.bootstrap_mean([2.0, 2.0, 2.0])
+    assert (m.estimate, m.low, m.high) == (2.0, 2.0, 2.0)
+    ones = stats.bootstrap_mean([0.0, 1.0], n_boot=1000, level=0.5)
+    assert ones.estimate == 0.5 and 0.0 <= ones.low <= 0.5 <= ones.high <= 1.0
+
+
+@pytest.mark.parametrize("kwargs", [dict(a=[1.0], b=[1.0]), dict(a=[1.0, 2.0], b=[1.0]), dict(a=[1.0, np.nan], b=[0, 0]),
+                                    dict(a=[1.0, 2.0], b=[0, 0], level=1.5), dict(a=[1.0, 2.0], b=[0, 0], n_boot=10)])
+def test_paired_bootstrap_bad_input(kwargs):
+    with pytest.raises(ValueError):
+        stats.paired_bootstrap(**kwargs)
