@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("metrics", "preprocessing", "proxies", "constrained")
+_SUBMODULES = ("metrics", "preprocessing", "resampling", "proxies", "constrained")
 
 
 def __getattr__(name: str) -> Any:
