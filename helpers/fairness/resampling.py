@@ -176,7 +176,7 @@ def leakage_gap(X, y, groups, X_fresh, y_fresh, groups_fresh, *, method: Method 
 def leakage_table(X, y, groups, X_fresh, y_fresh, groups_fresh, *, models: dict, methods=METHODS,
                   seeds=(0, 1, 2), test_fraction: float = 0.2) -> pd.DataFrame:
     """:func:`leakage_gap` for every method x model, averaged over ``seeds`` (resampling and split draws);
-    ``gap_sd`` is the standard deviation of the gap over the seeds. ``models``: name -> scikit-learn classifier."""
+    ``gap_sd`` is the standard deviation of the gap over the seeds (NaN for one seed). ``models``: name -> scikit-learn classifier."""
     from tqdm.auto import tqdm
 
     rows = []
@@ -186,4 +186,4 @@ def leakage_table(X, y, groups, X_fresh, y_fresh, groups_fresh, *, models: dict,
                           test_fraction=test_fraction, seed=s)
         rows.append({"method": method, "model": name, **out})
     df = pd.DataFrame(rows).groupby(["method", "model"], sort=False)
-    return df.mean().join(df["gap"].std(ddof=1 if len(seeds) > 1 else 0).rename("gap_sd"))
+    return df.mean().join(df["gap"].std(ddof=1).rename("gap_sd"))
