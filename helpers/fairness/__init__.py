@@ -2,7 +2,8 @@
 
 * :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
 * :mod:`helpers.fairness.compare` - two models on one test set: paired bootstrap of a difference (notebook 03);
-* :mod:`helpers.fairness.preprocessing` - reweighing, resampling, proxies (notebook 02);
+* :mod:`helpers.fairness.preprocessing` - reweighing, oversampling, proxies (notebook 02);
+* :mod:`helpers.fairness.resampling` - undersampling and SMOTE with imbalanced-learn (notebook 02);
 * :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04), a facade
   over :mod:`~helpers.fairness.surrogates`, :mod:`~helpers.fairness.head`, :mod:`~helpers.fairness.mixture`,
   :mod:`~helpers.fairness.harness` and :mod:`~helpers.fairness.last_layer`.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_SUBMODULES = ("metrics", "compare", "preprocessing", "proxies", "constrained")
+_SUBMODULES = ("metrics", "compare", "preprocessing", "resampling", "proxies", "constrained")
 
 
 def __getattr__(name: str) -> Any:
