@@ -26,9 +26,15 @@ DATA_DIR: Path = ROOT / "data"
 BUILD_DIR: Path = ROOT / "build"
 
 
-def build_dir() -> Path:
-    """Where executed notebooks, caches and ``results.json`` go: ``$WORKBOOK_BUILD_DIR`` or ``build/``."""
-    return Path(os.environ.get("WORKBOOK_BUILD_DIR") or BUILD_DIR)
+def build_dir(mode: str | None = None) -> Path:
+    """Where executed notebooks, HTML, caches, ``results.json`` and the model card go: ``build/<mode>/``.
+
+    One folder per run mode, so a smoke run (seconds, meaningless numbers) never replaces the figures of a
+    cpu or gpu run. ``$WORKBOOK_BUILD_DIR`` overrides the whole path (the headless runner sets it for each
+    kernel; the tests point it at a temporary folder).
+    """
+    override = os.environ.get("WORKBOOK_BUILD_DIR")
+    return Path(override) if override else BUILD_DIR / get_mode(mode)
 
 
 #: The repository on GitHub, used for the Binder and Colab badges (``python -m helpers badges``
@@ -202,6 +208,14 @@ def autocast(device: "torch.device") -> contextlib.AbstractContextManager:  # no
     return torch.autocast(device_type="cuda", dtype=dtype)
 
 
+_SEED: int | None = None
+
+
+def current_seed() -> int | None:
+    """The seed of the last :func:`seed_everything` call in this process (``None`` before any)."""
+    return _SEED
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and torch (CPU and CUDA) so the same seed gives the same numbers.
 
@@ -209,6 +223,8 @@ def seed_everything(seed: int = 0) -> int:
     """
     if not isinstance(seed, (int,)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    global _SEED
+    _SEED = seed
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     import numpy as np
