@@ -2,7 +2,7 @@
 PY ?= python3
 MODE ?=
 
-.PHONY: help install run test lab strip badges lint clean
+.PHONY: help install run test lab lowest strip badges lint clean
 
 help:
 	@echo "make run    - execute every notebook headless into build/<mode>/ (MODE=smoke|cpu|gpu)"
@@ -25,6 +25,9 @@ test:
 
 lab:
 	$(PY) -m helpers lab
+
+lowest:
+	scripts/check_lowest.sh
 
 strip:
 	$(PY) -m helpers strip

@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,53 @@ def ensure_installed(*, force: bool = False, modules: tuple[str, ...] = NEEDED) 
     stamp.write_text(digest)
 
 
+#: Left as Colab ships them: its Jupyter stack (upgrading ipykernel pulls jupyter-client and tornado, which Colab
+#: warns can crash the runtime), its ipywidgets 7 (its renderer) and the tools only a headless run needs.
+COLAB_KEEP = ("jupyterlab", "ipykernel", "ipywidgets", "nbclient", "nbconvert", "nbformat", "pytest")
+
+
+def requirements_to_install(req: Path | None = None, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """Lines of requirements.txt whose package is not installed, or installed outside the declared range.
+
+    Version ranges are checked with ``packaging`` where it is importable (it is on Colab); without it, any
+    installed version counts as fine.
+    """
+    from importlib import metadata
+
+    try:
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import Version
+    except ImportError:  # pragma: no cover - pip vendors it, but not importably
+        SpecifierSet = Version = None  # noqa: N806
+    todo = []
+    for line in (req or ROOT / "requirements.txt").read_text().splitlines():
+        spec = line.split("#")[0].strip()
+        if not spec:
+            continue
+        name = re.split(r"[<>=!~ \[]", spec)[0]
+        if name.lower() in skip:
+            continue
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            todo.append(spec)
+            continue
+        if SpecifierSet is not None and not SpecifierSet(spec[len(name):].strip()).contains(Version(installed),
+                                                                                            prereleases=True):
+            todo.append(spec)
+    return todo
+
+
+def colab_install() -> int:
+    """What a notebook's setup cell runs on Colab: install only the missing requirements, keep Colab's own."""
+    todo = requirements_to_install(skip=COLAB_KEEP)
+    if not todo:
+        print("All requirements are already installed.")
+        return 0
+    print(f"Installing {', '.join(todo)} (Colab's torch and Jupyter stack stay as they are) ...", flush=True)
+    return subprocess.call([sys.executable, "-m", "pip", "install", "-q", *todo])
+
+
 def lab(extra: list[str]) -> int:
     """Start JupyterLab on notebooks/ (installing requirements only if something is missing); as root with
     ``--allow-root``. JupyterLab prints the URL to open."""
@@ -135,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
                                 "extra arguments go to pytest", add_help=False)
     sub.add_parser("lab", help="start JupyterLab on the notebooks (installs requirements only if something is "
                                "missing); extra arguments go to jupyter lab", add_help=False)
-    sub.add_parser("install", help="install requirements.txt now (the CPU build of torch without an NVIDIA GPU)")
+    p_install = sub.add_parser("install", help="install requirements.txt now (the CPU build of torch without an "
+                                               "NVIDIA GPU)")
+    p_install.add_argument("--colab", action="store_true",
+                           help="only what is missing or out of range, leaving Colab's Jupyter stack and "
+                                "ipywidgets alone (what the notebooks' setup cell runs on Colab)")
     sub.add_parser("badges", help="rewrite Binder/Colab badges and setup cells from helpers.config.REPOSITORY")
     p_strip = sub.add_parser("strip", help="remove outputs and execution counts from notebooks (before a commit)")
     p_strip.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to strip (default: all)")
@@ -163,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "lab":
         return lab(extra)
     if args.command == "install":
+        if args.colab:
+            return colab_install()
         ensure_installed(force=True)
         return 0
     if args.command == "badges":

@@ -120,3 +120,12 @@ def test_help_describes_modes_and_notebooks(capsys):
         cli.main(["run", "--help"])
     text = capsys.readouterr().out
     assert all(m in text for m in ("smoke", "cpu", "gpu", "build/<mode>/", "04", "python3 -m helpers run 4"))
+
+
+def test_colab_install_lists_only_missing_or_out_of_range(tmp_path):
+    """Installed and in range: left alone; missing or out of range: installed; Colab's Jupyter stack: never."""
+    import helpers.__main__ as cli
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy>=1.0,<99   # in range\nnumpy>=99\nno-such-package-xyz>=1.0\nipykernel>=99\n")
+    assert cli.requirements_to_install(req, skip=cli.COLAB_KEEP) == ["numpy>=99", "no-such-package-xyz>=1.0"]
