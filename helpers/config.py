@@ -289,14 +289,17 @@ def mode(name: str) -> Iterator[str]:
 def describe() -> dict[str, str]:
     """Versions, device and mode: what the environment check in notebook 00 prints."""
     import platform
+    from importlib import metadata
 
     info: dict[str, str] = {"python": platform.python_version(), "mode": get_mode()}
-    for pkg in ("torch", "transformers", "shap", "lime", "fairlearn", "sklearn", "pandas", "numpy"):
+    # installed distributions' versions (lime, for one, has no __version__ attribute)
+    for pkg, dist in (("torch", "torch"), ("transformers", "transformers"), ("shap", "shap"), ("lime", "lime"),
+                      ("fairlearn", "fairlearn"), ("sklearn", "scikit-learn"), ("pandas", "pandas"),
+                      ("numpy", "numpy")):
         try:
-            mod = __import__(pkg)
-            info[pkg] = getattr(mod, "__version__", "?")
-        except Exception as exc:  # noqa: BLE001 - report, do not crash the check
-            info[pkg] = f"missing ({type(exc).__name__})"
+            info[pkg] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[pkg] = "missing"
     try:
         import torch
 
@@ -304,10 +307,22 @@ def describe() -> dict[str, str]:
         info["device"] = str(dev)
         if dev.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(dev)
+        info["torch_build"] = torch_build_note(torch.version.cuda, dev.type)
         info["cpu_threads"] = str(torch.get_num_threads())
     except ImportError:
         info["device"] = "unknown (torch missing)"
     return info
+
+
+def torch_build_note(cuda: str | None, device_type: str) -> str:
+    """Which torch build is installed, and whether that fits the machine (a CUDA build without a GPU works, on the
+    CPU, but carries a few GB of unused CUDA libraries)."""
+    if not cuda:
+        return "CPU build"
+    if device_type == "cuda":
+        return f"CUDA {cuda} build"
+    return (f"CUDA {cuda} build, but no GPU here: it runs on the CPU (fine; the CPU build is a smaller "
+            "install, see README)")
 
 
 def on_colab() -> bool:
@@ -341,13 +356,20 @@ def start(notebook: str, *, seed: int = 0, quiet: bool = True) -> dict[str, str]
                                     "axes.spines.top": False, "axes.spines.right": False})
     except ImportError:  # pragma: no cover
         pass
+    try:  # tables of sentences ("$0; capital loss: $2,392") must not be typeset as maths by MathJax
+        import pandas as pd
+
+        pd.set_option("display.html.use_mathjax", False)
+    except ImportError:  # pragma: no cover
+        pass
     seed_everything(seed)
     set_threads()
     info = describe()
     m = get_mode()
     expected = EXPECTED_MINUTES.get(notebook)
     when = f"; expected run time in {m} mode: about {expected[MODES.index(m)]:g} min" if expected else ""
-    print(f"[{notebook}] mode={m} device={info.get('device')} torch={info.get('torch')}{when}")
+    print(f"[{notebook}] mode={m} device={info.get('device')} torch={info.get('torch')} "
+          f"({info.get('torch_build', '?')}){when}")
     if on_colab() and info.get("device") == "cpu":
         print("This Colab runtime has no GPU. For the full-size runs choose Runtime > Change runtime type > "
               "T4 GPU, then run the notebook again (everything also works, smaller, on the CPU).")

@@ -327,9 +327,9 @@ def encode(
     bf16/fp16 autocast on CUDA. ``normalize`` scales each row to unit L2 norm.
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import autocast, size
+    from .progress import tqdm
 
     if isinstance(texts, str):
         raise ValueError("encode() takes a list of sentences, not a single string; wrap it in [ ].")

@@ -397,10 +397,10 @@ def pretrain(model, tokenizer, train_seqs: Sequence[Sequence[int]], heldout: Mas
     at the end; evaluation time is excluded from ``tokens_per_s``.
     """
     import torch
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     from .config import autocast, autocast_dtype, get_device
+    from .progress import tqdm
 
     if steps < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("steps, batch_size and eval_every must be positive integers.")
@@ -663,9 +663,8 @@ def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_p
     Embeddings are mean-pooled sentence vectors from :func:`helpers.models.encode`.
     ``tests`` are :class:`helpers.data.WeatTest` objects. Returns one row per test.
     """
-    from tqdm.auto import tqdm
-
     from .models import encode
+    from .progress import tqdm
 
     rows = []
     for t in tqdm(tests, desc="SEAT" if seat else "WEAT", disable=not progress, leave=False):

@@ -146,7 +146,8 @@ def train_head(
         (NaN otherwise).
     """
     import torch
-    from tqdm.auto import tqdm
+
+    from .progress import tqdm
 
     X = np.asarray(X_train, dtype=np.float32)
     if X.ndim != 2 or len(X) == 0:
@@ -380,10 +381,10 @@ def fine_tune(
         ``epoch``, ``train_loss``, ``seconds``, ``examples_per_second``).
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import autocast, seed_everything, size
     from .models import load_classifier, load_tokenizer
+    from .progress import tqdm
 
     if isinstance(train_texts, str):
         raise ValueError("fine_tune() takes a list of sentences, not a single string.")
@@ -473,9 +474,9 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int | N
     ``inference_mode`` and bf16 autocast on CUDA.
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import autocast, size
+    from .progress import tqdm
 
     dev = next(model.parameters()).device if device is None else _device(device)
     model = model.to(dev).eval()

@@ -472,7 +472,7 @@ def _running_mean(avg: dict[str, torch.Tensor] | None, model: torch.nn.Module, n
 
 def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_size, lr, weight_decay, average_from,
                 seed, progress, keep_iterates=False) -> FairHeadResult:
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -636,9 +636,8 @@ def best_response_heads(X: np.ndarray, y: Sequence[int], groups: Sequence[int], 
     previous one. Returns the heads as :class:`LinearHead` state dicts (standardised like ``template``, default: the
     mean and sd of ``X``) and ``nu`` (K, R).
     """
-    from tqdm.auto import tqdm
-
     from ..config import get_device
+    from ..progress import tqdm
 
     _check_constraint(constraint)
     X, y, groups = _as_arrays(X, y, groups)
@@ -1020,7 +1019,7 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
     Lagrangian). ``param`` is lambda for the penalty rows, delta for the Lagrangian rows and epsilon for
     ExponentiatedGradient. One row per (method, param, seed).
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     seeds = list(seeds)
     if not seeds:
