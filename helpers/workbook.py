@@ -190,17 +190,106 @@ def execute(path: str | Path, *, mode: str | None = None, out_dir: str | Path | 
     return nb, seconds
 
 
+#: MathJax 2 as the Jupyter project ships it on PyPI (jupyter-server-mathjax): copied beside the HTML exports so
+#: their maths renders without a network.
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
 def export_html(nb, target: Path) -> Path | None:
-    """Write an HTML export of an executed notebook (``None`` where nbconvert is not installed)."""
+    """Write an HTML export of an executed notebook that renders offline; ``None`` without nbconvert.
+
+    Maths: MathJax from the pip package ``jupyter-server-mathjax``, copied to ``mathjax/`` beside the file
+    (without the package, nbconvert's CDN link). Widgets: each widget output becomes a static snapshot of its
+    last state (text of its controls, its HTML, its output area), as the widget renderer needs a CDN.
+    """
+    import copy
+
     try:
         from nbconvert import HTMLExporter
     except ImportError:  # a minimal environment (e.g. a GPU box without Jupyter): notebooks only
         print(f"  (nbconvert is not installed: no HTML export of {target.stem})", flush=True)
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    exporter = HTMLExporter()
+    local = _local_mathjax(target.parent)
+    if local:
+        exporter.mathjax_url = f"{local}?config={MATHJAX_CONFIG}"
+    nb = copy.deepcopy(nb)
+    state = nb.metadata.pop("widgets", {}).get(_WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).get(_WIDGET_VIEW)
+            if view:
+                del out["data"][_WIDGET_VIEW]
+                snapshot = _widget_html(state, view.get("model_id"))
+                if snapshot:
+                    out["data"]["text/html"] = ("<div style='border:1px dashed #aaa;padding:4px'>"
+                                                "<div style='font-size:11px;color:#777'>interactive widget: a "
+                                                "snapshot of its last state (open the notebook in Jupyter to use "
+                                                f"it)</div>{snapshot}</div>")
+    body, _ = exporter.from_notebook_node(nb)
+    # require.js only serves the widget renderer, which the snapshots replace: no request to a CDN
+    body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "")
     target.write_text(body, encoding="utf-8")
     return target
+
+
+def _local_mathjax(html_dir: Path) -> str | None:
+    """Copy jupyter-server-mathjax's MathJax into ``html_dir/mathjax`` (once); its relative URL, or ``None``."""
+    import shutil
+
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    dest = html_dir / "mathjax"
+    if not (dest / "MathJax.js").exists():
+        shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / "static", dest, dirs_exist_ok=True)
+    return "mathjax/MathJax.js"
+
+
+def _widget_html(state: dict, model_id: str | None, depth: int = 0) -> str:
+    """Static HTML for one widget from the notebook's saved widget state (boxes, controls, HTML, output areas)."""
+    import html
+
+    model = state.get(model_id or "", {})
+    name, st = model.get("model_name", ""), model.get("state", {})
+    if not model or depth > 20:
+        return ""
+    children = [c.removeprefix("IPY_MODEL_") for c in st.get("children", [])]
+    if children:
+        flex = "row" if name == "HBoxModel" else "column"
+        inner = "".join(_widget_html(state, c, depth + 1) for c in children)
+        return f"<div style='display:flex;flex-direction:{flex};gap:12px;flex-wrap:wrap'>{inner}</div>"
+    label = html.escape(str(st.get("description", "")))
+    if name == "HTMLModel":
+        return f"<div>{st.get('value', '')}</div>"
+    if name == "OutputModel":
+        return "".join(_output_html(o) for o in st.get("outputs", []))
+    if name == "CheckboxModel":
+        return f"<span>{'☑' if st.get('value') else '☐'} {label}</span>"
+    if "index" in st and "_options_labels" in st:  # Dropdown and other selections
+        options, i = st["_options_labels"], st.get("index")
+        return f"<span>{label}: {html.escape(str(options[i]) if i is not None and i < len(options) else '')}</span>"
+    if "value" in st:
+        value = st["value"]
+        return f"<span>{label} = {html.escape(f'{value:.3g}' if isinstance(value, float) else str(value))}</span>"
+    return ""
+
+
+def _output_html(out: dict) -> str:
+    import html
+
+    if out.get("output_type") == "stream":
+        return f"<pre>{html.escape(out.get('text', ''))}</pre>"
+    data = out.get("data", {})
+    if "image/png" in data:
+        return f"<img src='data:image/png;base64,{data['image/png']}'/>"
+    if "text/html" in data:
+        return data["text/html"]
+    return f"<pre>{html.escape(data.get('text/plain', ''))}</pre>"
 
 
 def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = None) -> int:

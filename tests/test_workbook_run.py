@@ -129,3 +129,23 @@ def test_colab_install_lists_only_missing_or_out_of_range(tmp_path):
     req = tmp_path / "requirements.txt"
     req.write_text("numpy>=1.0,<99   # in range\nnumpy>=99\nno-such-package-xyz>=1.0\nipykernel>=99\n")
     assert cli.requirements_to_install(req, skip=cli.COLAB_KEEP) == ["numpy>=99", "no-such-package-xyz>=1.0"]
+
+
+def test_html_export_renders_offline(tmp_path):
+    """Maths from a local MathJax copy; a widget becomes a static snapshot of its last state, with no CDN script."""
+    from nbclient import NotebookClient
+
+    from helpers.workbook import export_html
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("The gap $\\max_a P(\\hat Y=1|A=a)$."),
+        nbformat.v4.new_code_cell(
+            "import ipywidgets as w\nfrom IPython.display import display\n"
+            "s = w.FloatSlider(value=2.0, description='lam'); h = w.HTML('<b>accuracy 0.812</b>'); o = w.Output()\n"
+            "o.append_stdout('retrained\\n')\ndisplay(w.VBox([s, h, o]))")])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    page = export_html(nb, tmp_path / "html" / "x.html").read_text()
+    assert (tmp_path / "html" / "mathjax" / "MathJax.js").exists()
+    assert 'src="mathjax/MathJax.js?config=' in page and '<script src="http' not in page
+    assert "unpkg.com" not in page and "widget-view+json" not in page
+    assert "lam = 2" in page and "<b>accuracy 0.812</b>" in page and "retrained" in page
