@@ -113,6 +113,13 @@ def test_cpu_torch_only_where_torch_is_missing_and_no_nvidia_gpu(monkeypatch):
     assert cli.cpu_torch_command() is None  # torch already there (Colab's own): kept
 
 
+def test_readme_cpu_command_uses_the_declared_torch_range():
+    import helpers.__main__ as cli
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f'pip install "{cli.torch_requirement()}" --index-url {cli.CPU_TORCH_INDEX}' in readme
+
+
 def test_help_describes_modes_and_notebooks(capsys):
     import helpers.__main__ as cli
 
