@@ -2,18 +2,20 @@
 PY ?= python3
 MODE ?=
 
-.PHONY: help install run test lab strip badges lint clean
+.PHONY: help install run test lab lowest strip badges lint clean
 
 help:
-	@echo "make run    - execute every notebook headless into build/ (WORKBOOK_MODE=smoke|cpu|gpu)"
+	@echo "make run    - execute every notebook headless into build/<mode>/ (MODE=smoke|cpu|gpu)"
+	@echo "make install - install requirements.txt (CPU build of torch when there is no NVIDIA GPU)"
 	@echo "make test   - run the tests (they execute every notebook in smoke mode)"
-	@echo "make lab    - open JupyterLab on the notebooks"
+	@echo "make lab    - open JupyterLab on the notebooks (installs only what is missing; works as root)"
+	@echo "make lowest - install the lowest declared versions in /tmp and run the smoke tests"
 	@echo "make strip  - remove outputs from notebooks before committing"
 	@echo "make badges - point badges and setup cells at helpers.config.REPOSITORY"
 	@echo "make lint   - ruff"
 
 install:
-	$(PY) -m pip install -r requirements.txt
+	$(PY) -m helpers install
 
 run:
 	$(PY) -m helpers run $(if $(MODE),--mode $(MODE),)
@@ -21,8 +23,11 @@ run:
 test:
 	$(PY) -m helpers test
 
-lab: install
-	cd notebooks && $(PY) -m jupyter lab
+lab:
+	$(PY) -m helpers lab
+
+lowest:
+	scripts/check_lowest.sh
 
 strip:
 	$(PY) -m helpers strip

@@ -26,9 +26,15 @@ DATA_DIR: Path = ROOT / "data"
 BUILD_DIR: Path = ROOT / "build"
 
 
-def build_dir() -> Path:
-    """Where executed notebooks, caches and ``results.json`` go: ``$WORKBOOK_BUILD_DIR`` or ``build/``."""
-    return Path(os.environ.get("WORKBOOK_BUILD_DIR") or BUILD_DIR)
+def build_dir(mode: str | None = None) -> Path:
+    """Where executed notebooks, HTML, caches, ``results.json`` and the model card go: ``build/<mode>/``.
+
+    One folder per run mode, so a smoke run (seconds, meaningless numbers) never replaces the figures of a
+    cpu or gpu run. ``$WORKBOOK_BUILD_DIR`` overrides the whole path (the headless runner sets it for each
+    kernel; the tests point it at a temporary folder).
+    """
+    override = os.environ.get("WORKBOOK_BUILD_DIR")
+    return Path(override) if override else BUILD_DIR / get_mode(mode)
 
 
 #: The repository on GitHub, used for the Binder and Colab badges (``python -m helpers badges``
@@ -217,6 +223,14 @@ def run_seed() -> int:
     return int(raw)
 
 
+_SEED: int | None = None
+
+
+def current_seed() -> int | None:
+    """The seed of the last :func:`seed_everything` call in this process (``None`` before any)."""
+    return _SEED
+
+
 def seed_everything(seed: int = 0) -> int:
     """Seed Python, NumPy and torch (CPU and CUDA) so the same seed gives the same numbers.
 
@@ -224,6 +238,8 @@ def seed_everything(seed: int = 0) -> int:
     """
     if not isinstance(seed, (int,)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    global _SEED
+    _SEED = seed
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     import numpy as np
@@ -314,14 +330,17 @@ def mode(name: str) -> Iterator[str]:
 def describe() -> dict[str, str]:
     """Versions, device and mode: what the environment check in notebook 00 prints."""
     import platform
+    from importlib import metadata
 
     info: dict[str, str] = {"python": platform.python_version(), "mode": get_mode()}
-    for pkg in ("torch", "transformers", "shap", "lime", "fairlearn", "sklearn", "pandas", "numpy"):
+    # installed distributions' versions (lime, for one, has no __version__ attribute)
+    for pkg, dist in (("torch", "torch"), ("transformers", "transformers"), ("shap", "shap"), ("lime", "lime"),
+                      ("fairlearn", "fairlearn"), ("sklearn", "scikit-learn"), ("pandas", "pandas"),
+                      ("numpy", "numpy")):
         try:
-            mod = __import__(pkg)
-            info[pkg] = getattr(mod, "__version__", "?")
-        except Exception as exc:  # noqa: BLE001 - report, do not crash the check
-            info[pkg] = f"missing ({type(exc).__name__})"
+            info[pkg] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            info[pkg] = "missing"
     try:
         import torch
 
@@ -329,10 +348,22 @@ def describe() -> dict[str, str]:
         info["device"] = str(dev)
         if dev.type == "cuda":
             info["gpu"] = torch.cuda.get_device_name(dev)
+        info["torch_build"] = torch_build_note(torch.version.cuda, dev.type)
         info["cpu_threads"] = str(torch.get_num_threads())
     except ImportError:
         info["device"] = "unknown (torch missing)"
     return info
+
+
+def torch_build_note(cuda: str | None, device_type: str) -> str:
+    """Which torch build is installed, and whether that fits the machine (a CUDA build without a GPU works, on the
+    CPU, but carries a few GB of unused CUDA libraries)."""
+    if not cuda:
+        return "CPU build"
+    if device_type == "cuda":
+        return f"CUDA {cuda} build"
+    return (f"CUDA {cuda} build, but no GPU here: it runs on the CPU (fine; the CPU build is a smaller "
+            "install, see README)")
 
 
 def on_colab() -> bool:
@@ -366,13 +397,20 @@ def start(notebook: str, *, seed: int = 0, quiet: bool = True) -> dict[str, str]
                                     "axes.spines.top": False, "axes.spines.right": False})
     except ImportError:  # pragma: no cover
         pass
+    try:  # tables of sentences ("$0; capital loss: $2,392") must not be typeset as maths by MathJax
+        import pandas as pd
+
+        pd.set_option("display.html.use_mathjax", False)
+    except ImportError:  # pragma: no cover
+        pass
     seed_everything(seed)
     set_threads()
     info = describe()
     m = get_mode()
     expected = EXPECTED_MINUTES.get(notebook)
     when = f"; expected run time in {m} mode: about {expected[MODES.index(m)]:g} min" if expected else ""
-    print(f"[{notebook}] mode={m} device={info.get('device')} torch={info.get('torch')}{when}")
+    print(f"[{notebook}] mode={m} device={info.get('device')} torch={info.get('torch')} "
+          f"({info.get('torch_build', '?')}){when}")
     if on_colab() and info.get("device") == "cpu":
         print("This Colab runtime has no GPU. For the full-size runs choose Runtime > Change runtime type > "
               "T4 GPU, then run the notebook again (everything also works, smaller, on the CPU).")

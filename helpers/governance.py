@@ -1,7 +1,7 @@
 """Governance artefacts generated from measurements: a model card and a harm scorecard.
 
 * :func:`model_card` renders a Markdown model card with the sections of Mitchell et al. (2019), "Model cards
-  for model reporting" (FAT* '19), from ``build/results.json``. It only ever quotes recorded numbers: a figure
+  for model reporting" (FAT* '19), from ``build/<mode>/results.json``. It only ever quotes recorded numbers: a figure
   that no notebook measured is shown as "not measured", never filled in.
 * :func:`harm_scorecard` rebuilds the source material's harm score H = P_bias + P_output + P_privacy +
   P_adversarial as four documented components, each a measured rate in [0, 1] with its definition and the
@@ -93,7 +93,7 @@ _PROSE: dict[str, str] = {
         "A binary classifier that reads a census record written as an English sentence (UCI Adult, serialised "
         "by `helpers.data.serialize`) and predicts whether the person's income exceeds $50K a year. Encoder: "
         "all-MiniLM-L6-v2 (Wang et al. 2020) with a classification head, trained in the workbook's notebooks. "
-        "Card format: Mitchell et al. (2019). Every figure below is read from `build/results.json`."),
+        "Card format: Mitchell et al. (2019). Every figure below is read from `build/<mode>/results.json`."),
     "Intended use": (
         "Teaching: measuring fairness, robustness and privacy risks of a foundation-model classifier. "
         "**Out of scope:** any real decision about a person (credit, hiring, benefits, pricing). Census income is "
@@ -211,7 +211,7 @@ def card_figures(results: Mapping[str, Any]) -> dict[str, list[Figure]]:
 
 
 def model_card(results: Mapping[str, Any] | None = None, *, title: str = "Income classifier (teaching model)") -> str:
-    """A Markdown model card (Mitchell et al. 2019) built from ``results`` (default: ``build/results.json``).
+    """A Markdown model card (Mitchell et al. 2019) built from ``results`` (default: ``build/<mode>/results.json``).
 
     Each quantitative section is a table | figure | value | source |; missing figures read "not measured".
     Notebooks that did not run are listed, so a reader knows what the card does not cover.
@@ -234,7 +234,11 @@ def model_card(results: Mapping[str, Any] | None = None, *, title: str = "Income
             lines.append(f"- Notebooks with recorded figures: {', '.join(f'`{n}`' for n in ran) or 'none'}")
             lines.append(f"- Notebooks not run (their figures read '{NOT_MEASURED}'): "
                          f"{', '.join(f'`{n}`' for n in missing) or 'none'}")
-            lines.append(f"- Run mode(s) of the recorded figures: {', '.join(f'`{m}`' for m in modes) or 'unknown'}")
+            seeds = sorted({str(m["seed"]) for nb, m in meta.items()
+                            if nb in ran and isinstance(m, Mapping) and m.get("seed") is not None})
+            lines.append(f"- Run mode(s) of the recorded figures: {', '.join(f'`{m}`' for m in modes) or 'unknown'}"
+                         + (" (smoke mode: tiny sizes for testing; its numbers mean nothing)" if "smoke" in modes else ""))
+            lines.append(f"- Seed(s) of the recorded figures: {', '.join(seeds) or 'not recorded'}")
             desc = _lookup(results, NB07, "model.description")
             if isinstance(desc, str):
                 lines.append(f"- Deployed model (robustness notebook): {format_value(desc)}")
@@ -250,7 +254,7 @@ def model_card(results: Mapping[str, Any] | None = None, *, title: str = "Income
 
 
 def write_model_card(path: str | Path | None = None, results: Mapping[str, Any] | None = None) -> Path:
-    """Write :func:`model_card` to ``path`` (default ``build/MODEL_CARD.md``); returns the path."""
+    """Write :func:`model_card` to ``path`` (default ``build/<mode>/MODEL_CARD.md``); returns the path."""
     from .results import results_path
 
     path = Path(path) if path else results_path().parent / "MODEL_CARD.md"

@@ -119,8 +119,30 @@ def hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
+def check_torch_transformers() -> None:
+    """Raise ``ImportError`` naming both versions when the installed transformers refuses the installed torch.
+
+    transformers switches its torch support off, with only a log line, when torch is older than it needs
+    (transformers 5 needs torch >= 2.6); every model class then fails with an empty ``ImportError``.
+    """
+    import torch
+    import transformers
+    from transformers.utils import is_torch_available
+
+    if not is_torch_available():
+        raise ImportError(
+            f"transformers {transformers.__version__} does not work with the installed torch {torch.__version__}: "
+            "it needs a newer torch. Upgrade torch (`pip install -U torch`; on a machine without an NVIDIA GPU add "
+            "`--index-url https://download.pytorch.org/whl/cpu`), or install a transformers that accepts this "
+            "torch (`pip install \"transformers>=4.48,<5\"`), then restart the kernel.")
+
+
 def _load(cls, name: str | None, **kwargs):
-    """``cls.from_pretrained`` with safetensors only, no remote code, and a helpful error offline."""
+    """``cls.from_pretrained`` with safetensors only, no remote code, and a helpful error offline.
+
+    Raises ``ImportError`` (:func:`check_torch_transformers`) when torch and transformers do not fit together.
+    """
+    check_torch_transformers()
     target = resolve_model(name)
     kwargs.setdefault("use_safetensors", True)
     kwargs["trust_remote_code"] = False
@@ -297,9 +319,9 @@ def encode(
     bf16/fp16 autocast on CUDA. ``normalize`` scales each row to unit L2 norm.
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import autocast, size
+    from .progress import tqdm
 
     texts = check.texts(texts, "texts")
     model = model if model is not None else load_encoder(device=device)

@@ -183,14 +183,18 @@ def plot_base_rates_compared(rates, *, ess=None, ax=None, title: str = "P(income
 def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accuracy"), *,
                        title: str = "How each model treats each group"):
     """One panel per metric; in each, one bar per model and group (``tables``: model -> group_metrics frame)."""
+    import textwrap
+
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), sharey=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), sharey=False)
     for ax, m in zip(axes, metrics):
         df = pd.DataFrame({name: t[m] for name, t in tables.items()})
         df.index = [str(i) for i in df.index]
+        df.columns = [textwrap.fill(str(c), 12) for c in df.columns]  # model names on two or three short lines
         df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
+        ax.tick_params(axis="x", labelsize=8)
         names = {"tpr": "true positive rate", "fpr": "false positive rate"}
         ax.set_title(names.get(m, m.replace("_", " ")))
         ax.set_xlabel("model")
@@ -313,7 +317,8 @@ def plot_decay_heatmaps(grid, *, axes=None, title: str = "Validation accuracy ov
 
     methods = list(dict.fromkeys(grid["method"]))
     if axes is None:
-        _, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False)
+        _, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 3.8), squeeze=False,
+                               layout="constrained")  # room for each panel's y-label and the shared colour bar
         axes = axes[0]
     vmin, vmax = grid["val_acc"].min(), grid["val_acc"].max()
     for ax, m in zip(axes, methods):
@@ -466,7 +471,25 @@ def attribution_html(attr, *, max_abs: float | None = None) -> str:
     head = (f"<div style='font-size:11px;color:#555'>{html.escape(attr.method)} - P({html.escape(attr.label)}) = "
             f"{attr.prediction:.3f}, base {attr.base_value:.3f}; red raises it, blue lowers it "
             f"(full colour = |weight| {scale:.3g})</div>")
-    return head + "<div style='line-height:1.9;font-family:sans-serif'>" + "".join(pieces) + "</div>"
+    # tex2jax_ignore: MathJax (JupyterLab, nbconvert's HTML) would read "$0 ... $2,392" in a sentence as maths
+    return ("<div class='tex2jax_ignore'>" + head + "<div style='line-height:1.9;font-family:sans-serif'>"
+            + "".join(pieces) + "</div></div>")
+
+
+def shap_text_html(explanation) -> str:
+    """shap's own text plot (``shap.plots.text``) as HTML that renders with NumPy 2; show it with ``HTML``.
+
+    shap (up to 0.51 at least) writes its colours as ``rgb(np.float64(255.0), ...)`` under NumPy 2, which
+    browsers reject (black bars, uncoloured words); the numbers are unwrapped here. The plot is kept away from
+    MathJax, which would read dollar amounts as maths.
+    """
+    import re
+
+    import shap
+
+    html = shap.plots.text(explanation, display=False)
+    html = re.sub(r"np\.(?:float|int)(?:16|32|64)\(([^()]*)\)", r"\1", html)
+    return f"<div class='tex2jax_ignore'>{html}</div>"
 
 
 def plot_deletion_curves(curves: dict, *, ax=None, title: str = "Deletion curves: hide the most important words first"):
@@ -533,7 +556,7 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
             if annotate:
                 sym = "λ" if method == "penalty" else "δ"
                 for _, r in part.iterrows():
-                    ax.annotate(f"{sym}={r['param']:g}", (r[f"{gap}_mean"], r["accuracy_mean"]), fontsize=6,
+                    ax.annotate(f"{sym}={r['param']:g}", (r[f"{gap}_mean"], r["accuracy_mean"]), fontsize=8,
                                 xytext=(3, 3), textcoords="offset points", alpha=0.8)
         else:
             ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr,
@@ -542,7 +565,8 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
     ax.set_xlabel(f"{name} on the test split (0 = equal; lower is fairer)")
     ax.set_ylabel("accuracy on the test split (share correct)")
     ax.set_title(title or f"The accuracy–fairness frontier ({gap.upper()}); mean ± 1 sd over seeds")
-    ax.legend(fontsize=7, loc="lower right")
+    # below the axes, so it never hides the end of a curve
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     return ax
 
 

@@ -401,10 +401,10 @@ def pretrain(model, tokenizer, train_seqs: Sequence[Sequence[int]], heldout: Mas
     at the end; evaluation time is excluded from ``tokens_per_s``.
     """
     import torch
-    from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
     from .config import autocast, autocast_dtype, get_device
+    from .progress import tqdm
 
     if steps < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("steps, batch_size and eval_every must be positive integers.")
@@ -686,9 +686,8 @@ def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_p
     :func:`format_p_value`), with the test's two reference values: ``iat_d`` (the human Implicit Association Test)
     and ``glove_d`` (Caliskan et al.'s WEAT on GloVe).
     """
-    from tqdm.auto import tqdm
-
     from .models import encode
+    from .progress import tqdm
 
     rows = []
     for t in tqdm(tests, desc="SEAT" if seat else "WEAT", disable=not progress, leave=False):

@@ -332,9 +332,8 @@ def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.
 def _fit(model, opt, Xt, yt, Xv, yv, rows, *, epochs, batch_size, l2, decay_params, gen, device, early_stopping,
          after_step, progress) -> None:
     """The epoch loop of :func:`train_mlp` (appends one history row per epoch to ``rows``)."""
-    from tqdm.auto import tqdm
-
     from .config import autocast
+    from .progress import tqdm
 
     for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False):
         model.train()
@@ -567,7 +566,7 @@ def sweep(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, param: str, val
     ``base`` (keyword arguments of :func:`train_mlp`). One row per run with the final-epoch
     ``train_acc``, ``val_acc``, ``val_loss`` and ``gap``.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     if not values:
         raise ValueError("sweep() got no values to try.")
@@ -586,7 +585,7 @@ def decay_grid(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, lrs: Seque
     a learning-rate x decay grid, as in Loshchilov & Hutter (2019, Fig. 2). One row per
     (method, lr, decay) with the final-epoch validation accuracy and loss averaged over ``seeds``.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     runs = [(m, lr, d, s) for m in ("Adam+L2", "AdamW") for lr in lrs for d in decays for s in seeds]
     rows = []

@@ -1,7 +1,7 @@
 """Measured figures, stored so that prose, later notebooks and the model card quote real numbers.
 
-``record("03_finetuning", "lr.accuracy", 0.847)`` writes ``build/results.json`` as
-``{"03_finetuning": {"lr.accuracy": 0.847, ...}, ...}`` plus a ``_meta`` entry (mode, time).
+``record("03_finetuning", "lr.accuracy", 0.847)`` writes ``build/<mode>/results.json`` as
+``{"03_finetuning": {"lr.accuracy": 0.847, ...}, ...}`` plus a ``_meta`` entry per notebook (mode, seed, time).
 Every write is atomic (a temporary file, then ``os.replace``), so a crash mid-run never leaves a
 half-written file, and figures recorded before the crash survive.
 """
@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .config import build_dir, get_mode
+from .config import build_dir, current_seed, get_mode
 
 
 def results_path() -> Path:
-    """``build/results.json`` (``$WORKBOOK_BUILD_DIR`` moves the whole build folder)."""
+    """``build/<mode>/results.json`` (``$WORKBOOK_BUILD_DIR`` moves the whole build folder)."""
     return build_dir() / "results.json"
 
 
@@ -97,7 +97,10 @@ def _update(path: Path, notebook: str, key: str | None, value: Any) -> None:
     else:
         data.setdefault(notebook, {})[key] = _jsonable(value)
     if not notebook.startswith("_"):
-        data.setdefault("_meta", {})[notebook] = {"mode": get_mode(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        meta = {"mode": get_mode(), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        if current_seed() is not None:
+            meta["seed"] = current_seed()
+        data.setdefault("_meta", {})[notebook] = meta
     fd, tmp = tempfile.mkstemp(prefix=".results.", suffix=".json", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True)

@@ -316,7 +316,7 @@ def attack_many(predict: Predictor, texts: Sequence[str], labels: Sequence[int],
                 importance: Callable[[str], Sequence[float]] | None = None, threshold: float = 0.5,
                 progress: bool = True) -> list[AttackResult]:
     """:func:`greedy_substitution_attack` on every (text, label); a tqdm bar shows progress."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     texts = check.texts(texts, "texts")
     labels = [int(y) for y in labels]

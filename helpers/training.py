@@ -112,9 +112,9 @@ def train_head(
         (NaN otherwise).
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import seeded
+    from .progress import tqdm
 
     X = check.features(X_train, "X_train")
     n = len(X)
@@ -342,10 +342,10 @@ def fine_tune(
         ``epoch``, ``train_loss``, ``seconds``, ``examples_per_second``).
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import autocast, seed_everything, size
     from .models import load_classifier, load_tokenizer
+    from .progress import tqdm
 
     texts = check.texts(train_texts, "train_texts")
     n = len(texts)
@@ -431,9 +431,9 @@ def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int | N
     ``inference_mode`` and bf16 autocast on CUDA.
     """
     import torch
-    from tqdm.auto import tqdm
 
     from .config import autocast, size
+    from .progress import tqdm
 
     dev = next(model.parameters()).device if device is None else _device(device)
     model = model.to(dev).eval()

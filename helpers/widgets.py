@@ -29,6 +29,8 @@ class RegularizationExplorer:
         self.l2_slider = w.FloatLogSlider(value=max(l2, 10**lo), base=10, min=lo, max=hi, step=0.25,
                                           description="λ (L2)", continuous_update=False, readout_format=".1e")
         self.l2_on = w.Checkbox(value=l2 > 0, description="use L2", indent=False)
+        self.l2_slider.disabled = not self.l2_on.value  # the slider only matters with L2 ticked
+        self.l2_on.observe(lambda change: setattr(self.l2_slider, "disabled", not change["new"]), names="value")
         self.p_slider = w.FloatSlider(value=p, min=0.0, max=0.9, step=0.05, description="dropout p",
                                       continuous_update=False, readout_format=".2f")
         self.status = w.HTML()

@@ -76,3 +76,15 @@ def test_every_notebook_has_an_expected_time():
 
     for nb in notebooks():
         assert nb.stem in config.EXPECTED_MINUTES, f"add {nb.stem} to config.EXPECTED_MINUTES"
+
+
+def test_environment_table_has_every_version_and_names_the_torch_build():
+    from importlib import metadata
+
+    from helpers.config import describe, torch_build_note
+
+    info = describe()
+    assert info["lime"] == metadata.version("lime") and info["sklearn"] == metadata.version("scikit-learn")
+    assert torch_build_note(None, "cpu") == "CPU build"
+    assert torch_build_note("12.6", "cuda") == "CUDA 12.6 build"
+    assert "no GPU here" in torch_build_note("12.6", "cpu")

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -129,7 +131,8 @@ def test_model_from_environment_and_half_precision_folder(tmp_path, monkeypatch)
     dst = tmp_path / "minilm-fp16"
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("model.safetensors"))
     state = load_file(f"{src}/model.safetensors")
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(dst / "model.safetensors"))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(dst / "model.safetensors"),
+              metadata={"format": "pt"})  # what save_pretrained writes; transformers < 4.48 refuses files without it
     monkeypatch.setenv(models.MODEL_ENV, str(dst))
     assert models.resolve_model() == str(dst) and models.resolve_model("bundled") == src
     enc = models.load_encoder(device="cpu")
@@ -143,3 +146,17 @@ def test_model_from_environment_and_half_precision_folder(tmp_path, monkeypatch)
     monkeypatch.setenv(models.MODEL_ENV, str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="No model folder"):
         models.resolve_model()
+
+
+def test_torch_too_old_for_transformers_names_both_versions(monkeypatch):
+    """transformers switches torch off when torch is too old; loading then says so instead of blaming the network."""
+    import torch
+    import transformers
+    import transformers.utils
+
+    from helpers.models import load_encoder
+
+    monkeypatch.setattr(transformers.utils, "is_torch_available", lambda: False)
+    versions = rf"transformers {re.escape(transformers.__version__)}.*torch {re.escape(torch.__version__)}"
+    with pytest.raises(ImportError, match=versions):
+        load_encoder()

@@ -228,7 +228,7 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
     Lagrangian). ``param`` is lambda for the penalty rows, delta for the Lagrangian rows and epsilon for
     ExponentiatedGradient. One row per (method, param, seed).
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     seeds = list(seeds)
     if not seeds:

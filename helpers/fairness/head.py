@@ -147,7 +147,7 @@ def _running_mean(avg: dict[str, torch.Tensor] | None, model: torch.nn.Module, n
 
 def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_size, lr, weight_decay, average_from,
                 seed, progress, keep_iterates=False) -> FairHeadResult:
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

@@ -130,9 +130,8 @@ def best_response_heads(X: np.ndarray, y: Sequence[int], groups: Sequence[int], 
     previous one. Returns the heads as :class:`LinearHead` state dicts (standardised like ``template``, default: the
     mean and sd of ``X``) and ``nu`` (K, R).
     """
-    from tqdm.auto import tqdm
-
     from ..config import get_device
+    from ..progress import tqdm
 
     _check_constraint(constraint)
     X, y, groups = check.labelled_features(X, y, groups, min_groups=2)

@@ -177,7 +177,7 @@ def leakage_table(X, y, groups, X_fresh, y_fresh, groups_fresh, *, models: dict,
                   seeds=(0, 1, 2), test_fraction: float = 0.2) -> pd.DataFrame:
     """:func:`leakage_gap` for every method x model, averaged over ``seeds`` (resampling and split draws);
     ``gap_sd`` is the standard deviation of the gap over the seeds (NaN for one seed). ``models``: name -> scikit-learn classifier."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     rows = []
     jobs = [(m, name, s) for m in methods for name in models for s in seeds]
