@@ -34,7 +34,7 @@ def plot_pretraining(history, *, baseline: dict | None = None, title: str = "Pre
 
 
 def plot_bias_absorption(table, r: float, ci: tuple[float, float], *, ax=None,
-                         title: str = "The model learns the corpus's pronoun statistics"):
+                         title: str = "Model she-ratio against the corpus she-rate, per occupation"):
     """Scatter of corpus she-rate (x) against the model's P(she)/(P(she)+P(he)) (y), one point per
     occupation (size ~ number of sentences), with the diagonal y = x and Pearson r in the title."""
     import matplotlib.pyplot as plt
