@@ -199,7 +199,7 @@ def card_figures(results: Mapping[str, Any]) -> dict[str, list[Figure]]:
         for nb, pattern in sources:
             for key, value in _flatten(results.get(nb) or {}, "")[:]:
                 key = key[1:]
-                if (nb, key) in seen or not re.search(pattern, key):
+                if (nb, key) in seen or key.startswith("claim.") or not re.search(pattern, key):  # claims: no figures
                     continue
                 if isinstance(value, (list, tuple)) or value is None:
                     continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 # --- 01 ---
 # Plots for notebook 01 (pretraining): learning curves, bias absorption, WEAT/SEAT effect sizes.
 
@@ -32,7 +34,7 @@ def plot_pretraining(history, *, baseline: dict | None = None, title: str = "Pre
 
 
 def plot_bias_absorption(table, r: float, ci: tuple[float, float], *, ax=None,
-                         title: str = "The model learns the corpus's pronoun statistics"):
+                         title: str = "Model she-ratio against the corpus she-rate, per occupation"):
     """Scatter of corpus she-rate (x) against the model's P(she)/(P(she)+P(he)) (y), one point per
     occupation (size ~ number of sentences), with the diagonal y = x and Pearson r in the title."""
     import matplotlib.pyplot as plt
@@ -231,8 +233,8 @@ def plot_accuracy_vs_gap(summary, *, gap: str = "dp_difference", ax=None,
     """Scatter of models (rows of ``summary``) with accuracy on x and ``gap`` on y (error bars if ``*_sd``)."""
     ax = _ax(ax, figsize=(5, 3.8))
     for name, row in summary.iterrows():
-        ax.errorbar(row["accuracy"], row[gap], xerr=row.get("accuracy_sd", 0) or 0, yerr=row.get(f"{gap}_sd", 0) or 0,
-                    fmt="o", capsize=3, label=str(name))
+        xerr, yerr = (0.0 if pd.isna(row.get(k)) else float(row[k]) for k in ("accuracy_sd", f"{gap}_sd"))  # one seed: none
+        ax.errorbar(row["accuracy"], row[gap], xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=str(name))
     ax.set_xlabel("accuracy on the test split")
     ax.set_ylabel(gap.replace("_", " ") + " (sex)")
     ax.set_title(title)

@@ -292,13 +292,35 @@ def _output_html(out: dict) -> str:
     return f"<pre>{html.escape(data.get('text/plain', ''))}</pre>"
 
 
+#: A cpu-mode notebook over these is reported, and fails an enforced run (``$WORKBOOK_ENFORCE_CLAIMS``, as CI sets):
+#: peak memory (a margin under Binder's 2 GB) and measured time as a multiple of its ``EXPECTED_MINUTES``
+#: (a shared CI machine is noisy; the 5-minute goal itself is read from the run table, not enforced).
+CPU_PEAK_LIMIT_MB: float = 1800.0
+CPU_TIME_FACTOR: float = 2.0
+
+
+def over_budget(name: str, mode: str, seconds: float, peak_mb: float | None) -> list[str]:
+    """Why a notebook's run breaks the cpu-mode budget (empty list: within it; other modes have none)."""
+    if mode != "cpu":
+        return []
+    problems = []
+    if peak_mb is not None and peak_mb > CPU_PEAK_LIMIT_MB:
+        problems.append(f"peak memory {peak_mb:.0f} MB > {CPU_PEAK_LIMIT_MB:.0f} MB")
+    expected = EXPECTED_MINUTES.get(name, (float("nan"),) * 3)[MODES.index(mode)]
+    if seconds / 60 > CPU_TIME_FACTOR * expected:  # False for an unknown notebook (NaN)
+        problems.append(f"{seconds / 60:.1f} min > {CPU_TIME_FACTOR:g} x the expected {expected:g} min")
+    return problems
+
+
 def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = None) -> int:
     """Execute notebooks in order, print measured vs expected minutes, record timings.
 
     Returns 0 if all ran, 1 if any failed, and 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM)
     when stopped by a signal: the running notebook's kernel is shut down, the notebook is saved as far as it
-    ran (marked ``"interrupted"``) and the remaining notebooks are skipped.
+    ran (marked ``"interrupted"``) and the remaining notebooks are skipped. With ``$WORKBOOK_ENFORCE_CLAIMS`` set,
+    a failed claim, or a cpu-mode notebook over :func:`over_budget`'s limits, also fails the run.
     """
+    from .claims import enforced
     from .results import record
 
     mode = get_mode(mode)
@@ -318,6 +340,10 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
                 nb, seconds = execute(p, mode=mode, out_dir=build, _stop=stop)
                 peak = nb.metadata["workbook"]["peak_rss_mb"]
                 status = f"ok, peak memory {peak:.0f} MB" if peak else "ok"
+                problems = over_budget(name, mode, seconds, peak)
+                if problems:
+                    status += "; OVER BUDGET: " + "; ".join(problems)
+                    failures += enforced()
                 record("_timing", f"{name}.{mode}.seconds", round(seconds, 1), path=results)
                 record("_timing", f"{name}.{mode}.peak_rss_mb", peak, path=results)
             except Interrupted as exc:

@@ -81,3 +81,32 @@ def test_a_claim_forced_false_fails_an_enforced_run(tmp_path, monkeypatch, capsy
     assert "FAILED claim 99_forced: always_false" in out and "the run fails" in out
     monkeypatch.setenv("WORKBOOK_ENFORCE_CLAIMS", "0")
     assert run_all([path], mode="cpu") == 0
+
+
+def test_over_budget_names_memory_and_time():
+    from helpers import workbook
+
+    name = "01_pretraining"
+    cpu_minutes = config.EXPECTED_MINUTES[name][1]
+    assert workbook.over_budget(name, "cpu", 60 * cpu_minutes, 1000.0) == []
+    problems = workbook.over_budget(name, "cpu", 60 * 2.5 * cpu_minutes, 1900.0)
+    assert len(problems) == 2 and "1900 MB > 1800 MB" in problems[0] and "x the expected" in problems[1]
+    assert workbook.over_budget(name, "smoke", 1e6, 1e6) == []  # only cpu mode has a budget
+    assert workbook.over_budget("99_unknown", "cpu", 1e6, None) == []
+
+
+def test_a_notebook_over_budget_fails_only_an_enforced_run(tmp_path, monkeypatch, capsys):
+    import nbformat
+
+    from helpers import workbook
+
+    path = tmp_path / "99_budget.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")]), path)
+    monkeypatch.setenv("WORKBOOK_BUILD_DIR", str(tmp_path / "build"))
+    monkeypatch.setenv("WORKBOOK_RUN_ID", "restored-after-the-test")
+    monkeypatch.setattr(workbook, "CPU_PEAK_LIMIT_MB", 1.0)  # any kernel needs more than 1 MB
+    monkeypatch.setenv("WORKBOOK_ENFORCE_CLAIMS", "1")
+    assert workbook.run_all([path], mode="cpu") == 1
+    assert "OVER BUDGET: peak memory" in capsys.readouterr().out
+    monkeypatch.setenv("WORKBOOK_ENFORCE_CLAIMS", "0")
+    assert workbook.run_all([path], mode="cpu") == 0

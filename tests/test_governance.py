@@ -119,3 +119,11 @@ def test_confident_error_rate():
     assert G.confident_error_rate(y, p, confidence=0.5) == pytest.approx(3 / 6)
     with pytest.raises(ValueError):
         G.confident_error_rate([1], [0.5, 0.5])
+
+
+def test_claims_are_not_quoted_as_figures():
+    results = {**FULL, G.NB03: {**FULL[G.NB03], "claim.each_group_selected": {
+        "held": True, "mode": "cpu", "run": "r", "evidence": {"frozen.dp_difference": 0.4321}}}}
+    card = G.model_card(results)
+    assert "0.432" not in card and "claim." not in card
+    assert "| 0.171 |" in card  # the recorded figure itself still is

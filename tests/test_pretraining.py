@@ -144,6 +144,78 @@ def small():
     return df, corpus, train, held, tok
 
 
+def _library_tokenizer(lines, vocab_size, min_frequency):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer, tok.pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(lines, trainer=trainers.WordPieceTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=list(pt.SPECIAL_TOKENS),
+        show_progress=False))
+    return tok
+
+
+@pytest.mark.parametrize("lines, min_frequency", [
+    (["low"] * 5 + ["lower"] * 2 + ["newest"] * 6 + ["widest"] * 3, 2),  # Sennrich et al. 2016's example
+    (["low"] * 5 + ["lower"] * 2 + ["newest"] * 6 + ["widest"] * 3, 4),
+    (["banana bandana"] * 7 + ["cabana"] * 3 + ["nab"] * 2 + ["ban"] * 11, 2),
+])
+def test_wordpiece_vocab_equals_the_tokenizers_trainer_where_it_has_no_ties(lines, min_frequency):
+    # On these corpora the library gives the same vocabulary on every call (checked: 20 calls, one set).
+    library = [_library_tokenizer(lines, 60, min_frequency) for _ in range(20)]
+    assert all(set(t.get_vocab()) == set(library[0].get_vocab()) for t in library)
+    ours = pt.train_wordpiece(lines, vocab_size=60, min_frequency=min_frequency)
+    assert set(ours.get_vocab()) == set(library[0].get_vocab())
+    text = "lowest newer banana cabal"
+    assert ours.tokenize(text) == library[0].encode(text, add_special_tokens=False).tokens
+
+
+def test_wordpiece_vocab_stops_at_vocab_size_and_validates():
+    words = {"abcdefghij": 9, "klmnopqrst": 5, "uvwxyz": 3, "abcklm": 2}
+    full = pt.wordpiece_vocab(words, vocab_size=200)
+    assert len(pt.wordpiece_vocab(words, vocab_size=len(full) - 3)) == len(full) - 3
+    assert "abcdefghij" in full and full[:5] == list(pt.SPECIAL_TOKENS)
+    with pytest.raises(ValueError, match="vocab_size"):
+        pt.wordpiece_vocab(words, vocab_size=10)
+
+
+_SECTION_01 = """
+import json, sys
+sys.path.insert(0, {root!r})
+from helpers import pretraining as pt
+from helpers.config import set_threads, seed_everything
+from helpers.data import load_adult, subsample
+seed_everything(0); set_threads()
+adult = subsample(load_adult("all"), 1500, seed=0)
+train, held = pt.split_corpus(pt.build_corpus(adult), 0.05, seed=0)
+tok = pt.train_wordpiece(train["text"].tolist(), vocab_size=1000)
+ids = pt.tokenize_lines(tok, train["text"].tolist(), max_length=96)
+hs = pt.masked_set(pt.tokenize_lines(tok, held["text"].tolist(), max_length=96), tok, seed=1)
+model = pt.make_model(tok, layers=1, hidden=32, heads=2, seed=0)
+run = pt.pretrain(model, tok, ids, hs, steps=20, batch_size=16, lr=3e-3, eval_every=10, seed=0, device="cpu",
+                  progress=False)
+table, r, ci = pt.bias_absorption(model, tok, pt.pronoun_rates(train["text"].tolist()), n_boot=200, seed=0)
+print(json.dumps({{"vocab": tok.get_vocab(), "history": run.history.to_dict(orient="list"), "r": r,
+                  "ci": list(ci), "table": table.to_dict(orient="list")}}, sort_keys=True))
+"""
+
+
+def test_notebook_01_section_gives_identical_figures_in_two_processes():
+    # Notebook 01 at smoke sizes: tokenizer training, 20 pretraining steps with the notebook's thread count, and
+    # the bias-absorption probe, run in two fresh processes (hash seeds differ between processes).
+    import json
+    import subprocess
+    import sys
+
+    from helpers.config import ROOT
+
+    code = _SECTION_01.format(root=str(ROOT))
+    a, b = (json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                      cwd=ROOT).stdout) for _ in range(2))
+    assert len(a["vocab"]) > 100 and len(a["history"]["step"]) == 3 and np.isfinite(a["r"])
+    assert a == b
+
+
 def test_corpus_pronoun_rates_equal_census_rates(small):
     df, corpus, *_ = small
     assert len(corpus) == 2 * len(df)

@@ -29,11 +29,11 @@ def test_notebook_is_committed_clean_and_well_formed(path):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), f"strip {path.name}: python -m helpers strip"
     first_md = nb.cells[0].source
-    for heading in ("Learning objectives", "Expected run time", "harms"):
+    for heading in ("Learning objectives", "run time", "harms"):
         assert heading.lower() in first_md.lower(), f"{path.name}: first cell lacks '{heading}'"
     assert "colab-badge.svg" in first_md and "mybinder.org/badge_logo.svg" in first_md
     setup = code[0].source
-    assert "google.colab" in setup and f'start("{path.stem}")' in setup, f"{path.name}: first code cell is not the setup cell"
+    assert "google.colab" in setup and f'start("{path.stem}"' in setup, f"{path.name}: first code cell is not the setup cell"
     text = "\n".join(c.source for c in nb.cells)
     assert "## Summary" in text and "Exercise" in text
     # Cells define no functions except exercise stubs (cells that end in a check, e.g. "spot the bug").

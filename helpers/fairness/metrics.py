@@ -476,7 +476,7 @@ def summarize_runs(probabilities: dict[str, list], y_true, sensitive_features, *
 
     ``probabilities`` maps a model name to a list of P(y=1) arrays, shape ``(n,)``, one per seed;
     predictions are ``p >= threshold``. Columns: each metric, its ``<metric>_sd`` (sample sd,
-    ddof = 1; 0 for a single run) and ``runs``.
+    ddof = 1; NaN for a single run, whose spread is unknown, not 0) and ``runs``.
     """
     rows = []
     for name, runs in probabilities.items():
@@ -486,7 +486,7 @@ def summarize_runs(probabilities: dict[str, list], y_true, sensitive_features, *
             fairness_summary(y_true, (np.asarray(p) >= threshold).astype(int), sensitive_features) for p in runs
         ])  # fmt: skip
         row = per_run.mean().to_dict()
-        sd = per_run.std(ddof=1) if len(per_run) > 1 else per_run.mean() * 0.0
+        sd = per_run.std(ddof=1)  # NaN for one run
         row.update({f"{k}_sd": v for k, v in sd.items()})
         row["runs"] = len(runs)
         rows.append(pd.Series(row, name=name))
@@ -495,9 +495,13 @@ def summarize_runs(probabilities: dict[str, list], y_true, sensitive_features, *
 
 def mean_sd_table(summary: pd.DataFrame, columns=("accuracy", "dp_difference", "eo_difference"), *,
                   digits: int = 3) -> pd.DataFrame:
-    """``"mean ± sd"`` strings for the ``columns`` of a :func:`summarize_runs` frame (for display)."""
+    """``"mean ± sd"`` strings for the ``columns`` of a :func:`summarize_runs` frame (for display);
+    ``"mean (n/a: one seed)"`` where the sd is NaN (a single run has no spread to show)."""
     missing = [c for c in columns if c not in summary or f"{c}_sd" not in summary]
     if missing:
         raise ValueError(f"No mean/sd columns for {missing}; pass the output of summarize_runs().")
-    return pd.DataFrame({c: [f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(summary[c], summary[f"{c}_sd"])]
-                         for c in columns}, index=summary.index)
+    def cell(m: float, s: float) -> str:
+        return f"{m:.{digits}f} ± n/a (one seed)" if pd.isna(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+    return pd.DataFrame({c: [cell(m, s) for m, s in zip(summary[c], summary[f"{c}_sd"])] for c in columns},
+                        index=summary.index)
