@@ -1,0 +1,197 @@
+"""Known-wrong answers for every code exercise (used by test_exercises.py).
+
+Each list holds at least a constant, a call to the helper being taught (where the exercise re-implements one)
+and the classic mistake for that formula. ``HELPER_CALLS`` holds one answer per from-scratch exercise that
+calls the forbidden helper; ``RUNS`` holds an experiment result for each experiment exercise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from helpers import data, pretraining, privacy
+from helpers.fairness import metrics as fm
+from helpers.fairness import preprocessing as pre
+
+WRONG: dict[str, list] = {}
+HELPER_CALLS: dict[str, object] = {}
+RUNS: dict[str, object] = {}
+
+# ---- notebook 00 -------------------------------------------------------------------------------------------
+WRONG["00.1"] = [
+    lambda df: 0.375,                                   # the old toy answer
+    lambda df: df["label"].sum(),                       # a count, not a share
+    lambda df: 1 - df["label"].mean(),                  # the share of label 0
+    lambda df: df["label"].median(),
+]
+WRONG["00.2"] = [
+    lambda df, col: pd.Series({"Male": 0.25, "Female": 0.5}),  # a constant Series
+    lambda df, col: df.groupby(col)["label"].sum(),            # counts
+    lambda df, col: df.groupby(col).size() / len(df),          # group shares, not base rates
+    lambda df, col: pd.Series(df["label"].mean(), index=sorted(df[col].unique())),  # overall rate everywhere
+]
+WRONG["00.3"] = [
+    lambda r: "wife",
+    lambda r: data.serialize(r),                                        # still says man/woman
+    lambda r: data.serialize(r, sex_words=False, race_words=False),     # loses race too
+    lambda r: data.serialize(r).replace("man", "person"),               # "woperson"
+]
+RUNS["00.4"] = 0.45
+
+# ---- notebook 01 -------------------------------------------------------------------------------------------
+
+
+def _shares_over_all(original, inputs, labels, mask):
+    n = original.numel()
+    sel = labels != -100
+    return (int(sel.sum()) / n, int((inputs == mask).sum()) / n, int((sel & (inputs != original)).sum()) / n,
+            int((sel & (inputs == original)).sum()) / n)
+
+
+def _random_includes_mask(original, inputs, labels, mask):
+    sel = labels != -100
+    n = int(sel.sum())
+    return (n / original.numel(), int((sel & (inputs == mask)).sum()) / n,
+            int((sel & (inputs != original)).sum()) / n, int((sel & (inputs == original)).sum()) / n)
+
+
+WRONG["01.1"] = [
+    lambda *a: (0.15, 0.8, 0.1, 0.1),
+    _shares_over_all,
+    _random_includes_mask,
+]
+
+
+def _masker(*, random_selected=False, random_not_masked=True, pad_random=False, p_select=0.15):
+    def my_mask_tokens(input_ids, special_ids, mask_token_id, vocab_size, generator):
+        labels = input_ids.clone()
+        special = torch.isin(input_ids, torch.tensor(special_ids))
+        selected = (torch.rand(input_ids.shape, generator=generator) < p_select) & ~special
+        labels[~selected] = -100
+        inputs = input_ids.clone()
+        to_mask = (torch.rand(input_ids.shape, generator=generator) < 0.8) & selected
+        inputs[to_mask] = mask_token_id
+        to_random = torch.rand(input_ids.shape, generator=generator) < 0.5
+        if random_not_masked:
+            to_random &= ~to_mask
+        if random_selected:
+            to_random &= selected
+        random_tokens = torch.randint(vocab_size, input_ids.shape, generator=generator)
+        inputs[to_random] = 0 if pad_random else random_tokens[to_random]
+        return inputs, labels
+
+    return my_mask_tokens
+
+
+WRONG["01.2"] = [
+    _masker(),                                                   # the bug as printed
+    _masker(random_selected=True, pad_random=True),              # every random replacement is [PAD]
+    _masker(random_selected=True, random_not_masked=False),      # the random branch overwrites [MASK]s
+    _masker(random_selected=True, p_select=0.5),
+]
+
+
+def _weat(*, cosine=True, ddof=1):
+    def weat_d(X, Y, A, B):
+        def unit(v):
+            v = np.asarray(v, float)
+            return v / np.linalg.norm(v, axis=1, keepdims=True) if cosine else v
+
+        def s(W):
+            return (unit(W) @ unit(A).T).mean(1) - (unit(W) @ unit(B).T).mean(1)
+
+        sx, sy = s(X), s(Y)
+        return (sx.mean() - sy.mean()) / np.concatenate([sx, sy]).std(ddof=ddof)
+
+    return weat_d
+
+
+WRONG["01.3"] = [lambda X, Y, A, B: 1.0, _weat(cosine=False), _weat(ddof=0),
+                 lambda X, Y, A, B: pretraining.weat_effect_size(X, Y, A, B)]
+HELPER_CALLS["01.3"] = WRONG["01.3"][-1]
+
+
+def _augment_swapped_only(lines):
+    return [("He" + x[3:]) if x.startswith("She works in ") else ("She" + x[2:]) if x.startswith("He works in ")
+            else x for x in lines]
+
+
+WRONG["01.4"] = [
+    lambda lines: list(lines),
+    _augment_swapped_only,                                  # swaps instead of adding copies
+    lambda lines: list(lines) + list(lines),                # copies everything
+]
+RUNS["01.5"] = pd.DataFrame({"corpus_she_rate": [0.1, 0.3, 0.5, 0.7], "model_she_ratio": [0.4, 0.45, 0.5, 0.55]})
+
+# ---- notebook 02 -------------------------------------------------------------------------------------------
+
+
+def _p_given_sex(labels, sex):  # the classic mistake: P(y = 1 | sex) instead of P(sex | y = 1)
+    labels, sex = np.asarray(labels), np.asarray(sex)
+    return (labels[sex == "Female"].mean() + labels[sex == "Male"].mean()) / 2
+
+
+def _share_of_all(labels, sex):  # forgets to condition on y = 1
+    sex = np.asarray(sex)
+    return ((sex == "Female").mean() + (sex == "Male").mean()) / 2
+
+
+WRONG["02.1"] = [lambda labels, sex: 0.5, _p_given_sex, _share_of_all]
+
+
+def _share_women_of_positives(labels, sex):
+    labels, sex = np.asarray(labels), np.asarray(sex)
+    return (sex[labels == 1] == "Female").mean()
+
+
+WRONG["02.5"] = [
+    lambda labels, sex: 0.5,
+    lambda labels, sex: (_share_women_of_positives(labels, sex) + (np.asarray(sex)[np.asarray(labels) == 1]
+                                                                    == "Male").mean()) / 2,
+    _share_women_of_positives,                                        # moves with group sizes, not bias
+    lambda labels, sex: fm.disparate_impact_ratio(labels, sex, privileged="Male", unprivileged="Female"),  # 1 at parity
+]
+
+
+def _di(flip=False, diff=False):
+    def disparate_impact(labels, groups, unprivileged, privileged):
+        labels, groups = np.asarray(labels), np.asarray(groups)
+        u, p = labels[groups == unprivileged].mean(), labels[groups == privileged].mean()
+        return u - p if diff else (p / u if flip else u / p)
+
+    return disparate_impact
+
+
+WRONG["02.2"] = [lambda *a: 0.8, _di(flip=True), _di(diff=True),
+                 lambda y, g, u, p: fm.disparate_impact_ratio(y, g, unprivileged=u, privileged=p)]
+HELPER_CALLS["02.2"] = WRONG["02.2"][-1]
+
+
+def _reweigh(inverse=False, no_joint=False):
+    def reweigh(groups, labels):
+        groups, labels = np.asarray(groups), np.asarray(labels)
+        w = np.empty(len(labels))
+        for g in np.unique(groups):
+            for y in np.unique(labels):
+                cell = (groups == g) & (labels == y)
+                if cell.any():
+                    indep = (groups == g).mean() * (labels == y).mean()
+                    w[cell] = indep if no_joint else (cell.mean() / indep if inverse else indep / cell.mean())
+        return w
+
+    return reweigh
+
+
+WRONG["02.3"] = [lambda g, y: np.ones(len(y)), _reweigh(inverse=True), _reweigh(no_joint=True),
+                 lambda g, y: pre.reweighing(g, y)]
+HELPER_CALLS["02.3"] = WRONG["02.3"][-1]
+WRONG["02.4"] = [
+    lambda df, cols: 0.0,
+    lambda df, cols: df.groupby(cols).ngroups / len(df),             # distinct combinations, not unique rows
+    lambda df, cols: float((df.groupby(cols).size() == 1).sum()),    # a count
+    lambda df, cols: privacy.quasi_identifier_uniqueness(df, cols),
+]
+HELPER_CALLS["02.4"] = WRONG["02.4"][-1]
+RUNS["02.7"] = 0.21
