@@ -195,3 +195,109 @@ WRONG["02.4"] = [
 ]
 HELPER_CALLS["02.4"] = WRONG["02.4"][-1]
 RUNS["02.7"] = 0.21
+
+# ---- notebook 03 -------------------------------------------------------------------------------------------
+
+
+def _dp(groups_fn=None, ratio=False):
+    def dp_difference(y_pred, groups):
+        y_pred, groups = np.asarray(y_pred), np.asarray(groups)
+        rates = [y_pred[groups == g].mean() for g in np.unique(groups)]
+        return min(rates) / max(rates) if ratio else rates[-1] - rates[0]  # last minus first: wrong for k > 2
+
+    return dp_difference
+
+
+WRONG["03.1"] = [
+    lambda y_pred, groups: 0.0,
+    _dp(),                                      # first minus last group, not max minus min
+    _dp(ratio=True),                            # the ratio
+    lambda y_pred, groups: fm.demographic_parity_difference(y_pred, y_pred, sensitive_features=groups),
+]
+HELPER_CALLS["03.1"] = WRONG["03.1"][-1]
+
+
+def _eo(which="max", conditional=True):
+    def eo_difference(y_true, y_pred, groups):
+        y_true, y_pred, groups = map(np.asarray, (y_true, y_pred, groups))
+        gs = np.unique(groups)
+        if conditional:
+            tpr = [y_pred[(groups == g) & (y_true == 1)].mean() for g in gs]
+            fpr = [y_pred[(groups == g) & (y_true == 0)].mean() for g in gs]
+        else:  # P(y_true = 1 | y_pred = 1): rates conditioned the wrong way
+            tpr = [y_true[(groups == g) & (y_pred == 1)].mean() for g in gs]
+            fpr = [1 - y_true[(groups == g) & (y_pred == 0)].mean() for g in gs]
+        gaps = (max(tpr) - min(tpr), max(fpr) - min(fpr))
+        return {"max": max(gaps), "tpr": gaps[0], "mean": sum(gaps) / 2}[which]
+
+    return eo_difference
+
+
+WRONG["03.2"] = [lambda *a: 0.1, _eo("tpr"), _eo("mean"), _eo(conditional=False),
+                 lambda y, p, g: fm.equalized_odds_difference(y, p, sensitive_features=g)]
+HELPER_CALLS["03.2"] = WRONG["03.2"][-1]
+
+
+def _calib(sign=1, absolute=False):
+    def calibration_gap(y_true, y_prob, groups):
+        y_true, y_prob, groups = map(np.asarray, (y_true, y_prob, groups))
+        out = {}
+        for g in np.unique(groups):
+            gap = sign * (y_prob[groups == g].mean() - y_true[groups == g].mean())
+            out[g] = abs(gap) if absolute else gap
+        return out
+
+    return calibration_gap
+
+
+WRONG["03.3"] = [
+    lambda y, p, g: {k: 0.0 for k in np.unique(g)},
+    _calib(sign=-1),                                                    # observed minus predicted
+    lambda y, p, g: {k: np.mean(p[g == k]) - np.mean(y) for k in np.unique(g)},  # overall positive rate
+    lambda y, p, g: fm.group_metrics(y, (p >= 0.5).astype(int), g, y_prob=p)["calibration_gap"],
+]
+HELPER_CALLS["03.3"] = WRONG["03.3"][-1]
+WRONG["03.4"] = [
+    lambda p, g, rate: {k: 0.5 for k in np.unique(g)},
+    lambda p, g, rate: {k: float(np.quantile(p[g == k], rate)) for k in np.unique(g)},       # rate, not 1 - rate
+    lambda p, g, rate: {k: float(np.quantile(p, 1 - rate)) for k in np.unique(g)},           # one global threshold
+]
+
+
+def _loop(double_loss=True, double_step=True, zero_grad=True):
+    def train_one_epoch(model, batches, optimizer):
+        loss_fn = torch.nn.CrossEntropyLoss()
+        for x, y in batches:
+            if zero_grad:
+                optimizer.zero_grad()
+            out = model(x, labels=y)
+            loss = out.loss + loss_fn(out.logits, y) if double_loss else out.loss
+            loss.backward()
+            optimizer.step()
+            if double_step:
+                optimizer.step()
+        return model
+
+    return train_one_epoch
+
+
+WRONG["03.5"] = [_loop(), _loop(double_loss=False), _loop(double_step=False), _loop(False, False, zero_grad=False),
+                 lambda model, batches, optimizer: model]
+
+
+def _evaluate(kind):
+    def evaluate(model, x, labels):
+        with torch.no_grad():
+            logits = model(x).logits
+        pred = logits.argmax(dim=1)
+        if kind == "slice":
+            return (pred == labels[:, None]).float().mean().item()
+        if kind == "count":
+            return (pred == labels).sum().item()
+        return (logits[:, 1] > 0).eq(labels.bool()).float().mean().item()  # binary-only shortcut
+
+    return evaluate
+
+
+WRONG["03.6"] = [_evaluate("slice"), _evaluate("count"), _evaluate("binary"), lambda model, x, labels: 0.5]
+RUNS["03.7"] = {"before": 0.08, "after": 0.3}
