@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from helpers import data, pretraining, privacy
+from helpers.fairness import constrained as fc
 from helpers.fairness import metrics as fm
 from helpers.fairness import preprocessing as pre
 
@@ -301,3 +302,91 @@ def _evaluate(kind):
 
 WRONG["03.6"] = [_evaluate("slice"), _evaluate("count"), _evaluate("binary"), lambda model, x, labels: 0.5]
 RUNS["03.7"] = {"before": 0.08, "after": 0.3}
+
+# ---- notebook 04 -------------------------------------------------------------------------------------------
+
+
+def _eo_surrogate(skip_empty=True, labels_used=(0, 1), numpy=False):
+    def eo_surrogate(probs, labels, groups):
+        gaps = []
+        for y in labels_used:
+            rows = labels == y
+            means = [probs[rows & (groups == a)].mean() for a in torch.unique(groups)
+                     if (rows & (groups == a)).any() or not skip_empty]
+            gaps.append(torch.stack(means).max() - torch.stack(means).min())
+        out = torch.stack(gaps).max()
+        return torch.tensor(float(out), dtype=probs.dtype) if numpy else out
+
+    return eo_surrogate
+
+
+WRONG["04.1"] = [
+    lambda probs, labels, groups: torch.tensor(0.1, dtype=probs.dtype, requires_grad=True),
+    _eo_surrogate(labels_used=(1,)),                 # the TPR gap only
+    _eo_surrogate(numpy=True),                       # no gradient
+    _eo_surrogate(skip_empty=False),                 # NaN for a group without positives
+    lambda probs, labels, groups: fc.eo_gap(probs, labels, groups),
+]
+HELPER_CALLS["04.1"] = WRONG["04.1"][-1]
+WRONG["04.2"] = [
+    lambda: (np.array([0.9, 0.1, 0.9, 0.1]), np.array([1, 0, 1, 0]), np.array([0, 0, 1, 1])),  # perfect and fair
+    lambda: (np.array([0.9, 0.9, 0.1, 0.1]), np.array([1, 0, 0, 1]), np.array([0, 0, 1, 1])),  # unfair, not perfect
+    lambda: (np.array([0.9, 0.9, 0.1, 0.1]), np.array([1, 1, 0, 0]), np.array([1, 1, 2, 2])),  # groups not 0/1
+    lambda: (0.9, 1, 0),
+]
+WRONG["04.3"] = [
+    lambda lam, gap, delta, lr: lam + lr * (gap - delta),                 # no projection onto lam >= 0
+    lambda lam, gap, delta, lr: max(0.0, lam - lr * (gap - delta)),       # descent
+    lambda lam, gap, delta, lr: max(0.0, lam + lr * (delta - gap)),       # violation with the wrong sign
+    lambda lam, gap, delta, lr: 0.1,
+]
+
+
+def _compas(group="race", constrained=True, pass_delta=True):
+    from nb04 import solution_04_4
+
+    full = solution_04_4()
+
+    def compas_transfer(delta):
+        if group != "race":
+            return {"unconstrained": {"accuracy": 0.67, "dp": 0.05, "eo": 0.06},
+                    "constrained": {"accuracy": 0.66, "dp": 0.01, "eo": 0.03}}  # as sex would give: a small gap
+        out = full(delta if pass_delta else 0.02)
+        if not constrained:
+            out["constrained"] = dict(out["unconstrained"])
+        return out
+
+    return compas_transfer
+
+
+WRONG["04.4"] = [
+    lambda delta: {"unconstrained": {"accuracy": 0.67, "dp": 0.25, "eo": 0.27},
+                   "constrained": {"accuracy": 0.6, "dp": 0.03, "eo": 0.04}},  # a constant
+    _compas(group="sex"),
+    _compas(constrained=False),             # the unconstrained model twice
+    _compas(pass_delta=False),              # delta ignored
+]
+
+
+def _parity(classes=False, flip=False, descend=False, clip=True):
+    def parity_lagrangian_step(correct, labels, groups, lam, delta, lr):
+        index = labels if classes else groups
+        k = int(labels.max()) + 1 if classes else lam.shape[0]
+        acc = torch.stack([correct[index == c].mean() for c in range(k)])
+        violation = acc[:, None] - acc[None, :] + delta if flip else acc[None, :] - acc[:, None] - delta
+        penalty = (lam * violation).sum()
+        new_lam = lam - lr * violation.detach() if descend else lam + lr * violation.detach()
+        return penalty, new_lam.clamp(min=0) if clip else new_lam
+
+    return parity_lagrangian_step
+
+
+WRONG["04.5"] = [
+    _parity(classes=True, flip=True, descend=True),       # the three bugs as printed
+    _parity(flip=True, descend=True),                     # classes fixed only
+    _parity(descend=True),                                # minimises over the multiplier
+    _parity(flip=True),                                   # constraint sign flipped
+    _parity(classes=True),                                # classes instead of groups
+    _parity(clip=False),                                  # no projection
+    lambda correct, labels, groups, lam, delta, lr: (correct.sum() * 0, lam),
+]
