@@ -74,7 +74,8 @@ def test_stub_says_only_not_attempted(ex_id):
         raise NotImplementedError
 
     letters = exercises.get(ex_id).kind in ("interpretation", "experiment")
-    for answer in ((None, ...) if letters else (stub, None, lambda *a, **k: None)):
+    in_place = ex_id in ("05.4",)  # works in place: returning None is normal there
+    for answer in ((None, ...) if letters else (stub, None) if in_place else (stub, None, lambda *a, **k: None)):
         passed, message = _run(ex_id, answer)
         assert not passed and message.endswith("not attempted yet."), message
         assert "Hint" not in message and "hint" not in message

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers import data, pretraining, privacy
+from helpers import data, explain, pretraining, privacy
+from helpers import regularization as reg
 from helpers.fairness import constrained as fc
 from helpers.fairness import metrics as fm
 from helpers.fairness import preprocessing as pre
@@ -390,3 +391,196 @@ WRONG["04.5"] = [
     _parity(clip=False),                                  # no projection
     lambda correct, labels, groups, lam, delta, lr: (correct.sum() * 0, lam),
 ]
+
+# ---- notebook 05 -------------------------------------------------------------------------------------------
+WRONG["05.1"] = [
+    lambda params, lam: torch.tensor(0.1, requires_grad=True),
+    lambda params, lam: lam * sum((p**2).sum() for p in params),                # no 1/2
+    lambda params, lam: 0.5 * lam * sum(p.abs().sum() for p in params),         # L1
+    lambda params, lam: torch.tensor(0.5 * lam * sum(float((p.detach()**2).sum()) for p in params)),  # no gradient
+    lambda params, lam: reg.l2_penalty(params, lam),
+]
+HELPER_CALLS["05.1"] = WRONG["05.1"][-1]
+
+
+def _drop(scale="inverse", eval_drops=False, keep_prob_is_p=False):
+    def dropout(x, p, training):
+        if not training and not eval_drops:
+            return x
+        keep = torch.rand_like(x) < p if keep_prob_is_p else torch.rand_like(x) >= p
+        factor = {"inverse": 1 / (1 - p), "none": 1.0, "times": 1 - p}[scale]
+        return x * keep * factor
+
+    return dropout
+
+
+WRONG["05.2"] = [
+    lambda x, p, training: x,
+    _drop(scale="none"),
+    _drop(scale="times"),
+    _drop(keep_prob_is_p=True),                  # keeps with probability p
+    _drop(eval_drops=True),                      # drops in eval mode too
+    lambda x, p, training: reg.inverted_dropout(x, p) if training else x,
+    lambda x, p, training: torch.nn.functional.dropout(x, p, training),
+]
+HELPER_CALLS["05.2"] = WRONG["05.2"][-1]
+
+
+def _ece(right_edge=True, weighted=True, signed=False):
+    def ece(y, prob, n_bins):
+        y, prob = np.asarray(y, float), np.asarray(prob, float)
+        edges = np.linspace(0, 1, n_bins + 1)
+        ids = np.searchsorted(edges[1:-1], prob, side="left" if right_edge else "right")
+        total, used = 0.0, 0
+        for b in range(n_bins):
+            m = ids == b
+            if m.any():
+                gap = y[m].mean() - prob[m].mean()
+                gap = gap if signed else abs(gap)
+                total += m.sum() / len(y) * gap if weighted else gap
+                used += 1
+        return total if weighted else total / used
+
+    return ece
+
+
+WRONG["05.3"] = [
+    lambda y, prob, n_bins: 0.05,
+    _ece(right_edge=False),                      # the other bin-edge convention (np.digitize)
+    _ece(weighted=False),                        # plain mean over bins
+    _ece(signed=True),                           # no absolute value
+    lambda y, prob, n_bins: reg.expected_calibration_error(y, prob, n_bins),
+]
+HELPER_CALLS["05.3"] = WRONG["05.3"][-1]
+
+
+def _reinit(which="all", clamp=True, std=0.02):
+    def broken_regularizer_(model):
+        with torch.no_grad():
+            for name, t in model.named_parameters():
+                if which == "weights" and not name.endswith("weight"):
+                    continue
+                t.normal_(0.0, std)
+                if clamp:
+                    t.clamp_(-0.1, 0.1)
+
+    return broken_regularizer_
+
+
+WRONG["05.4"] = [
+    lambda model: 0,                                  # does nothing (returns a value, so it counts as an attempt)
+    _reinit(which="weights"),                         # biases and LayerNorm untouched
+    _reinit(clamp=False, std=0.2),                    # no clamp
+    _reinit(std=0.05),
+    lambda model: reg.reinit_and_clamp_(model),
+]
+HELPER_CALLS["05.4"] = WRONG["05.4"][-1]
+
+
+def _early(tie_improves=False, zero_based=False, strict=False):
+    def early_stop_epochs(losses, patience):
+        best, best_epoch, bad = float("inf"), 0, 0
+        for epoch, loss in enumerate(losses, start=0 if zero_based else 1):
+            if loss < best or (tie_improves and loss == best):
+                best, best_epoch, bad = loss, epoch, 0
+            else:
+                bad += 1
+                if (bad > patience) if strict else (bad >= patience):
+                    return best_epoch, epoch
+        return best_epoch, len(losses) - (1 if zero_based else 0)
+
+    return early_stop_epochs
+
+
+def _early_helper(losses, patience):
+    stopper = reg.EarlyStopping(patience=patience)
+    model = torch.nn.Linear(1, 1)
+    for epoch, loss in enumerate(losses, start=1):
+        if stopper.step(loss, model, epoch):
+            return stopper.best_epoch, epoch
+    return stopper.best_epoch, len(losses)
+
+
+WRONG["05.5"] = [lambda losses, patience: (1, len(losses)), _early(tie_improves=True), _early(zero_based=True),
+                 _early(strict=True), _early_helper]
+HELPER_CALLS["05.5"] = _early_helper
+
+
+def _grad_no_unused(penalty_fn, model):
+    grads = torch.autograd.grad(penalty_fn(model), list(model.parameters()))  # raises for a term that ignores them
+    return float(torch.sqrt(sum((g**2).sum() for g in grads)))
+
+
+WRONG["05.6"] = [
+    lambda penalty_fn, model: 0.0,
+    lambda penalty_fn, model: float(penalty_fn(model).detach()),                         # the value, not the gradient
+    _grad_no_unused,
+    lambda penalty_fn, model: float(torch.sqrt(sum((p**2).sum() for p in model.parameters()))),  # norm of theta
+]
+RUNS["05.7"] = {"before": 0.12, "after": 0.02}
+
+# ---- notebook 06 -------------------------------------------------------------------------------------------
+
+
+def _shapley(weighting="shapley"):
+    import itertools
+    import math
+
+    def shapley(value, n):
+        phi = np.zeros(n)
+        for i in range(n):
+            others = [j for j in range(n) if j != i]
+            for size in range(n):
+                if weighting == "uniform":               # every coalition equally likely: the Banzhaf value
+                    w = 1 / 2 ** (n - 1)
+                elif weighting == "by_size":             # 1 / (n * C(n-1, |S|)) without the factorials' meaning
+                    w = 1 / n
+                else:
+                    w = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+                for S in itertools.combinations(others, size):
+                    phi[i] += w * (value(frozenset(S) | {i}) - value(frozenset(S)))
+        return phi
+
+    return shapley
+
+
+WRONG["06.1"] = [
+    lambda value, n: np.full(n, 1 / n),
+    _shapley("uniform"),
+    _shapley("by_size"),
+    lambda value, n: np.array([value(frozenset({i})) - value(frozenset()) for i in range(n)]),  # singletons only
+    lambda value, n: explain.shapley_from_values(np.array([value(frozenset(j for j in range(n) if m >> j & 1))
+                                                           for m in range(2**n)]), n),
+]
+HELPER_CALLS["06.1"] = WRONG["06.1"][-1]
+
+
+def _lime(sqrt=True, weighted=True, intercept=True, alpha=1.0):
+    from sklearn.linear_model import Ridge
+
+    def lime_fit(Z, y, distances, kernel_width=25.0):
+        k = np.exp(-np.asarray(distances, float) ** 2 / kernel_width**2)
+        pi = np.sqrt(k) if sqrt else k
+        return Ridge(alpha=alpha, fit_intercept=intercept).fit(Z, y, sample_weight=pi if weighted else None).coef_
+
+    return lime_fit
+
+
+def _lime_with_helper_kernel(Z, y, d, kernel_width=25.0):
+    from sklearn.linear_model import Ridge
+
+    return Ridge(alpha=1.0).fit(Z, y, sample_weight=explain.lime_kernel(d, kernel_width)).coef_
+
+
+WRONG["06.2"] = [lambda Z, y, d, kernel_width=25.0: np.zeros(Z.shape[1]), _lime(sqrt=False), _lime(weighted=False),
+                 _lime(intercept=False), _lime(alpha=1e-9), _lime_with_helper_kernel]
+HELPER_CALLS["06.2"] = WRONG["06.2"][-1]
+RUNS["06.3"] = {100: np.array([0.32, 0.33]), 50_000: np.array([0.09, 0.09])}
+WRONG["06.4"] = [
+    lambda curve: 0.3,
+    lambda curve: float(np.mean(curve[0] - np.asarray(curve)[1:])),        # divides by K, not K + 1
+    lambda curve: float(np.mean(np.asarray(curve) - curve[0])),            # sign
+    lambda curve: float(np.sum(curve[0] - np.asarray(curve))),             # a sum
+    lambda curve: explain.aopc(curve),
+]
+HELPER_CALLS["06.4"] = WRONG["06.4"][-1]

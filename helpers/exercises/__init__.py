@@ -147,6 +147,20 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return out
 
 
+def call_in_place(fn: Any, *args: Any, **kwargs: Any) -> None:
+    """Call a student's function that works in place (returns nothing); a stub's ``NotImplementedError`` means not
+    attempted. Forbidden helpers raise while it runs, as in :func:`call`."""
+    if not callable(fn):
+        raise CheckFailed(f"expected a function, got {type(fn).__name__}.")
+    _IN_STUDENT_CODE[0] += 1
+    try:
+        fn(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise NotAttempted from exc
+    finally:
+        _IN_STUDENT_CODE[0] -= 1
+
+
 def _resolve(path: str) -> tuple[Any, str, Any]:
     """``(owner, attribute, object)`` for a dotted path such as ``pkg.module.Class.method``."""
     parts = path.split(".")
