@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers import data, explain, pretraining, privacy
+from helpers import data, explain, governance, pretraining, privacy, robustness
 from helpers import regularization as reg
 from helpers.fairness import constrained as fc
 from helpers.fairness import metrics as fm
@@ -584,3 +584,97 @@ WRONG["06.4"] = [
     lambda curve: explain.aopc(curve),
 ]
 HELPER_CALLS["06.4"] = WRONG["06.4"][-1]
+
+# ---- notebook 07 -------------------------------------------------------------------------------------------
+
+
+def _swap_replace(text):  # chained str.replace: he -> she -> he
+    for a, b in (("he", "she"), ("she", "he"), ("man", "woman"), ("woman", "man")):
+        text = text.replace(a, b)
+    return text
+
+
+def _swap_lower(text):
+    import re
+
+    pairs = {"he": "she", "she": "he", "man": "woman", "woman": "man"}
+    return re.sub(r"[A-Za-z]+", lambda m: pairs.get(m.group().lower(), m.group()), text)
+
+
+def _swap_substrings(text):
+    import re
+
+    pairs = {"he": "she", "she": "he", "man": "woman", "woman": "man"}
+    return re.sub(r"(?i)woman|man|she|he", lambda m: pairs[m.group().lower()], text)
+
+
+WRONG["07.1"] = [lambda text: text, _swap_replace, _swap_lower, _swap_substrings,
+                 lambda text: robustness.swap_gendered_words(text)]
+HELPER_CALLS["07.1"] = WRONG["07.1"][-1]
+WRONG["07.2"] = [
+    lambda m, n, tau: 0.35,
+    lambda m, n, tau: float(np.mean(np.asarray(m) < tau) - np.mean(np.asarray(n) < tau)),     # strict: ties lost
+    lambda m, n, tau: float(np.mean(np.asarray(n) <= tau) - np.mean(np.asarray(m) <= tau)),   # FPR - TPR
+    lambda m, n, tau: float(np.mean(np.asarray(m) <= tau)),                                   # TPR only
+]
+WRONG["07.3"] = [
+    lambda y, p, c: 1 / 3,
+    lambda y, p, c: float(np.mean(np.maximum(p, 1 - p) >= c)),                                # confident, not wrong
+    lambda y, p, c: float(np.mean(np.where(y == 1, 1 - p, p) > c)),                           # strict
+    lambda y, p, c: float(np.mean((np.where(y == 1, 1 - p, p) >= c)[np.where(y == 1, p, 1 - p) < 0.5])),  # among errors
+    lambda y, p, c: governance.confident_error_rate(y, p, confidence=c),
+]
+HELPER_CALLS["07.3"] = WRONG["07.3"][-1]
+
+
+def _fixed_tau(m, n):  # Yeom's threshold: the mean member loss
+    m, n = np.asarray(m), np.asarray(n)
+    return float(np.mean(m <= m.mean()) - np.mean(n <= m.mean()))
+
+
+def _abs_best(m, n):  # |TPR - FPR|: counts an attack that works backwards
+    m, n = np.asarray(m), np.asarray(n)
+    return max(abs(float(np.mean(m <= t) - np.mean(n <= t))) for t in np.unique(np.r_[m, n]))
+
+
+def _auc(m, n):
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.r_[np.ones(len(m)), np.zeros(len(n))], -np.r_[m, n]))
+
+
+def _attack_helper(m, n):
+    ones = np.ones(len(m))
+    return privacy.loss_threshold_attack(np.exp(-np.asarray(m)), ones, np.exp(-np.asarray(n)),
+                                         np.ones(len(n)))["best_advantage"]
+
+
+WRONG["07.4"] = [lambda m, n: 0.2, _fixed_tau, _abs_best, _auc, _attack_helper]
+HELPER_CALLS["07.4"] = _attack_helper
+WRONG["07.5"] = [
+    "## Intended use\nTeaching.\n\n## Out-of-scope uses\nEverything else.",
+    "## Intended use\n" + "This model is intended for teaching in the workshop and nothing else at all. " * 4,  # no out
+    "## Intended use\n" + "The workshop uses it to teach auditing to data scientists of the bank, step by step. " * 3
+    + "\n## Out-of-scope uses\n" + "Research on other data sets and benchmarks is out of scope for this model here. "
+    * 3,                                                                    # no decisions about people, no why
+    lambda: governance.model_card(results={}),
+]
+HELPER_CALLS["07.5"] = WRONG["07.5"][-1]
+
+
+def _risk(kind):
+    def privacy_risk(member_losses, nonmember_losses, tau, n_classes):
+        m, n = np.asarray(member_losses), np.asarray(nonmember_losses)
+        if kind == "classes":
+            return float(np.sum(m <= tau) / n_classes)       # the bug as printed
+        if kind == "tpr":
+            return float(np.mean(m <= tau))                   # flagging everyone scores 1
+        if kind == "all":
+            return float(np.sum(m <= tau) / (len(m) + len(n)))
+        return float(np.mean(m <= tau) - np.mean(n <= tau))   # negative for a useless attacker
+
+    return privacy_risk
+
+
+WRONG["07.7"] = [_risk("classes"), _risk("tpr"), _risk("all"), _risk("unclipped"), lambda *a: 0.5]
+RUNS["07.8"] = {"before": 0.62, "after": 0.55}

@@ -304,6 +304,8 @@ def choice(id: str, title: str, *, options: Mapping[str, str], correct: str, nud
         letter = _letter(answer, options)
         expect(letter == correct, f"({letter}) {nudges.get(letter, '')}")
 
+    _check.options = dict(options)  # type: ignore[attr-defined]
+
 
 def predict(id: str, prediction: Any) -> None:
     """Record your prediction for experiment ``id`` before you run the experiment (prints what was recorded)."""
