@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from solution_leaks import key_lines, leaks
 from wrong_answers import HELPER_CALLS, RUNS, WRONG
 
 from helpers import exercises
@@ -92,6 +93,10 @@ def test_wrong_answers_fail(ex_id):
         assert not passed, f"{ex_id}: wrong answer #{i} passes: {message}"
         assert "not yet" in message and "not attempted" not in message, message
         assert "Hint:" not in message, f"{ex_id}: the first failure must show a nudge only: {message}"
+        passed, message = _run(ex_id, answer)  # second failure: the stronger hint, still no solution
+        assert "Hint:" in message
+        solution_lines = key_lines(ex_id[:2])
+        assert not [k for k in solution_lines if k in " ".join(message.split())], message
 
 
 @pytest.mark.parametrize("ex_id", sorted(HELPER_CALLS))
@@ -184,3 +189,15 @@ def test_every_notebook_checks_its_exercises():
             assert f'check("{ex_id}"' in src, f"{nb_path.name} never checks exercise {ex_id}"
             if exercises.get(ex_id).kind == "experiment":
                 assert src.index(f'predict("{ex_id}"') < src.index(f'check("{ex_id}"'), ex_id
+
+
+def test_leak_search_finds_a_printed_solution_line():
+    import nbformat
+
+    line = next(k for k in key_lines("07") if "np.where" in k)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="ok\n")]
+    assert leaks(nb, "07") == []
+    nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="  " + line + "\n"))
+    assert leaks(nb, "07") == [line]
+    assert all(key_lines(f"0{i}") for i in range(8))

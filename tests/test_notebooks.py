@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from solution_leaks import leaks
 
 from helpers.workbook import execute, notebooks
 
@@ -21,6 +22,8 @@ def test_notebook_runs_in_smoke_mode(path, _private_build_dir):
     noisy = [s for s in stderr if WARNING.search(s)]
     assert not noisy, f"{path.name} prints warnings:\n" + "\n---\n".join(noisy)[:3000]
     assert (_private_build_dir / "html" / f"{path.stem}.html").exists()
+    leaked = leaks(nb, path.stem[:2])  # the exercise stubs are untouched: no check may print a solution
+    assert not leaked, f"{path.name} prints solution lines: {leaked[:3]}"
     print(f"{path.stem}: {seconds:.1f} s in smoke mode")
 
 
