@@ -143,7 +143,8 @@ def regularisers_that_ignore_the_weights(X: torch.Tensor, y: torch.Tensor) -> di
     from ..regularization import l2_penalty
 
     rates = torch.tensor([0.1, 0.5, 0.3])
-    X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.float32)
+    X = torch.tensor(np.array(X, dtype=np.float32))  # a copy: cached embeddings may be read-only
+    y = torch.tensor(np.array(y, dtype=np.float32))
     same = (X[:, None, :] == X[None, :, :]).all(-1).float()
     return {
         "dropout term  lambda'/2 sum p_i(1 - p_i)": lambda model: 0.5 * 0.1 * (rates * (1 - rates)).sum(),
