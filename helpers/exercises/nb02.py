@@ -30,7 +30,7 @@ def _check_02_1(answer) -> None:
         got = float(call(answer, y, sex))
         pos = y == 1
         ref = ((sex[pos] == "Female").mean() + (sex[pos] == "Male").mean()) / 2
-        expect(abs(got - ref) < 1e-9, f"on a data set with sex values {sorted(set(sex))} and base rates differing by "
+        expect(abs(got - ref) < 1e-9, f"on a data set with sex values {sorted(map(str, set(sex)))} and base rates differing by "
                                       f"{bias} you returned {got:.4f}, which is not (P_f + P_m) / 2 there.")
 
 
