@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from solution_leaks import leaks
 
 from helpers.results import load_results
 from helpers.workbook import execute, notebooks
@@ -23,4 +24,6 @@ def test_notebook_runs_in_smoke_mode(path, _private_build_dir):
     assert not noisy, f"{path.name} prints warnings:\n" + "\n---\n".join(noisy)[:3000]
     assert (_private_build_dir / "html" / f"{path.stem}.html").exists()
     assert path.stem in load_results(), f"{path.name} recorded no figures in results.json"
+    leaked = leaks(nb, path.stem[:2])  # the exercise stubs are untouched: no check may print a solution
+    assert not leaked, f"{path.name} prints solution lines: {leaked[:3]}"
     print(f"{path.stem}: {seconds:.1f} s in smoke mode")

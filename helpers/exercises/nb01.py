@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import CheckFailed, call, exercise, expect
+from . import CheckFailed, call, choice, exercise, expect, experiment
 
 _MASK, _VOCAB, _SPECIALS = 4, 60, (0, 1, 2, 3, 4)  # [PAD] [UNK] [CLS] [SEP] [MASK]
 
@@ -31,31 +31,35 @@ def _reference_shares(original, inputs, labels, mask_id):
 
 
 @exercise("01.1", title="Read a masked batch",
-          hint="Labelled positions are those with labels != -100. Among them compare `inputs` with [MASK] "
-               "and with the original ids; the four numbers are shares (between 0 and 1).")
+          hint="A position carries a label when its label is not -100. The first share divides by every position "
+               "of the batch; the other three divide by the labelled positions only, and sum to 1.")
 def _check_01_1(answer) -> None:
     import torch
 
     from ..pretraining import mask_tokens
 
-    ids = _toy_batch(1)
-    inputs, labels = mask_tokens(ids, special_ids=_SPECIALS, mask_token_id=_MASK, vocab_size=_VOCAB,
-                                 generator=torch.Generator().manual_seed(3))
-    got = call(answer, ids, inputs, labels, _MASK)
-    try:
-        got = tuple(float(v) for v in got)
-    except TypeError as exc:
-        raise CheckFailed("Return four numbers: (labelled share, [MASK] share, random share, unchanged share).") from exc
-    expect(len(got) == 4, f"Expected 4 numbers, got {len(got)}.")
-    want = _reference_shares(ids, inputs, labels, _MASK)
-    names = ("labelled share of all positions", "[MASK] share", "random-token share", "unchanged share")
-    for name, g, w in zip(names, got, want):
-        expect(abs(g - w) < 1e-6, f"The {name} is {g:.4f}; the batch gives {w:.4f}.")
+    for seed, rows in ((1, 400), (2, 37), (5, 120)):
+        ids = _toy_batch(seed, rows=rows)
+        inputs, labels = mask_tokens(ids, special_ids=_SPECIALS, mask_token_id=_MASK, vocab_size=_VOCAB,
+                                     generator=torch.Generator().manual_seed(seed + 2))
+        got = call(answer, ids, inputs, labels, _MASK)
+        try:
+            got = tuple(float(v) for v in got)
+        except (TypeError, ValueError) as exc:
+            raise CheckFailed("return four numbers: (labelled share, [MASK] share, random share, unchanged share).") \
+                from exc
+        expect(len(got) == 4, f"expected 4 numbers, got {len(got)}.")
+        want = _reference_shares(ids, inputs, labels, _MASK)
+        names = ("labelled share of all positions", "[MASK] share", "random-token share", "unchanged share")
+        for name, g, w in zip(names, got, want):
+            expect(abs(g - w) < 1e-6, f"on a batch of {rows} rows your {name} is {g:.4f}, which does not match the "
+                                      "batch (count the positions again: which ones are the denominator?).")
 
 
 @exercise("01.2", title="Spot the bug in a masking rule",
-          hint="Compare each line with BERT's rule: the random replacement must only touch tokens that were "
-               "*selected* (and not already [MASK]ed). Which mask is the random branch combined with?")
+          hint="Read the three boolean masks (selected, to_mask, to_random) and ask, for each, which tokens it may "
+               "contain according to BERT's rule in section 3. One of them may contain tokens BERT never touches.",
+          kind="spot-the-bug")
 def _check_01_2(answer) -> None:
     import torch
 
@@ -82,6 +86,11 @@ def _check_01_2(answer) -> None:
         mask_total += int((sel & (inputs == _MASK)).sum())
         rnd_total += int((sel & (inputs != _MASK) & (inputs != ids)).sum())
         n_candidates += int((~special).sum())
+        replaced = inputs[sel & (inputs != _MASK) & (inputs != ids)]
+        expect(len(set(replaced.tolist())) >= 20 and float(torch.isin(replaced, torch.tensor(_SPECIALS)).float()
+                                                             .mean()) < 0.2,
+               f"the 'random' replacements take only {len(set(replaced.tolist()))} distinct values "
+               f"({sorted(set(replaced.tolist()))[:5]}...): they should be tokens drawn from the vocabulary.")
     share = sel_total / n_candidates
     expect(abs(share - 0.15) < 0.01, f"{share:.3f} of the ordinary tokens were selected; BERT selects 0.15.")
     expect(abs(mask_total / sel_total - 0.8) < 0.02, f"{mask_total / sel_total:.3f} of selected tokens became [MASK]; "
@@ -91,29 +100,39 @@ def _check_01_2(answer) -> None:
 
 
 @exercise("01.3", title="WEAT effect size by hand",
-          hint="s(w, A, B) = mean cosine with A minus mean cosine with B; d = (mean s over X - mean s over Y) "
-               "divided by the sample standard deviation (ddof=1) of s over X and Y together.")
+          hint="Build it in two steps, as the formula in section 6 does: first s(w, A, B) for every row w of X and "
+               "of Y (cosines need unit-length rows), then d from those two lists. Which rows enter the standard "
+               "deviation, and with which ddof?",
+          forbid=("helpers.pretraining.weat_effect_size", "helpers.pretraining.weat_association",
+                  "helpers.pretraining.weat"))
 def _check_01_3(answer) -> None:
     from ..pretraining import weat_effect_size
 
     rng = np.random.default_rng(7)
     for trial in range(3):
-        X, Y, A, B = (rng.normal(size=(n, 5)) + shift for n, shift in ((6, 0.5), (5, -0.2), (4, 0.3), (7, 0.0)))
+        X, Y, A, B = (rng.normal(size=(n, 5)) * rng.uniform(0.5, 3, (n, 1)) + shift
+                      for n, shift in ((6, 0.5), (5, -0.2), (4, 0.3), (7, 0.0)))
         got = float(call(answer, X, Y, A, B))
         want = weat_effect_size(X, Y, A, B)
-        expect(abs(got - want) < 1e-6, f"On random vectors (trial {trial}) you get d = {got:.4f}, expected {want:.4f}. "
-                                       "Check cosine (not dot product) and ddof=1.")
+        expect(abs(got - want) < 1e-6, f"on random vectors of different lengths (trial {trial}) you get d = {got:.4f}, "
+                                       f"the formula gives {want:.4f}.")
 
 
 @exercise("01.4", title="Counterfactual data augmentation",
-          hint='For every line that matches "She works in ..." or "He works in ...", add a copy with the other '
-               "pronoun; keep every original line.")
+          hint="The result is longer than the input: what stays, and what is added for each pronoun sentence? "
+               "Only the first word of such a sentence changes.")
 def _check_01_4(answer) -> None:
     from ..pretraining import pronoun_rates
 
     lines = ["She works in a sales job.", "He works in a sales job.", "He works in a sales job.",
              "He works in a craft and repair job.", "A 39-year-old white man, never married, works 40 hours a week.",
              "She works in a service job."]
+    for extra in (["He works in a farming and fishing job."] * 3, ["A 50-year-old woman. Household role: wife."]):
+        out = call(answer, lines + extra)
+        expect(isinstance(out, (list, tuple)), "return a list of sentences.")
+        rates = pronoun_rates(list(out))
+        expect(np.allclose(rates["she_rate"], 0.5), "after augmentation some occupations do not have she-rate 0.5: "
+               + ", ".join(f"{k}: {v:.2f}" for k, v in rates["she_rate"].items()))
     out = call(answer, list(lines))
     expect(isinstance(out, (list, tuple)), "Return a list of sentences.")
     out = list(out)
@@ -121,7 +140,48 @@ def _check_01_4(answer) -> None:
     expect(not missing, f"Original lines are missing from the result: {missing}.")
     expect(out.count(lines[4]) == 1, "Lines without a pronoun sentence should be kept once, unchanged.")
     rates = pronoun_rates(out)
-    expect(np.allclose(rates["she_rate"], 0.5), "After augmentation every occupation should have she-rate 0.5; got "
+    expect(np.allclose(rates["she_rate"], 0.5), "after augmentation some occupations do not have she-rate 0.5: "
                                                 + ", ".join(f"{k}: {v:.2f}" for k, v in rates["she_rate"].items()))
-    expect(len(out) == len(lines) + 5, f"Expected {len(lines) + 5} lines (one swapped copy per pronoun line), "
-                                       f"got {len(out)}.")
+    expect(len(out) == len(lines) + 5, f"from {len(lines)} lines (5 of them pronoun sentences) you return {len(out)}.")
+
+
+def _spread(table) -> str:
+    """Is the model's she-ratio spread over occupations narrower, about the same or wider than the corpus's?"""
+    ratio = float(np.std(table["model_she_ratio"])) / max(float(np.std(table["corpus_she_rate"])), 1e-12)
+    return "narrower" if ratio < 0.8 else ("wider" if ratio > 1.25 else "about the same")
+
+
+experiment(
+    "01.5", "how far does the model copy its corpus?",
+    outcomes=("narrower", "about the same", "wider"),
+    observe=_spread,
+    reasons={"a": "the model only partly learned the occupation-pronoun statistics: its she-ratios are pulled "
+                  "towards the corpus's overall she share",
+             "b": "the model exaggerates the corpus's associations (bias amplification)",
+             "c": "the model reproduces the corpus's rates, occupation by occupation",
+             "d": "the tokenizer splits the pronouns into pieces, so the model cannot see them"},
+    correct=lambda observed: {"narrower": "a", "wider": "b", "about the same": "c"}[observed],
+    nudges={"a": "that would make the model's spread narrower than the corpus's.",
+            "b": "amplification would make the model's spread wider than the corpus's.",
+            "c": "then the two spreads would be about the same.",
+            "d": "section 2 printed the tokens of a pronoun sentence: 'she' and 'he' are whole tokens."},
+    hint="Compare the spread (standard deviation over occupations) of the two columns of the section-5 table; "
+         "then ask what each explanation predicts for that comparison.",
+)
+
+choice(
+    "01.6", "reading a WEAT effect size",
+    options={"a": "a model fine-tuned from MiniLM will treat women worse in hiring",
+             "b": "in MiniLM's embedding space the first target set sits closer to the first attribute set (relative "
+                  "to the second) than the second target set does, by about that many standard deviations of the "
+                  "words' association scores",
+             "c": "that share of the words are biased",
+             "d": "the small p-value shows that the effect is large"},
+    correct="b",
+    nudges={"a": "section 6 warns that intrinsic measures such as WEAT often disagree with a downstream model's "
+                 "behaviour: d says nothing direct about a classifier.",
+            "c": "d is a difference of means divided by a standard deviation, not a share of words.",
+            "d": "a p-value says how surprising the difference is under random re-partitions, not how large it is."},
+    hint="Take the formula for d apart: what is in the numerator, what in the denominator, and which objects "
+         "(words? sentences? people?) does it compare?",
+)

@@ -1,4 +1,5 @@
-"""Self-checks for notebook 04 (the EO surrogate, why accuracy is no fairness term, dual ascent, COMPAS transfer)."""
+"""Self-checks for notebook 04 (the EO surrogate, why accuracy is no fairness term, dual ascent, COMPAS transfer,
+a broken accuracy-parity Lagrangian, two questions on multipliers)."""
 
 from __future__ import annotations
 
@@ -7,36 +8,40 @@ import math
 import numpy as np
 import torch
 
-from . import call, exercise, expect
+from . import call, choice, exercise, expect
 
 
 @exercise("04.1", title="the equalized-odds surrogate",
-          hint="For y in (0, 1): take the rows with labels == y, the mean of probs per group present there, "
-               "and max - min; return the larger of the two. Skip a group with no rows (no division by zero).")
+          hint="Two gaps, one per label value: among the rows with that label, compare the groups' mean "
+               "probabilities (largest minus smallest). Only groups with at least one such row take part; stay in "
+               "torch so the gradient survives.",
+          forbid=("helpers.fairness.constrained.eo_gap", "helpers.fairness.constrained.gap"))
 def _eo(fn) -> None:
     from ..fairness.constrained import eo_gap
 
     gen = torch.Generator().manual_seed(4)
-    for k in (2, 3):
-        probs = torch.rand(40, generator=gen, dtype=torch.float64)
-        labels = torch.randint(0, 2, (40,), generator=gen)
-        groups = torch.randint(0, k, (40,), generator=gen)
+    for k, n in ((2, 40), (3, 40), (4, 200), (2, 9)):
+        probs = torch.rand(n, generator=gen, dtype=torch.float64)
+        labels = torch.randint(0, 2, (n,), generator=gen)
+        groups = torch.randint(0, k, (n,), generator=gen)
         got = call(fn, probs, labels, groups)
         expect(torch.is_tensor(got) and got.numel() == 1, f"expected a scalar tensor, got {type(got).__name__}.")
         want = float(eo_gap(probs, labels, groups))
-        expect(abs(float(got) - want) < 1e-9, f"with {k} groups you return {float(got):.4f}, expected {want:.4f}.")
+        expect(abs(float(got.detach()) - want) < 1e-9, f"on a random batch of {n} rows and {k} groups you return "
+                                              f"{float(got.detach()):.4f}, which is not the larger of the two gaps there.")
     z = torch.randn(6, dtype=torch.float64, requires_grad=True)
     out = call(fn, torch.sigmoid(z), torch.tensor([1, 1, 0, 0, 0, 0]), torch.tensor([0, 0, 0, 1, 1, 1]))
     expect(torch.is_tensor(out) and bool(torch.isfinite(out)),
-           "a batch where group 1 has no positives gave NaN or inf: leave that group out of the TPR gap.")
-    expect(out.requires_grad, "the result has no gradient: use torch operations on probs (no .item(), no numpy).")
+           "on a batch where group 1 has no positive example your result is NaN or inf.")
+    expect(out.requires_grad, "the result has no gradient: it cannot be trained against.")
     out.backward()
-    expect(bool(torch.isfinite(z.grad).all()), "the gradient has NaN: avoid dividing by a zero count.")
+    expect(bool(torch.isfinite(z.grad).all()), "on a batch where group 1 has no positive example the gradient has NaN.")
 
 
 @exercise("04.2", title="accuracy is not a fairness term",
-          hint="Give group 0 mostly label 1 and group 1 mostly label 0, and let probs be 0.9 where the label is 1 "
-               "and 0.1 where it is 0: a perfect classifier that still selects group 0 far more often.")
+          hint="A perfect classifier selects exactly the rows with label 1. So its selection rate in a group is that "
+               "group's base rate: how must the groups' labels differ?",
+          kind="spot-the-bug")
 def _accuracy(fn) -> None:
     out = call(fn)
     expect(isinstance(out, (tuple, list)) and len(out) == 3, "return a tuple (probs, labels, groups).")
@@ -48,28 +53,35 @@ def _accuracy(fn) -> None:
     pred = (probs > 0.5).astype(int)
     expect((pred == labels).all(), "the classifier is not perfectly accurate: every (probs > 0.5) must equal its label.")
     gap = abs(pred[groups == 0].mean() - pred[groups == 1].mean())
-    expect(gap >= 0.5, f"the demographic-parity gap is only {gap:.2f}; make the groups' base rates differ more (>= 0.5).")
+    expect(gap >= 0.5, f"the demographic-parity gap of your example is only {gap:.2f} (the task asks for at least 0.5).")
 
 
 @exercise("04.3", title="one step of dual ascent",
-          hint="lam + lr * (gap - delta), then clip at 0 (a multiplier of an inequality constraint is never negative).")
+          hint="Ascent: the multiplier grows while the measured gap exceeds delta and shrinks when it is below, in "
+               "steps of lr times the violation. Which values may the multiplier of an inequality constraint take?")
 def _dual(fn) -> None:
+    rng = np.random.default_rng(0)
     cases = [((0.0, 0.3, 0.1, 0.5), 0.1), ((1.0, 0.05, 0.1, 2.0), 0.9), ((0.2, 0.0, 0.1, 5.0), 0.0),
              ((2.0, 0.1, 0.1, 1.0), 2.0)]
+    for _ in range(6):
+        lam, gap, delta, lr = rng.uniform(0, 2), rng.uniform(0, 0.4), rng.uniform(0, 0.1), rng.uniform(0.1, 10)
+        cases.append(((lam, gap, delta, lr), max(0.0, lam + lr * (gap - delta))))
     for args, want in cases:
         got = call(fn, *args)
         expect(isinstance(got, (int, float, np.floating)) or torch.is_tensor(got), "return a number.")
         expect(math.isclose(float(got), want, abs_tol=1e-9),
-               f"dual_step(lam={args[0]}, gap={args[1]}, delta={args[2]}, lr={args[3]}) = {float(got):.4g}, "
-               f"expected {want:.4g}.")
+               f"dual_step(lam={args[0]:.3g}, gap={args[1]:.3g}, delta={args[2]:.3g}, lr={args[3]:.3g}) returned "
+               f"{float(got):.4g}.")
 
 
 @exercise("04.4", title="transfer to COMPAS (race)",
-          hint="Build numeric features from load_compas() (age, priors_count, juvenile counts, charge degree, sex), "
-               "keep African-American and Caucasian defendants, encode race with encode_groups, split train/test, "
-               "wrap in FairData and call run_method(data, 'unconstrained') and run_method(data, 'lagrangian', "
-               "param=delta). No helper code changes.")
+          hint="Follow the recipe of the markdown step by step and print each intermediate: the rows kept, the "
+               "feature matrix's shape, the group codes, the sizes of the two splits. The group must be race, and "
+               "the constrained run must receive delta.")
 def _compas(fn) -> None:
+    loose = call(fn, 0.3)
+    expect(isinstance(loose, dict) and "constrained" in loose and "unconstrained" in loose,
+           "return {'unconstrained': {...}, 'constrained': {...}} with accuracy, dp and eo in each.")
     out = call(fn, 0.02)
     expect(isinstance(out, dict) and {"unconstrained", "constrained"} <= set(out),
            "return {'unconstrained': {...}, 'constrained': {...}} with accuracy, dp and eo in each.")
@@ -86,3 +98,72 @@ def _compas(fn) -> None:
            f"the constrained DP gap {float(c['dp']):.3f} is not below half the unconstrained {float(u['dp']):.3f}.")
     expect(float(c["accuracy"]) >= float(u["accuracy"]) - 0.15, "the constrained model lost more than 15 points of "
            "accuracy: is the constraint DP with a sensible delta (e.g. 0.02)?")
+    expect(float(loose["constrained"]["dp"]) >= 0.5 * float(u["dp"]),
+           f"with delta = 0.3 (above the unconstrained gap) the constrained gap is {float(loose['constrained']['dp']):.3f},"
+           f" far below the unconstrained {float(u['dp']):.3f}: is delta passed on to the constrained run?")
+
+
+@exercise("04.5", title="spot the bug: an accuracy-parity Lagrangian",
+          hint="Write the constraint for one ordered pair (g, g') as 'something <= 0', then check the code against it "
+               "three ways: over which index are the accuracies computed, which sign does the violation have, and "
+               "in which direction does the player who maximises move?",
+          kind="spot-the-bug")
+def _parity(fn) -> None:
+    gen = torch.Generator().manual_seed(0)
+    for n, k, lr in ((300, 2, 0.5), (400, 3, 2.0), (250, 4, 1.0)):
+        correct = torch.rand(n, generator=gen, dtype=torch.float64)
+        labels = torch.randint(0, 2, (n,), generator=gen)
+        groups = torch.randint(0, k, (n,), generator=gen)
+        correct = (correct * (0.6 + 0.1 * groups)).clamp(0, 1).requires_grad_(True)
+        lam = torch.rand(k, k, generator=gen, dtype=torch.float64) * (1 - torch.eye(k, dtype=torch.float64))
+        acc = torch.stack([correct[groups == g].mean() for g in range(k)])
+        want_violation = acc[None, :] - acc[:, None] - 0.02
+        want_penalty = (lam * want_violation).sum()
+        want_lam = (lam + lr * want_violation.detach()).clamp(min=0)
+        out = call(fn, correct, labels, groups, lam.clone(), 0.02, lr)
+        expect(isinstance(out, (tuple, list)) and len(out) == 2, "return (penalty, new_lam).")
+        penalty, new_lam = out
+        expect(torch.is_tensor(penalty) and penalty.numel() == 1, "the penalty must be a scalar tensor.")
+        expect(torch.is_tensor(new_lam) and tuple(new_lam.shape) == (k, k),
+               f"with {k} groups the multipliers must have shape ({k}, {k}); yours have "
+               f"{tuple(new_lam.shape) if torch.is_tensor(new_lam) else type(new_lam).__name__}.")
+        expect(abs(float(penalty.detach()) - float(want_penalty.detach())) < 1e-9,
+               f"with {k} groups (accuracies {', '.join(f'{float(a):.3f}' for a in acc.detach())}) your penalty is "
+               f"{float(penalty.detach()):+.4f}; compare its sign and size with the violations of that batch.")
+        expect(penalty.requires_grad, "the penalty has no gradient: the model could not be trained against it.")
+        (g_mine,) = torch.autograd.grad(penalty, correct)
+        (g_want,) = torch.autograd.grad(want_penalty, correct)
+        expect(torch.allclose(g_mine, g_want), "the penalty's gradient with respect to the rows' correctness differs.")
+        grew = float(((new_lam.detach() - lam) * want_violation.detach()).sum())
+        expect(torch.allclose(new_lam.detach(), want_lam, atol=1e-9),
+               f"after one step the multipliers of violated constraints {'grew' if grew > 0 else 'shrank'}; "
+               f"the smallest new multiplier is {float(new_lam.detach().min()):.3f}.")
+
+
+choice(
+    "04.6", "a multiplier that stays at zero",
+    options={"a": "training failed: the Lagrangian method did nothing",
+             "b": "the constraint was never violated on the training batches: the unconstrained solution already "
+                  "met the bound, so the constraint was inactive",
+             "c": "the multiplier should have gone negative to help the model",
+             "d": "the learning rate of the multiplier was too high"},
+    correct="b",
+    nudges={"a": "the model trained as usual: only the constraint term was zero.",
+            "c": "a negative multiplier would reward violating the constraint.",
+            "d": "a large step moves the multiplier away from zero as soon as there is a violation."},
+    hint="Write one step of dual ascent for a batch whose gap is below delta, starting from lam = 0.",
+)
+
+choice(
+    "04.7", "choosing lambda versus choosing delta",
+    options={"a": "the penalty weight lambda has no units: which gap a value buys is known only after training; the "
+                  "Lagrangian takes the gap delta you want and finds its multiplier by dual ascent",
+             "b": "the penalty method cannot reduce the gap at all",
+             "c": "delta is a learning rate, so it is easier to tune",
+             "d": "the Lagrangian needs no validation data"},
+    correct="a",
+    nudges={"b": "section 6's sweep shows the penalty does move the gap; the question is which lambda gives which gap.",
+            "c": "delta is a bound on the gap, in the same units as the gap.",
+            "d": "the bound holds on training batches; you still check the test gap (question 2)."},
+    hint="Ask of each knob: in what units is it given, and what do you know about the resulting gap before you train?",
+)

@@ -67,3 +67,17 @@ def solution_01_4():
         return out
 
     return augment
+
+
+def solution_01_5():
+    """Model answer, for the cpu run: the model's she-ratios vary less across occupations than the corpus's rates
+    (narrower, (a)): a small model trained for minutes learns the pronoun-occupation statistics only partly and
+    falls back on the overall she share. A run that shows 'wider' calls for (b) (amplification), 'about the same'
+    for (c). The check accepts the explanation that matches the run."""
+    return "a"
+
+
+def solution_01_6():
+    """Model answer: (b). d is a standardised difference of mean association scores between two sets of words in
+    one embedding space; it predicts nothing by itself about a fine-tuned classifier, and p is not a size."""
+    return "b"

@@ -17,6 +17,30 @@ def solution_02_1():
     return gender_bias_degree
 
 
+def solution_02_5():
+    """A bias score that moves: the statistical-parity difference of the labels, P(y=1 | Male) - P(y=1 | Female)
+    (0 for equal base rates, whatever the group sizes; grows with the gap)."""
+    import numpy as np
+
+    def bias_score(labels, sex):
+        labels, sex = np.asarray(labels), np.asarray(sex)
+        return labels[sex == "Male"].mean() - labels[sex == "Female"].mean()
+
+    return bias_score
+
+
+def solution_02_6():
+    """Model answer: (b). P_f + P_m = P(Female or Male | y = 1) = 1 when sex takes these two values, so the score is
+    1/2 for every data set; a score must compare the groups' base rates (02.5) to move with bias."""
+    return "b"
+
+
+def solution_02_7():
+    """Model answer: (b). Adding hours per week to (age, sex, race, native country) splits the classes further;
+    a record alone in its class is re-identifiable by anyone who knows those facts about the person."""
+    return "b"
+
+
 def solution_02_2():
     """DI = P(y=1 | unprivileged) / P(y=1 | privileged)."""
     import numpy as np

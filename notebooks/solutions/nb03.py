@@ -48,3 +48,42 @@ def solution_03_4():
         return {g: float(np.quantile(y_prob[groups == g], 1 - rate)) for g in np.unique(groups)}
 
     return parity_thresholds
+
+
+def solution_03_5():
+    """The loop with both bugs fixed: one cross-entropy (the model's own loss), one optimiser step per batch."""
+
+    def train_one_epoch(model, batches, optimizer):
+        for x, y in batches:
+            optimizer.zero_grad()
+            out = model(x, labels=y)
+            out.loss.backward()
+            optimizer.step()
+        return model
+
+    return train_one_epoch
+
+
+def solution_03_6():
+    """Accuracy compares a (n,) vector of predictions with the (n,) vector of integer labels."""
+    import torch
+
+    def evaluate(model, x, labels):
+        with torch.no_grad():
+            pred = model(x).logits.argmax(dim=1)
+        return (pred == labels).float().mean().item()
+
+    return evaluate
+
+
+def solution_03_7():
+    """Model answer: (c). Adult's base rates differ (women about 0.11, men about 0.31 in the training file). Per-group
+    thresholds at the overall selection rate pull the women's threshold down and the men's up; the women's
+    true-positive rate rises above the men's, so in the cpu run the equalized-odds gap goes up while the
+    demographic-parity gap goes to about 0 (Kleinberg et al. 2017; Chouldechova 2017: the criteria conflict)."""
+    return "c"
+
+
+def solution_03_8():
+    """Model answer: (c). DP compares selection rates only."""
+    return "c"

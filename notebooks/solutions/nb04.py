@@ -51,3 +51,28 @@ def solution_04_4():
         return {"unconstrained": {k: u[k] for k in keep}, "constrained": {k: c[k] for k in keep}}
 
     return compas_transfer
+
+
+def solution_04_5():
+    """The accuracy-parity Lagrangian fixed: accuracies per *group*, the violation a[g'] - a[g] - delta of the
+    constraint a[g] >= a[g'] - delta, and projected *ascent* on the multipliers (the max player)."""
+
+    def parity_lagrangian_step(correct, labels, groups, lam, delta, lr):
+        k = lam.shape[0]
+        acc = torch.stack([correct[groups == g].mean() for g in range(k)])
+        violation = acc[None, :] - acc[:, None] - delta
+        penalty = (lam * violation).sum()
+        new_lam = (lam + lr * violation.detach()).clamp(min=0)
+        return penalty, new_lam
+
+    return parity_lagrangian_step
+
+
+def solution_04_6():
+    """Model answer: (b). Complementary slackness: an inactive constraint has multiplier 0."""
+    return "b"
+
+
+def solution_04_7():
+    """Model answer: (a)."""
+    return "a"

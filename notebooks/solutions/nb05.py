@@ -56,3 +56,33 @@ def solution_05_5():
         return best_epoch, len(losses)
 
     return early_stop_epochs
+
+
+def solution_05_6():
+    """Norm of the gradient of a penalty with respect to the model's parameters; 0 when it ignores them.
+
+    Model answer: the three terms are constants as functions of theta (fixed rates; labels and inputs of the
+    data), so their gradient is zero and adding them to the loss changes no update. L2 is the only real one.
+    """
+
+    def weight_gradient_norm(penalty_fn, model):
+        value = penalty_fn(model)
+        params = list(model.parameters())
+        if not (torch.is_tensor(value) and value.requires_grad):
+            return 0.0
+        grads = torch.autograd.grad(value, params, allow_unused=True)
+        return float(torch.sqrt(sum((g**2).sum() for g in grads if g is not None)))
+
+    return weight_gradient_norm
+
+
+def solution_05_7():
+    """Model answer for the cpu run: the gap shrinks (a): L2 at lambda = 1 keeps the head's weights small, it can no
+    longer fit the training set's noise, and training accuracy falls towards validation accuracy. The check accepts
+    (c) or (d) when the student's run shows no change or a larger gap."""
+    return "a"
+
+
+def solution_05_8():
+    """Model answer: (b); its author probably meant weight decay or a max-norm constraint."""
+    return "b"
