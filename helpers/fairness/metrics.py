@@ -11,6 +11,7 @@ e.g. "income > 50K", i.e. "approve"), :math:`A` the sensitive feature with group
 * equalized-odds difference :math:`\\max(\\max_a TPR_a - \\min_a TPR_a,\\ \\max_a FPR_a - \\min_a FPR_a)`
   (Hardt, Price & Srebro 2016)
 * equal-opportunity difference :math:`\\max_a TPR_a - \\min_a TPR_a` (Hardt et al. 2016)
+* accuracy-parity difference :math:`\\max_a ACC_a - \\min_a ACC_a` (overall accuracy equality, Berk et al. 2021)
 * :func:`gap_interval`: a percentile-bootstrap interval for a measured gap (how precisely does this test set pin it
   down?), checked against resampling rows
 
@@ -261,6 +262,21 @@ def equalized_odds_ratio(y_true, y_pred, *, sensitive_features, method: Method =
     (tpr, tpr_all), (fpr, fpr_all) = _tpr_fpr(y_true, y_pred, sensitive_features, sample_weight)
     ratios = [_ratio(tpr, tpr_all, method), _ratio(fpr, fpr_all, method)]
     return float(min(ratios)) if agg == "worst_case" else float(np.mean(ratios))
+
+
+def accuracy_parity_difference(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                               sample_weight=None) -> float:
+    """:math:`\\max_a ACC_a - \\min_a ACC_a` with :math:`ACC_a = P(\\hat Y = Y \\mid A = a)` (``to_overall``:
+    :math:`\\max_a |ACC_a - ACC|`); the same number as the gap in error rates, fairlearn's ``ErrorRateParity``.
+
+    Berk et al. (2021) call equal accuracy "overall accuracy equality". Unlike DP it uses the labels, unlike EO it
+    mixes both kinds of error: a group with a lower base rate can be classified more accurately while being selected
+    less. Equals fairlearn's ``MetricFrame(metrics=accuracy_score, ...).difference(method)``.
+    """
+    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    by_group, overall = _rate(yt == yp, np.ones(len(yp), bool), codes, w, len(index))
+    _need_defined(by_group, index, "accuracy", "(non-zero weight)")
+    return _difference(by_group, overall, method)
 
 
 # --------------------------------------------------------------------------------------------
