@@ -143,11 +143,17 @@ def test_bad_method_and_agg():
         M.equalized_odds_difference(y, p, sensitive_features=g, agg="nope")
 
 
+def accuracy_parity_difference(y, p, *, sensitive_features):  # fairlearn's accuracy gap, under our function's name
+    from sklearn.metrics import accuracy_score
+
+    return fl.MetricFrame(metrics=accuracy_score, y_true=y, y_pred=p, sensitive_features=sensitive_features).difference()
+
+
 _GAP_FN = {"dp": fl.demographic_parity_difference, "eop": fl.equal_opportunity_difference,
-           "eo": fl.equalized_odds_difference}
+           "eo": fl.equalized_odds_difference, "ap": accuracy_parity_difference}
 
 
-@pytest.mark.parametrize("metric", ["dp", "eop", "eo"])
+@pytest.mark.parametrize("metric", ["dp", "eop", "eo", "ap"])
 @pytest.mark.parametrize("k", [2, 3])
 def test_gap_interval_matches_resampling_rows(metric, k):
     """The binomial shortcut gives the same quantiles as resampling row indices within each cell."""
