@@ -138,7 +138,11 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
     every tolerance met within the noise; reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
-    s = summary.set_index(["target", "method", "param"], drop=False)
+
+    def first(target: str, method: str) -> float | None:
+        rows = summary[(summary["target"] == target) & (summary["method"] == method)]
+        return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
+
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
         gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
@@ -153,8 +157,7 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
             f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
             "the gap can exceed it (question 2).", {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
     if "dp" in set(summary["target"]):
-        unc = float(s.loc[("dp", "unconstrained"), "dp_mean"].iloc[0])
-        rew = float(s.loc[("dp", "reweighing"), "dp_mean"].iloc[0])
+        unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
         lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
         con = float(lag.iloc[(lag["param"] - policy_delta).abs().argmin()]["dp_mean"])
         out.append(_claim(
@@ -163,8 +166,8 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
             f"δ = {policy_delta:g} went further ({con:.3f}).",
             f"Reweighing did not land between the two: unconstrained {unc:.3f}, reweighing {rew:.3f}, constrained "
             f"(δ = {policy_delta:g}) {con:.3f}.", {"unconstrained": unc, "reweighing": rew, "constrained": con}))
-        if ("dp", "threshold") in s.index.droplevel(2):
-            thr = float(s.loc[("dp", "threshold"), "dp_mean"].iloc[0])
+        thr = first("dp", "threshold")
+        if thr is not None:
             out.append(_claim(
                 nb, "threshold_reaches_parity", thr <= noise["dp"],
                 f"ThresholdOptimizer reached DP parity within the noise ({thr:.3f}, noise ± {noise['dp']:.3f}), by "
