@@ -81,11 +81,12 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb04_deltas":             ((0.1, 0.02), (0.15, 0.1, 0.05, 0.03, 0.02, 0.0),
                                 (0.2, 0.15, 0.1, 0.075, 0.05, 0.04, 0.03, 0.02, 0.01, 0.0)),  # 04: tolerance sweep
     "nb04_expgrad_iter":       (5,     30,    40),     # 04: ExponentiatedGradient iterations
-    "nb04_finetune_rows":      (48,    400,   None),   # 04: training rows for constrained full fine-tuning
-    "nb04_finetune_test_rows": (64,    600,   None),   # 04: test rows scored by the fine-tuned models
-    "nb04_finetune_dual_lr":   (1.0,   1.0,   0.1),    # 04: dual step in fine-tuning (few steps -> larger)
-    "nb04_last_layer_batch":   (16,    64,    512),    # 04: mini-batch of the constrained last layer
-    "nb04_best_responses":     (9,     81,    81),     # 04: best-response heads added to the EO mixture's candidates
+    "nb04_finetune_rows":      (48,    400,   None),   # 04b: training rows for constrained full fine-tuning
+    "nb04_finetune_test_rows": (64,    600,   None),   # 04b: test rows scored by the fine-tuned models
+    "nb04_finetune_dual_lr":   (1.0,   1.0,   0.1),    # 04b: dual step in fine-tuning (few steps -> larger)
+    "nb04_last_layer_batch":   (16,    64,    512),    # 04b: mini-batch of the constrained last layer
+    "nb04_best_responses":     (9,     81,    81),     # 04b: best-response heads added to the EO mixture's candidates
+    "nb04b_compas_rows":       (600,   None,  None),   # 04b: COMPAS rows (None = all 6,172 after ProPublica's filter)
     # --- 05_regularization ------------------------------------------------------------------
     "reg_train_rows":          (120,   300,   600),    # training sentences: few, so the head overfits
     "reg_test_rows":           (100,   1000,  None),   # adult.test rows for the final, untouched check
@@ -124,6 +125,7 @@ EXPECTED_MINUTES: dict[str, tuple[float, float, float]] = {
     "02_data_bias_audit": (0.3, 0.5, 2.0),
     "03_finetuning_and_fairness_metrics": (0.4, 1.5, 6.0),
     "04_fairness_constrained_training": (0.5, 4.0, 15.0),
+    "04b_constraints_at_scale": (0.6, 4.0, 15.0),
     "05_regularization": (0.4, 1.0, 3.0),
     "06_explanations": (0.6, 4.0, 4.0),
     "07_robustness_privacy_governance": (0.5, 1.5, 6.0),

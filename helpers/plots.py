@@ -535,15 +535,15 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
     """Accuracy (y) against a fairness gap (x): one curve per swept method, the baselines as points.
 
     ``results`` is the tidy frame of :func:`helpers.fairness.constrained.sweep` (one row per method, param,
-    seed); points are means over seeds with ±1 sd error bars on both axes. ``gap`` is ``"dp"`` or ``"eo"``.
+    seed); points are means over seeds with ±1 sd error bars on both axes. ``gap`` is ``"dp"``, ``"eo"`` or ``"ap"``.
     Each curve's points are labelled with their λ or δ. Returns the axes.
     """
     import matplotlib.pyplot as plt
 
-    from .fairness.constrained import summarize
+    from .fairness import summarize
 
-    if gap not in ("dp", "eo"):
-        raise ValueError(f"gap must be 'dp' or 'eo', got {gap!r}.")
+    if gap not in ("dp", "eo", "ap"):
+        raise ValueError(f"gap must be 'dp', 'eo' or 'ap', got {gap!r}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(6.8, 4.4))
     s = summarize(results)
@@ -563,8 +563,8 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
         else:
             ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr,
                         fmt=markers.get(method, "o"), ms=8, capsize=3, label=label)
-    name = "demographic-parity difference" if gap == "dp" else "equalized-odds difference"
-    ax.set_xlabel(f"{name} on the test split (0 = equal; lower is fairer)")
+    name = {"dp": "demographic-parity", "eo": "equalized-odds", "ap": "accuracy-parity"}[gap]
+    ax.set_xlabel(f"{name} difference on the test split (0 = equal)")
     ax.set_ylabel("accuracy on the test split (share correct)")
     ax.set_title(title or f"The accuracy–fairness frontier ({gap.upper()}); mean ± 1 sd over seeds")
     # below the axes, so it never hides the end of a curve

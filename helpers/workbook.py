@@ -20,8 +20,9 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 
 
 def notebooks(include_solutions: bool = False) -> list[Path]:
-    """The lesson notebooks ``notebooks/NN_topic.ipynb`` in order (and solution notebooks)."""
-    found = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    """The lesson notebooks ``notebooks/NN_topic.ipynb`` and optional ones ``NNb_topic.ipynb`` in order (and solution
+    notebooks); ``04b`` sorts after ``04``."""
+    found = sorted(p for p in NOTEBOOK_DIR.glob("[0-9][0-9]*_*.ipynb") if p.stem.split("_")[0][:2].isdigit())
     if include_solutions:
         found += sorted((NOTEBOOK_DIR / "solutions").glob("*.ipynb"))
     return found

@@ -143,11 +143,17 @@ def test_bad_method_and_agg():
         M.equalized_odds_difference(y, p, sensitive_features=g, agg="nope")
 
 
+def accuracy_parity_difference(y, p, *, sensitive_features):  # fairlearn's accuracy gap, under our function's name
+    from sklearn.metrics import accuracy_score
+
+    return fl.MetricFrame(metrics=accuracy_score, y_true=y, y_pred=p, sensitive_features=sensitive_features).difference()
+
+
 _GAP_FN = {"dp": fl.demographic_parity_difference, "eop": fl.equal_opportunity_difference,
-           "eo": fl.equalized_odds_difference}
+           "eo": fl.equalized_odds_difference, "ap": accuracy_parity_difference}
 
 
-@pytest.mark.parametrize("metric", ["dp", "eop", "eo"])
+@pytest.mark.parametrize("metric", ["dp", "eop", "eo", "ap"])
 @pytest.mark.parametrize("k", [2, 3])
 def test_gap_interval_matches_resampling_rows(metric, k):
     """The binomial shortcut gives the same quantiles as resampling row indices within each cell."""
@@ -205,3 +211,48 @@ def test_one_seed_has_no_spread_to_show():
     two = M.summarize_runs({"m": [p1, p2]}, y, g)
     assert two.loc["m", "accuracy_sd"] == pytest.approx(np.std([5 / 6, 4 / 6], ddof=1))
     assert M.mean_sd_table(two, ["accuracy"]).loc["m", "accuracy"] == "0.750 ± 0.118"
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("method", ["between_groups", "to_overall"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_accuracy_parity_equals_metricframe(k, seed, method, weighted):
+    from sklearn.metrics import accuracy_score
+
+    y, p, g, w = _random(seed, 600, k)
+    sw = w if weighted else None
+    ours = M.accuracy_parity_difference(y, p, sensitive_features=g, method=method, sample_weight=sw)
+    frame = fl.MetricFrame(metrics=accuracy_score, y_true=y, y_pred=p, sensitive_features=g,
+                           sample_params=None if sw is None else {"sample_weight": sw})
+    assert ours == pytest.approx(frame.difference(method=method), abs=1e-9)
+    assert ours > 0.0  # random groups of a few hundred rows never have exactly equal accuracy
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_accuracy_parity_equals_error_rate_parity(k):
+    """fairlearn's ErrorRateParity moment: gamma('+', group) = err_group - err_overall, so max - min is the gap."""
+    from fairlearn.reductions import ErrorRateParity
+
+    y, p, g, _ = _random(7 + k, 800, k)
+    moment = ErrorRateParity()
+    X = pd.DataFrame({"x": np.zeros(len(y))})
+    moment.load_data(X, pd.Series(y), sensitive_features=pd.Series(g))
+    gamma = moment.gamma(lambda _X: p)
+    upper = gamma.xs("+", level="sign")
+    ours = M.accuracy_parity_difference(y, p, sensitive_features=g)
+    assert ours == pytest.approx(float(upper.max() - upper.min()), abs=1e-9)
+
+
+def test_accuracy_parity_hand_example_and_errors():
+    # group a: 3 of 4 right (0.75); group b: 1 of 2 right (0.5)
+    y = [1, 0, 1, 0, 1, 0]
+    p = [1, 0, 0, 0, 1, 1]
+    g = ["a", "a", "a", "a", "b", "b"]
+    assert M.accuracy_parity_difference(y, p, sensitive_features=g) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="single group"):
+        M.accuracy_parity_difference(y, p, sensitive_features=["a"] * 6)
+    with pytest.raises(ValueError, match="lengths must match"):
+        M.accuracy_parity_difference(y, p[:-1], sensitive_features=g)
+    with pytest.raises(ValueError, match="accuracy is undefined"):
+        M.accuracy_parity_difference(y, p, sensitive_features=g, sample_weight=[1, 1, 1, 1, 0, 0])

@@ -11,6 +11,7 @@ e.g. "income > 50K", i.e. "approve"), :math:`A` the sensitive feature with group
 * equalized-odds difference :math:`\\max(\\max_a TPR_a - \\min_a TPR_a,\\ \\max_a FPR_a - \\min_a FPR_a)`
   (Hardt, Price & Srebro 2016)
 * equal-opportunity difference :math:`\\max_a TPR_a - \\min_a TPR_a` (Hardt et al. 2016)
+* accuracy-parity difference :math:`\\max_a ACC_a - \\min_a ACC_a` (overall accuracy equality, Berk et al. 2021)
 * :func:`gap_interval`: a percentile-bootstrap interval for a measured gap (how precisely does this test set pin it
   down?), checked against resampling rows
 
@@ -241,6 +242,21 @@ def equalized_odds_ratio(y_true, y_pred, *, sensitive_features, method: Method =
     return float(min(ratios)) if agg == "worst_case" else float(np.mean(ratios))
 
 
+def accuracy_parity_difference(y_true, y_pred, *, sensitive_features, method: Method = "between_groups",
+                               sample_weight=None) -> float:
+    """:math:`\\max_a ACC_a - \\min_a ACC_a` with :math:`ACC_a = P(\\hat Y = Y \\mid A = a)` (``to_overall``:
+    :math:`\\max_a |ACC_a - ACC|`); the same number as the gap in error rates, fairlearn's ``ErrorRateParity``.
+
+    Berk et al. (2021) call equal accuracy "overall accuracy equality". Unlike DP it uses the labels, unlike EO it
+    mixes both kinds of error: a group with a lower base rate can be classified more accurately while being selected
+    less. Equals fairlearn's ``MetricFrame(metrics=accuracy_score, ...).difference(method)``.
+    """
+    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
+    by_group, overall = _rate(yt == yp, np.ones(len(yp), bool), codes, w, len(index))
+    _need_defined(by_group, index, "accuracy", "(non-zero weight)")
+    return _difference(by_group, overall, method)
+
+
 # --------------------------------------------------------------------------------------------
 # how precise is a measured gap?
 # --------------------------------------------------------------------------------------------
@@ -255,18 +271,19 @@ class GapInterval(NamedTuple):
     level: float
 
 
-_GAP_METRICS = ("dp", "eop", "eo")
+_GAP_METRICS = ("dp", "eop", "eo", "ap")
 
 
-def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "eop", "eo"] = "eo",
+def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "eop", "eo", "ap"] = "eo",
                  level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> GapInterval:
     """Percentile-bootstrap interval of a between-groups gap: how far can the test set's number be off?
 
     A gap measured on a test set is an estimate, and a small group makes it a noisy one (a TPR over 500 positives has a
     standard error of about 0.02). Resample the rows with replacement *within each cell the metric conditions on*
-    (group for ``"dp"``; group x true label for ``"eop"`` and ``"eo"``, so every resample keeps each cell's size and
-    every rate stays defined), recompute the gap (:func:`demographic_parity_difference`,
-    :func:`equal_opportunity_difference`, :func:`equalized_odds_difference`, ``between_groups``) on each of ``n_boot``
+    (group for ``"dp"``; group x true label for ``"eop"``, ``"eo"`` and ``"ap"``, so every resample keeps each cell's
+    size and every rate stays defined), recompute the gap (:func:`demographic_parity_difference`,
+    :func:`equal_opportunity_difference`, :func:`equalized_odds_difference`, :func:`accuracy_parity_difference`,
+    ``between_groups``) on each of ``n_boot``
     resamples, and report the ``(1 - level)/2`` and ``(1 + level)/2`` quantiles (the percentile bootstrap; Efron &
     Tibshirani 1993, *An Introduction to the Bootstrap*, ch. 13). In a cell of ``m`` rows of which ``k`` are predicted
     positive, a resample's number of positives is Binomial(m, k/m), so the counts are drawn directly: time and memory
@@ -280,23 +297,31 @@ def gap_interval(y_true, y_pred, *, sensitive_features, metric: Literal["dp", "e
     """
     if metric not in _GAP_METRICS:
         raise ValueError(f"metric must be one of {_GAP_METRICS} (demographic parity, equal opportunity, equalized "
-                         f"odds), got {metric!r}.")
+                         f"odds, accuracy parity), got {metric!r}.")
     if not 0 < level < 1:
         raise ValueError(f"level is a confidence level between 0 and 1 (e.g. 0.95), got {level!r}.")
     if int(n_boot) != n_boot or n_boot < 100:
         raise ValueError(f"n_boot must be a whole number of at least 100 resamples, got {n_boot!r}.")
     yt, yp, codes, index, _ = _prepare(y_true, y_pred, sensitive_features)
     estimate = {"dp": demographic_parity_difference, "eop": equal_opportunity_difference,
-                "eo": equalized_odds_difference}[metric](yt, yp, sensitive_features=sensitive_features)  # rates defined?
+                "eo": equalized_odds_difference, "ap": accuracy_parity_difference,
+                }[metric](yt, yp, sensitive_features=sensitive_features)  # rates defined?
     everyone = np.ones(len(yt), dtype=bool)
-    cells = {"dp": [everyone], "eop": [yt == 1], "eo": [yt == 1, yt == 0]}[metric]
+    cells = {"dp": [everyone], "eop": [yt == 1], "eo": [yt == 1, yt == 0], "ap": [yt == 1, yt == 0]}[metric]
     rng = np.random.default_rng(seed)
-    gaps = np.zeros(int(n_boot))
+    gaps, correct = np.zeros(int(n_boot)), np.zeros((int(n_boot), len(index)))
     for cell in cells:
         m = np.bincount(codes[cell], minlength=len(index))
-        k = np.bincount(codes[cell], weights=yp[cell], minlength=len(index))
-        rates = rng.binomial(m, k / m, size=(int(n_boot), len(index))) / m  # (n_boot, groups)
+        hits = np.bincount(codes[cell], weights=(yp == yt)[cell] if metric == "ap" else yp[cell], minlength=len(index))
+        draws = rng.binomial(m, hits / np.maximum(m, 1), size=(int(n_boot), len(index)))  # (n_boot, groups)
+        if metric == "ap":  # accuracy of a group = correct decisions in both of its label cells / its size
+            correct += draws
+            continue
+        rates = draws / m
         gaps = np.maximum(gaps, rates.max(1) - rates.min(1))
+    if metric == "ap":
+        acc = correct / np.bincount(codes, minlength=len(index))
+        gaps = acc.max(1) - acc.min(1)
     low, high = np.quantile(gaps, [(1 - level) / 2, (1 + level) / 2])
     return GapInterval(float(estimate), float(low), float(high), float(level))
 

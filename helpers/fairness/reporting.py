@@ -1,0 +1,406 @@
+"""What a fairness-constrained run reports: per-group selection rates, claims checked on its numbers, its records.
+
+Notebooks 04 and 04b interpret results only through :func:`helpers.claims.claim`: each function below computes one
+lesson's check from the run's own numbers and shows either the interpretation or a box saying what this run showed
+instead. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
+(:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
+Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..claims import Claim, claim
+from ..results import record
+from .metrics import gap_interval, selection_rates
+
+#: A group selected less often than this (or more often than 1 - this) is treated as given one decision for all.
+MIN_RATE = 0.01
+_NAMES = {"dp": "DP", "eo": "EO", "ap": "accuracy-parity"}
+_MADE: dict[str, dict[str, Claim]] = {}
+
+
+def _claim(nb: str, name: str, held: Any, says: str, instead: str, evidence: dict[str, Any]) -> Claim:
+    made = claim(nb, name, bool(held), says=says, instead=instead,
+                 evidence={k: (round(float(v), 4) if isinstance(v, (float, np.floating)) else v)
+                           for k, v in evidence.items()})
+    _MADE.setdefault(nb, {})[name] = made
+    return made
+
+
+def _fmt(values: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in values.items())
+
+
+def selection_frame(predictions: dict[str, Any], groups: Any) -> pd.DataFrame:
+    """Selection rate :math:`P(\\hat Y = 1 \\mid A = a)`: one row per model (``predictions``: name -> 0/1 decisions
+    of shape (n,)), one column per group of ``groups`` (n,) (group names, not codes)."""
+    return pd.DataFrame({name: selection_rates(np.asarray(p), pd.Series(np.asarray(groups)))
+                         for name, p in predictions.items()}).T
+
+
+def noise(y_true: Any, y_pred: Any, groups: Any, metrics: tuple[str, ...] = ("dp", "eo", "ap"),
+          seed: int = 0) -> dict[str, float]:
+    """Half-width of the 95 % bootstrap interval of each gap of ``y_pred`` on this test set: ``{metric: float}``."""
+    out = {}
+    for m in metrics:
+        ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=m,
+                          seed=seed)
+        out[m] = round((ci.high - ci.low) / 2, 4)
+    return out
+
+
+def one_class_groups(rates: dict[str, float]) -> dict[str, float]:
+    """The groups whose selection rate is below ``MIN_RATE`` or above ``1 - MIN_RATE`` (one decision for all)."""
+    return {g: float(r) for g, r in rates.items() if r < MIN_RATE or r > 1 - MIN_RATE}
+
+
+# --------------------------------------------------------------------------------------------
+# notebook 04: accuracy parity, the multiplier, the frontier, who pays
+# --------------------------------------------------------------------------------------------
+
+
+def accuracy_vs_selection(nb: str, table: pd.DataFrame) -> Claim:
+    """Is the head more accurate for the group with the lower base rate while selecting it less (notebook 03)?
+
+    ``table``: :func:`helpers.fairness.metrics.group_metrics` of the unconstrained head on the test split.
+    """
+    lo, hi = table["base_rate"].idxmin(), table["base_rate"].idxmax()
+    acc, sel, br = table["accuracy"], table["selection_rate"], table["base_rate"]
+    ev = {"groups": [str(lo), str(hi)], "accuracy": [acc[lo], acc[hi]], "selection": [sel[lo], sel[hi]],
+          "base_rate": [br[lo], br[hi]]}
+    return _claim(
+        nb, "more_accurate_for_less_selected", acc[lo] > acc[hi] and sel[lo] < sel[hi],
+        f"The unconstrained head is **more accurate for {lo}** ({acc[lo]:.3f} vs {acc[hi]:.3f}) while **selecting "
+        f"them less often** ({sel[lo]:.3f} vs {sel[hi]:.3f}), as the logistic regression of notebook 03 was: with a lower "
+        f"base rate ({br[lo]:.2f} vs {br[hi]:.2f}) a \"no\" is right more often. Accuracy parity and demographic parity "
+        "pull in different directions here.",
+        f"In this run the head is not both more accurate for {lo} and less selecting: accuracy {acc[lo]:.3f} "
+        f"({lo}) vs {acc[hi]:.3f} ({hi}), selection rate {sel[lo]:.3f} vs {sel[hi]:.3f}. Compare with notebook 03's "
+        "per-group table before answering the question below.", ev)
+
+
+def multiplier(nb: str, history: pd.DataFrame, *, delta: float, lam_max: float | None = None) -> Claim:
+    """Did the multiplier fall back at least once (a step with the running gap below ``delta``)?
+
+    ``history``: ``LagrangianConstraint.history_frame()`` (columns ``step, lam, gap_estimate``).
+    """
+    lam, g = history["lam"].to_numpy(), history["gap_estimate"].to_numpy()
+    falls = int((np.diff(lam) < 0).sum())
+    ev = {"steps": len(lam), "falls": falls, "final_lam": float(lam[-1]), "min_gap_estimate": float(g.min()),
+          "delta": delta}
+    capped = lam_max is not None and lam[-1] >= lam_max
+    return _claim(
+        nb, "multiplier_falls_back", falls > 0,
+        f"The multiplier rose while the running gap ĝ was above δ = {delta:g} and fell at {falls} of {len(lam)} steps, "
+        "where ĝ had dropped below it: it is a penalty weight that tunes itself to the tolerance.",
+        f"λ never fell in this run: the running training gap ĝ stayed above δ = {delta:g} at every one of the "
+        f"{len(lam)} steps (lowest ĝ {g.min():.3f}), so λ only climbed, to {lam[-1]:.2f}"
+        f"{' (its cap)' if capped else ''}. Training ended before the tolerance held on training batches: more "
+        "epochs, a larger dual step, or gpu mode's larger batches let λ settle.", ev)
+
+
+def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, float], rates: dict[str, float],
+                     delta: float, noise: float, constraint: str = "dp", prefix: str = "") -> list[Claim]:
+    """Three checks of one constrained head on the test split: every group still selected; the gap fell by more than
+    the noise; the test gap is within ``delta + noise``. ``before`` / ``after``: :func:`helpers.fairness.evaluate`
+    of the unconstrained and the constrained head; ``rates``: the constrained head's selection rate per group;
+    ``prefix`` starts the claims' names (several models in one notebook)."""
+    c, name, pre = constraint, _NAMES[constraint], prefix
+    b, a = before[c], after[c]
+    stuck = one_class_groups(rates)
+    return [
+        _claim(nb, f"{pre}{c}_head_selects_every_group", not stuck,
+               f"The constrained head still selects every group ({_fmt(rates)}): the gap did not close by giving one "
+               "decision to everyone.",
+               f"The constrained head gives one decision to (almost) everyone in {', '.join(stuck)} (selection rates "
+               f"{_fmt(rates)}): a gap near 0 that comes from predicting one class says nothing about fairness. This "
+               "is levelling down, not a success.", {"rates": rates}),
+        _claim(nb, f"{pre}{c}_head_lowers_gap", a < b - noise,
+               f"On the test split the {name} gap fell from {b:.3f} to {a:.3f}, by more than the test set's noise "
+               f"(± {noise:.3f}).",
+               f"The test {name} gap moved from {b:.3f} to {a:.3f}, by less than the test set's noise (± {noise:.3f}): "
+               "this run cannot tell the two heads apart. More test rows (gpu mode) narrow the interval.",
+               {"before": b, "after": a, "noise": noise}),
+        _claim(nb, f"{pre}{c}_head_meets_delta", a <= delta + noise,
+               f"The test {name} gap {a:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
+               f"The test {name} gap {a:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): the "
+               "multiplier enforces δ on training batches, and this head did not carry it to new data "
+               "(question 2).", {"gap": a, "delta": delta, "noise": noise}),
+    ]
+
+
+def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_delta: float = 0.02) -> list[Claim]:
+    """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
+    every tolerance met within the noise; reweighing part of the way; ThresholdOptimizer at parity."""
+    out = []
+
+    def first(target: str, method: str) -> float | None:
+        rows = summary[(summary["target"] == target) & (summary["method"] == method)]
+        return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
+
+    for c in summary["target"].unique():
+        rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
+        gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
+        missed = {d: g for d, g in gaps.items() if g > d + noise[c]}
+        listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in gaps.items())
+        out.append(_claim(
+            nb, f"constraint_meets_each_delta_{c}", not missed,
+            f"Every tolerance was met on the test split within its noise (± {noise[c]:.3f}); measured {_NAMES[c]} "
+            f"gaps {listing}. You state the gap, the multiplier finds the weight. Tolerances closer together than the "
+            "noise give gaps this test set cannot order.",
+            f"Not every tolerance was met on the test split: {listing} (noise ± {noise[c]:.3f}); missed: "
+            f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
+            "the gap can exceed it (question 2).", {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
+    if "dp" in set(summary["target"]):
+        unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
+        lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
+        con = float(lag.iloc[(lag["param"] - policy_delta).abs().argmin()]["dp_mean"])
+        out.append(_claim(
+            nb, "reweighing_part_way", con < rew < unc,
+            f"Reweighing moved the DP gap only part of the way ({unc:.3f} → {rew:.3f}); the constraint with "
+            f"δ = {policy_delta:g} went further ({con:.3f}).",
+            f"Reweighing did not land between the two: unconstrained {unc:.3f}, reweighing {rew:.3f}, constrained "
+            f"(δ = {policy_delta:g}) {con:.3f}.", {"unconstrained": unc, "reweighing": rew, "constrained": con}))
+        thr = first("dp", "threshold")
+        if thr is not None:
+            out.append(_claim(
+                nb, "threshold_reaches_parity", thr <= noise["dp"],
+                f"ThresholdOptimizer reached DP parity within the noise ({thr:.3f}, noise ± {noise['dp']:.3f}), by "
+                "using sex at decision time: a different threshold per group.",
+                f"ThresholdOptimizer's test DP gap {thr:.3f} is above the noise (± {noise['dp']:.3f}): its thresholds "
+                "were fitted on the training split and did not transfer exactly.", {"threshold": thr}))
+    return out
+
+
+def who_pays(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, eo: str | None = None,
+             ap: str | None = None, noise: dict[str, float] | None = None) -> list[Claim]:
+    """Who pays for each constraint, from :func:`~helpers.fairness.metrics.group_metrics` tables (model -> table).
+
+    ``before``, ``dp``, ``eo``, ``ap`` name the unconstrained model and the heads constrained on each gap.
+    """
+    from .constrained import describe_rate_change
+
+    t0, td = tables[before], tables[dp]
+    lo, hi = t0["selection_rate"].idxmin(), t0["selection_rate"].idxmax()
+    sel0, seld = t0["selection_rate"].to_dict(), td["selection_rate"].to_dict()
+    story = describe_rate_change({str(k): v for k, v in sel0.items()}, {str(k): v for k, v in seld.items()})
+    out = [_claim(
+        nb, "dp_raises_low_lowers_high", seld[lo] > sel0[lo] and seld[hi] < sel0[hi],
+        f"Enforcing DP raised {lo}'s selection rate ({sel0[lo]:.3f} → {seld[lo]:.3f}) and lowered {hi}'s "
+        f"({sel0[hi]:.3f} → {seld[hi]:.3f}). {story}",
+        f"The DP constraint did not move both rates towards each other: {lo} {sel0[lo]:.3f} → {seld[lo]:.3f}, {hi} "
+        f"{sel0[hi]:.3f} → {seld[hi]:.3f}. {story}", {"before": sel0, "after": seld})]
+    fpr, tpr = (t0["fpr"][lo], td["fpr"][lo]), (t0["tpr"][hi], td["tpr"][hi])
+    out.append(_claim(
+        nb, "dp_moves_errors", fpr[1] > fpr[0] and tpr[1] < tpr[0],
+        f"Since base rates differ, some of the newly selected {lo} are negatives (their FPR rose {fpr[0]:.3f} → "
+        f"{fpr[1]:.3f}) and some qualified {hi} are no longer selected (their TPR fell {tpr[0]:.3f} → {tpr[1]:.3f}).",
+        f"The errors did not move as the base rates suggest: {lo} FPR {fpr[0]:.3f} → {fpr[1]:.3f}, {hi} TPR "
+        f"{tpr[0]:.3f} → {tpr[1]:.3f}.", {"fpr_low": fpr, "tpr_high": tpr}))
+    if eo is not None:
+        spread = {k: float(t["selection_rate"].max() - t["selection_rate"].min()) for k, t in tables.items()}
+        odds = {k: float(max(np.ptp(t["tpr"]), np.ptp(t["fpr"]))) for k, t in tables.items()}
+        margin = (noise or {}).get("dp", 0.0)
+        out.append(_claim(
+            nb, "eo_keeps_selection_apart", odds[eo] < odds[before] and spread[eo] > spread[dp] + margin,
+            f"The EO constraint narrowed the TPR/FPR gaps instead ({odds[before]:.3f} → {odds[eo]:.3f}) and left "
+            f"selection rates further apart ({spread[eo]:.3f}) than the DP constraint did ({spread[dp]:.3f}).",
+            f"EO-constrained head: TPR/FPR gap {odds[before]:.3f} → {odds[eo]:.3f}, selection-rate gap {spread[eo]:.3f} "
+            f"against {spread[dp]:.3f} under DP (noise ± {margin:.3f}): this run does not separate the two "
+            "constraints clearly.", {"eo_gap": odds, "dp_gap": spread}))
+    if ap is not None:
+        acc0, acca = t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()
+        best = max(acc0, key=acc0.get)
+        gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
+        out.append(_claim(
+            nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
+            f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
+            f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
+            f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
+            f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
+            {"before": acc0, "after": acca}))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# notebook 04b: fine-tuning, measurability, meeting methods, monotonicity, four groups
+# --------------------------------------------------------------------------------------------
+
+#: A test gap whose 95 % interval is wider than this either side cannot be compared with a tolerance of 0.02-0.03.
+MAX_HALF_WIDTH = 0.05
+
+
+def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, float]) -> Claim:
+    """Did a gap between selection rates close by raising the lowest group's rate (not by levelling down)?"""
+    from .constrained import describe_rate_change
+
+    before, after = {str(k): float(v) for k, v in before.items()}, {str(k): float(v) for k, v in after.items()}
+    lo = min(before, key=before.get)
+    story = describe_rate_change(before, after)
+    stuck = one_class_groups(after)
+    return _claim(nb, name, after[lo] > before[lo] and not stuck,
+                  f"The lowest group's rate rose: {story}",
+                  f"No levelling up in this run: {story}"
+                  + (f" Groups given one decision for all: {_fmt(stuck)}." if stuck else ""),
+                  {"before": before, "after": after})
+
+
+def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metric: str, what: str,
+             seed: int = 0) -> Claim:
+    """Is a test gap measured precisely enough to compare with a tolerance (95 % half-width <= ``MAX_HALF_WIDTH``)?"""
+    ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=metric,
+                      seed=seed)
+    half = (ci.high - ci.low) / 2
+    return _claim(nb, name, half <= MAX_HALF_WIDTH,
+                  f"{what.capitalize()} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f}: "
+                  "precise enough to compare with the tolerance.",
+                  f"{what.capitalize()} is {ci.estimate:.3f}, but its 95 % bootstrap interval runs from {ci.low:.3f} to "
+                  f"{ci.high:.3f}: with {len(np.asarray(y_true))} test sentences it cannot be compared with a "
+                  "tolerance of a few hundredths. gpu mode scores the full test split.",
+                  {"estimate": ci.estimate, "low": ci.low, "high": ci.high})
+
+
+def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, noise: float,
+                 n_test: int) -> Claim:
+    """Are two methods' test accuracy and gap within the test set's noise of each other?
+
+    ``table``: methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the normal-approximation
+    95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows.
+    """
+    (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
+    acc_noise = 1.96 * np.sqrt(m(a, "accuracy") * (1 - m(a, "accuracy")) / n_test)
+    d_acc, d_gap = abs(m(a, "accuracy") - m(b, "accuracy")), abs(m(a, gap) - m(b, gap))
+    points = f"{a}: accuracy {m(a, 'accuracy'):.3f}, {_NAMES[gap]} {m(a, gap):.3f}; {b}: {m(b, 'accuracy'):.3f}, {m(b, gap):.3f}"
+    return _claim(nb, f"methods_meet_{gap}", d_acc <= acc_noise and d_gap <= noise,
+                  f"On the same embeddings the two land within the test set's noise of each other ({points}; noise ± "
+                  f"{acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap): this run credits neither method.",
+                  f"The two differ by more than the test set's noise ({points}; noise ± {acc_noise:.3f} in accuracy, "
+                  f"± {noise:.3f} in the gap). With one seed, check the seed spread before crediting the method.",
+                  {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise, "gap_noise": noise})
+
+
+def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim]:
+    """Is each constrained frontier monotone within the noise: tightening delta never raises the test gap by more
+    than the 95 % half-width? (The penalty's largest increase as lambda grows is reported beside it.)"""
+    out = []
+    for c in summary["target"].unique():
+        part = summary[summary["target"] == c]
+        worst = {}
+        for method, ascending in (("lagrangian", False), ("penalty", True)):
+            rows = part[part["method"] == method].sort_values("param", ascending=ascending)
+            worst[method] = float(np.clip(rows[f"{c}_mean"].diff().max(), 0, None)) if len(rows) > 1 else 0.0
+        out.append(_claim(
+            nb, f"frontier_monotone_{c}", worst["lagrangian"] <= noise[c],
+            f"Tightening δ raised the measured {_NAMES[c]} gap by at most {worst['lagrangian']:.3f}, within the test "
+            f"set's noise (± {noise[c]:.3f}): the constrained frontier is monotone as far as this test set can tell "
+            f"(penalty: up to {worst['penalty']:.3f} as λ grows).",
+            f"Tightening δ raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test set's "
+            f"noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More epochs or "
+            "seeds (gpu mode) make it monotone; look at which δ broke the order.",
+            {"max_increase": worst, "noise": noise[c]}))
+    return out
+
+
+def multi_group(nb: str, rates: pd.DataFrame, *, before: str, narrowing: list[str]) -> list[Claim]:
+    """With several groups: did any method give one decision to a whole group, and did the ``narrowing`` methods (those
+    that target selection rates) at least halve the largest gap? ``rates``: :func:`selection_frame` (models x groups),
+    ``before`` the unconstrained row."""
+    stuck = {m: one_class_groups(r.to_dict()) for m, r in rates.iterrows()}
+    stuck = {m: g for m, g in stuck.items() if g}
+    spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
+    narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
+    listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
+    return [
+        _claim(nb, "groups_not_levelled_to_one_class", not stuck,
+               f"No method gave one decision to a whole group: every group's rate stays between {MIN_RATE:g} and "
+               f"{1 - MIN_RATE:g} (lowest {float(rates.min().min()):.3f}, highest {float(rates.max().max()):.3f}).",
+               "Some method gives (almost) the same decision to a whole group: "
+               + "; ".join(f"{m}: {_fmt(g)}" for m, g in stuck.items())
+               + ". That closes gaps by levelling everyone to a constant classifier, not by treating groups alike.",
+               {"one_class": stuck}),
+        _claim(nb, "constraints_narrow_largest_gap", all(narrowed.values()),
+               f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups (unconstrained "
+               f"{spread[before]:.3f}; {listing}).",
+               f"Not every DP method halved the largest gap between the {rates.shape[1]} groups (unconstrained "
+               f"{spread[before]:.3f}; {listing}): with four groups a tolerance must hold for six pairs, and the "
+               "smallest group's rate is the noisiest.", {"spread": spread}),
+    ]
+
+
+def recap(nb: str) -> Any:
+    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text)."""
+    from IPython.display import Markdown
+
+    made = _MADE.get(nb, {})
+    if not made:
+        return Markdown("No claims were checked in this run.")
+    lines = [f"* {'✓' if c.held else '✗ *this run showed instead:*'} {c.says if c.held else c.instead}"
+             for c in made.values()]
+    held = sum(c.held for c in made.values())
+    return Markdown(f"**{held} of {len(made)} checks held on this run.**\n\n" + "\n".join(lines))
+
+
+# --------------------------------------------------------------------------------------------
+# the figures a run records
+# --------------------------------------------------------------------------------------------
+
+
+def _mean_sd(mean: float, sd: float) -> list:
+    return [round(float(mean), 4), None if pd.isna(sd) else round(float(sd), 4)]
+
+
+def record_frontier(nb: str, summary: pd.DataFrame, *, prefix: str = "") -> None:
+    """Record a frontier summary (``target`` column, :func:`summarize` columns): the tables per target and one
+    ``<target>.<method>[@param].<metric> = [mean, sd]`` entry per point (sd ``None`` for a single seed)."""
+    metrics = [m for m in ("accuracy", "dp", "eo", "ap") if f"{m}_mean" in summary]
+    for c, s in summary.groupby("target"):
+        record(nb, f"{prefix}frontier_{c}", s.drop(columns="target").round(4).to_dict("records"))
+    for _, r in summary.iterrows():
+        at = "" if pd.isna(r["param"]) or r["method"] == "expgrad" else f"@{r['param']:g}"
+        for m in metrics:
+            record(nb, f"{prefix}{r['target']}.{r['method']}{at}.{m}", _mean_sd(r[f"{m}_mean"], r[f"{m}_sd"]))
+
+
+def record_sweep(nb: str, sweeps: dict[str, pd.DataFrame], *, seconds: float, test_rows: int,
+                 noise: dict[str, float], device: Any = None) -> None:
+    """Record what a sweep cost and how precisely its test set measures a gap: ``sweep = {seconds, runs, seeds,
+    test_rows, head_seconds_per_run, device, noise_95}`` (``sweeps``: target -> :func:`sweep` frame)."""
+    import os
+
+    runs = pd.concat(sweeps.values(), ignore_index=True)
+    heads = runs[runs["method"].isin(["unconstrained", "penalty", "lagrangian", "reweighing"])]
+    record(nb, "sweep", {"seconds": round(float(seconds), 1), "runs": len(runs), "seeds": int(runs["seed"].nunique()),
+                         "test_rows": int(test_rows), "head_seconds_per_run": round(float(heads["seconds"].mean()), 3),
+                         "device": f"{device} ({os.cpu_count()} cores visible)", "noise_95": dict(noise)})
+
+
+def record_rates(nb: str, key: str, rates: pd.DataFrame) -> None:
+    """Record a :func:`selection_frame` (models x groups): ``<key>.<model> = {group: rate}``."""
+    for model, row in rates.iterrows():
+        record(nb, f"{key}.{model}", {str(g): round(float(v), 4) for g, v in row.items()})
+
+
+def record_table(nb: str, key: str, table: pd.DataFrame) -> None:
+    """Record a per-method table whose columns are ``(metric, "mean" | "std")``: ``<key>.<method>.<metric>``."""
+    for method, row in table.iterrows():
+        for m in dict.fromkeys(c[0] for c in table.columns):
+            record(nb, f"{key}.{method}.{m}", _mean_sd(row[(m, "mean")], row[(m, "std")]))
+
+
+def summary_table(summary: pd.DataFrame, picks: dict[str, tuple[str, str, float | None]]) -> pd.DataFrame:
+    """One row per pick (label -> ``(target, method, param)``; ``param`` None = the method's only point): the mean
+    accuracy and gaps over seeds, for a notebook's closing table."""
+    metrics = [m for m in ("accuracy", "dp", "eo", "ap") if f"{m}_mean" in summary]
+    rows = {}
+    for label, (target, method, param) in picks.items():
+        part = summary[(summary["target"] == target) & (summary["method"] == method)]
+        if part.empty:
+            raise ValueError(f"No {method!r} rows for target {target!r} in the summary.")
+        row = part.iloc[(part["param"] - param).abs().argmin()] if param is not None else part.iloc[0]
+        rows[label] = {m: row[f"{m}_mean"] for m in metrics}
+    return pd.DataFrame(rows).T
