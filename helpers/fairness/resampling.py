@@ -27,7 +27,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
-from .preprocessing import _codes, effective_sample_size, reweighing
+from ..validation import factorize
+from .preprocessing import effective_sample_size, reweighing
 
 Method = Literal["undersample", "oversample", "smote"]
 METHODS: tuple[str, ...] = ("undersample", "oversample", "smote")
@@ -48,8 +49,8 @@ def independence_targets(groups, labels, *, direction: Literal["under", "over"] 
 
     ``direction="over"`` scales so that no cell shrinks, ``"under"`` so that none grows (see module doc).
     """
-    g, gi = _codes(groups, "group")
-    y, yi = _codes(labels, "label", len(g))
+    g, gi = factorize(groups, "group")
+    y, yi = factorize(labels, "label", n=len(g))
     if len(gi) < 2 or len(yi) < 2:
         raise ValueError(f"Resampling needs at least two groups and two labels, got {list(gi)} and {list(yi)}.")
     if direction not in ("under", "over"):
@@ -77,8 +78,8 @@ def resample_cells(X, groups, labels, *, method: Method = "smote", seed: int = 0
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (rows x features), got shape {X.shape}.")
-    g, gi = _codes(groups, "group", len(X))
-    y, yi = _codes(labels, "label", len(X))
+    g, gi = factorize(groups, "group", n=len(X))
+    y, yi = factorize(labels, "label", n=len(X))
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     targets = independence_targets(gi[g], yi[y], direction="under" if method == "undersample" else "over")
