@@ -137,10 +137,10 @@ def plot_k_anonymity(k, *, ax=None, title: str = "How many records share your qu
     edges = np.unique(np.concatenate([[1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000], [k.max() + 1]]))
     edges = edges[edges <= k.max() + 1]
     counts, _ = np.histogram(k, bins=edges)
-    labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])]
+    labels = [f"{a}" if b - a == 1 else f"{a}-\n{b - 1}" for a, b in zip(edges[:-1], edges[1:])]  # 2 short lines
     bars = ax.bar(range(len(counts)), counts / len(k) * 100, color=["C3"] + ["C0"] * (len(counts) - 1))
     ax.bar_label(bars, labels=[f"{c / len(k) * 100:.1f}" for c in counts], fontsize=8)
-    ax.set_xticks(range(len(counts)), labels, rotation=30)
+    ax.set_xticks(range(len(counts)), labels, fontsize=8)
     ax.set_xlabel("equivalence-class size k (records sharing the same quasi-identifiers)")
     ax.set_ylabel("records (%)")
     ax.set_title(title)
