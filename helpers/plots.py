@@ -324,7 +324,7 @@ def plot_decay_heatmaps(grid, *, axes=None, title: str = "Validation accuracy ov
         ax.set_xticks(range(t.shape[1]), [f"{v:g}" for v in t.columns])
         ax.set_yticks(range(t.shape[0]), [f"{v:g}" for v in t.index])
         for (i, j), v in np.ndenumerate(t.values):
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="w" if v < (vmin + vmax) / 2 else "k")
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8, color="w" if v < (vmin + vmax) / 2 else "k")
         i, j = divmod(int(np.nanargmax(t.values)), t.shape[1])
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=2))
         ax.set_xlabel("learning rate")
