@@ -22,7 +22,7 @@ NEEDED = ("torch", "transformers", "shap", "lime", "fairlearn", "sklearn", "pand
           "tokenizers", "safetensors", "tqdm", "sentence_transformers")  # fmt: skip
 
 
-#: PyTorch's own index of CPU-only wheels (about 200 MB, against 3 to 4 GB of CUDA libraries for PyPI's Linux build).
+#: PyTorch's own index of CPU-only wheels: no CUDA libraries, which make up most of PyPI's Linux build of torch.
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
 

@@ -142,10 +142,10 @@ def plot_k_anonymity(k, *, ax=None, title: str = "How many records share your qu
     edges = np.unique(np.concatenate([[1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000], [k.max() + 1]]))
     edges = edges[edges <= k.max() + 1]
     counts, _ = np.histogram(k, bins=edges)
-    labels = [f"{a}" if b - a == 1 else f"{a}-{b - 1}" for a, b in zip(edges[:-1], edges[1:])]
+    labels = [f"{a}" if b - a == 1 else f"{a}-\n{b - 1}" for a, b in zip(edges[:-1], edges[1:])]  # 2 short lines
     bars = ax.bar(range(len(counts)), counts / len(k) * 100, color=["C3"] + ["C0"] * (len(counts) - 1))
     ax.bar_label(bars, labels=[f"{c / len(k) * 100:.1f}" for c in counts], fontsize=8)
-    ax.set_xticks(range(len(counts)), labels, rotation=30)
+    ax.set_xticks(range(len(counts)), labels, fontsize=8)
     ax.set_xlabel("equivalence-class size k (records sharing the same quasi-identifiers)")
     ax.set_ylabel("records (%)")
     ax.set_title(title)
@@ -329,7 +329,7 @@ def plot_decay_heatmaps(grid, *, axes=None, title: str = "Validation accuracy ov
         ax.set_xticks(range(t.shape[1]), [f"{v:g}" for v in t.columns])
         ax.set_yticks(range(t.shape[0]), [f"{v:g}" for v in t.index])
         for (i, j), v in np.ndenumerate(t.values):
-            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7, color="w" if v < (vmin + vmax) / 2 else "k")
+            ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=8, color="w" if v < (vmin + vmax) / 2 else "k")
         i, j = divmod(int(np.nanargmax(t.values)), t.shape[1])
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=2))
         ax.set_xlabel("learning rate")

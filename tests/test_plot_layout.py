@@ -122,3 +122,19 @@ def test_shap_text_plot_has_colours_a_browser_reads_and_no_maths():
     colours = re.findall(r"rgba?\(([^()]*)\)", html)
     assert colours and all(re.fullmatch(r"[\d.,\s]+", c) for c in colours), colours[:5]
     assert html.startswith("<div class='tex2jax_ignore'>") and "$2,392" in html
+
+
+def _race_rates():
+    groups = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"]
+    return pd.DataFrame({"original": [0.26, 0.12, 0.28, 0.12, 0.09], "reweighed": [0.24] * 5}, index=groups)
+
+
+@pytest.mark.parametrize("draw", [
+    lambda: plots.plot_group_bars(_race_rates(), reference=0.24, title="base rates").figure,
+    lambda: plots.plot_base_rates_compared(_race_rates(), ess={"original": 3000, "reweighed": 2712.4}).figure,
+    lambda: plots.plot_k_anonymity(np.random.default_rng(0).integers(1, 2000, size=3000)).figure,
+    lambda: plots.plot_proxies(pd.DataFrame({"auc": np.linspace(0.5, 0.95, 12), "mi_share": np.linspace(0, 0.4, 12)},
+                                            index=[f"marital-status-{i}" for i in range(12)])),
+], ids=["group_bars", "base_rates_compared", "k_anonymity", "proxies"])
+def test_more_plot_helpers_have_no_overlapping_labels(draw):
+    assert layout_problems(draw()) == []
