@@ -182,7 +182,7 @@ def texts(values: Any, name: str = "texts") -> list[str]:
         raise ValueError(f"{name} is required (got None).")
     out = list(values)
     if not out:
-        raise ValueError(f"{name} is empty: it needs at least one sentence.")
+        raise ValueError(f"{name} is empty: there are no sentences to work on.")
     bad = [i for i, t in enumerate(out) if not isinstance(t, str)]
     if bad:
         raise ValueError(f"{name} must hold strings; item {bad[0]} is a {type(out[bad[0]]).__name__}.")
