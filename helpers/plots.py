@@ -78,7 +78,7 @@ def plot_weat(results, *, ax=None, title: str = "WEAT / SEAT effect sizes on the
     ax.axvline(0, color="grey", lw=0.8)
     ax.invert_yaxis()
     ax.set(xlabel="effect size d (standard deviations; |d| > 0.8 is large)", title=title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a marker
     return ax
 
 
