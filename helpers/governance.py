@@ -71,7 +71,7 @@ REQUIRED_FIGURES: dict[str, list[tuple[str, str, str]]] = {
         (NB07, "mia.regularised.auc", "Membership inference (loss threshold) AUC, regularised model"),
         (NB07, "mia.unregularised.auc", "Membership inference (loss threshold) AUC, unregularised model"),
         (NB07, "mia.finetuned.auc", "Membership inference (loss threshold) AUC, fully fine-tuned encoder"),
-        (NB07, "privacy.qi_uniqueness", "Records unique on the quasi-identifiers (k = 1)"),
+        (NB07, "privacy.qi_uniqueness", "Training records unique within the sample on the quasi-identifiers (k = 1; sample uniqueness)"),
     ],
 }
 
@@ -107,7 +107,8 @@ _PROSE: dict[str, str] = {
         "difference (Hardt et al. 2016; computed with fairlearn); counterfactual flip rate under gendered word "
         "swaps (Garg et al. 2019); word-substitution attack success rate under a budget of k edits (Jin et al. "
         "2020); loss-threshold membership-inference AUC and advantage (Yeom et al. 2018); share of records unique "
-        "on quasi-identifiers (Sweeney 2002). Decision threshold 0.5."),
+        "on quasi-identifiers within the data set (sample uniqueness: an upper bound on the share of its records that "
+        "are unique in the whole population; Sweeney 2002). Decision threshold 0.5."),
     "Training and evaluation data": (
         "UCI Adult (Kohavi 1996; census 1994): training and validation from `adult.data` stratified by "
         "label x sex, test from `adult.test`, subsampled per run mode (see the mode under Model details)."),
