@@ -85,6 +85,22 @@ def _weighted_mean(losses, weights):
     return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
+def _board(log_to: str | None):
+    if log_to is None:
+        return None
+    from .monitor import TensorBoardLog
+
+    return TensorBoardLog(log_to)
+
+
+def _end_epoch(row: dict, model, on_epoch, board) -> None:
+    """Merge the ``on_epoch`` callback's numbers into the epoch's row and send the row to TensorBoard."""
+    if on_epoch is not None:
+        row.update(on_epoch(row["epoch"], model) or {})
+    if board is not None:
+        board.log(row["epoch"], row)
+
+
 # --------------------------------------------------------------------------------------------
 # a head on fixed features
 # --------------------------------------------------------------------------------------------
@@ -126,6 +142,8 @@ def train_head(
     groups=None,
     device=None,
     progress: bool = False,
+    on_epoch: Callable[[int, Any], dict] | None = None,
+    log_to: str | None = None,
 ):
     """Train logistic regression / a one-hidden-layer MLP on fixed features with AdamW.
 
@@ -139,11 +157,14 @@ def train_head(
         extra_loss: ``extra_loss(logits (B,), labels (B,), groups (B,) | None, step) -> scalar``,
             added to the loss at every step.
         groups: int array ``(n,)`` of sensitive-group codes, sliced per batch for ``extra_loss``.
+        on_epoch: ``on_epoch(epoch, model) -> dict`` after each epoch, merged into that epoch's row
+            (e.g. :func:`helpers.monitor.group_metrics_callback` for per-group metrics).
+        log_to: a run name: each epoch's row also goes to TensorBoard (:class:`helpers.monitor.TensorBoardLog`).
 
     Returns:
         ``(model, history)``: the model (in eval mode, on ``device``) and one dict per epoch with
         ``epoch``, ``train_loss`` and, with validation data, ``val_loss`` and ``val_accuracy``
-        (NaN otherwise).
+        (NaN otherwise), plus what ``on_epoch`` returns.
     """
     import torch
     from tqdm.auto import tqdm
@@ -174,6 +195,7 @@ def train_head(
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
     history: list[dict] = []
     step = 0
+    board = _board(log_to)
     for epoch in tqdm(range(1, epochs + 1), desc="training head", disable=not progress, leave=False):
         model.train()
         perm = torch.randperm(n, generator=gen).to(dev)
@@ -197,7 +219,10 @@ def train_head(
                 lv = model(Xv)
                 row["val_loss"] = float(bce(lv, yv).mean())
                 row["val_accuracy"] = float(((lv > 0).float() == yv).float().mean())
+        _end_epoch(row, model, on_epoch, board)
         history.append(row)
+    if board is not None:
+        board.close()
     return model.eval(), history
 
 
@@ -358,6 +383,8 @@ def fine_tune(
     warmup_fraction: float = 0.06,
     stratify: bool = False,
     progress: bool = True,
+    on_epoch: Callable[[int, Any], dict] | None = None,
+    log_to: str | None = None,
 ) -> FineTuneResult:
     """Fine-tune the whole encoder plus a fresh 2-way classification head.
 
@@ -374,6 +401,7 @@ def fine_tune(
     ``finetune_batch_size`` / ``finetune_lr`` sizes (few examples on a CPU need larger steps than the
     5e-5 used with the full data). ``examples_per_second`` counts training examples over the
     training loop's wall time (tokenization and model loading excluded, GPU synchronised).
+    ``on_epoch(epoch, model) -> dict`` and ``log_to`` (a TensorBoard run name) work as in :func:`train_head`.
 
     Returns:
         :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
@@ -425,6 +453,7 @@ def fine_tune(
     step = 0
     seconds = 0.0
     bar = tqdm(total=total_steps, desc="fine-tuning", disable=not progress, leave=False)
+    board = _board(log_to)
     model.train()
     for epoch in range(1, epochs + 1):
         if stratify:
@@ -459,7 +488,11 @@ def fine_tune(
         history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "seconds": dt,
                         "examples_per_second": n / dt if dt > 0 else math.nan})  # fmt: skip
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", ex_per_s=f"{n / dt:.0f}")
+        _end_epoch(history[-1], model, on_epoch, board)
+        model.train()
     bar.close()
+    if board is not None:
+        board.close()
     model.eval()
     eps = n * epochs / seconds if seconds > 0 else math.nan
     return FineTuneResult(model=model, tokenizer=tokenizer, history=history, examples_per_second=eps, seconds=seconds)
