@@ -385,6 +385,7 @@ def fine_tune(
     progress: bool = True,
     on_epoch: Callable[[int, Any], dict] | None = None,
     log_to: str | None = None,
+    adapt: Callable[[Any], Any] | None = None,
 ) -> FineTuneResult:
     """Fine-tune the whole encoder plus a fresh 2-way classification head.
 
@@ -402,6 +403,8 @@ def fine_tune(
     5e-5 used with the full data). ``examples_per_second`` counts training examples over the
     training loop's wall time (tokenization and model loading excluded, GPU synchronised).
     ``on_epoch(epoch, model) -> dict`` and ``log_to`` (a TensorBoard run name) work as in :func:`train_head`.
+    ``adapt(model) -> model`` changes the loaded classifier before training, e.g. :func:`helpers.lora.add_lora`;
+    only parameters that still require gradients are optimised.
 
     Returns:
         :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
@@ -434,6 +437,8 @@ def fine_tune(
     seed_everything(seed)
     tokenizer = load_tokenizer(model_name)
     model = load_classifier(model_name, num_labels=2, device=dev, seed=seed)
+    if adapt is not None:
+        model = adapt(model)
     tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
     lengths_np = tok.lengths.cpu().numpy()
     yt = torch.as_tensor(y, device=dev)
@@ -445,7 +450,8 @@ def fine_tune(
     total_steps = epochs * steps_per_epoch
     warmup = max(1, int(warmup_fraction * total_steps))
     fused = {"fused": True} if dev.type == "cuda" else {}
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **fused)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay,
+                            **fused)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     )
