@@ -1,7 +1,8 @@
-"""Fairness, in three parts, each its own module:
+"""Fairness, in parts, each its own module:
 
 * :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
 * :mod:`helpers.fairness.preprocessing` - reweighing, resampling, proxies (notebook 02);
+* :mod:`helpers.fairness.resampling` - undersampling, oversampling and SMOTE with imbalanced-learn (notebook 02);
 * :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04).
 
 ``from helpers.fairness import demographic_parity_difference`` works too: names are looked up lazily in
