@@ -128,8 +128,8 @@ def group_rates(y_true, y_pred, groups) -> pd.DataFrame:
     """Per group: ``n``, ``selection_rate`` P(y_hat = 1 | g) and ``error_rate`` P(y_hat != y | g)."""
     df = pd.DataFrame({"y": np.asarray(y_true).astype(int), "p": np.asarray(y_pred).astype(int),
                        "g": np.asarray(groups, dtype=object)})  # fmt: skip
-    out = df.groupby("g").apply(lambda d: pd.Series({"n": len(d), "selection_rate": d.p.mean(),
-                                                     "error_rate": (d.p != d.y).mean()}), include_groups=False)  # fmt: skip
+    df["err"] = (df.p != df.y).astype(float)
+    out = df.groupby("g").agg(n=("p", "size"), selection_rate=("p", "mean"), error_rate=("err", "mean"))
     out.index.name = "group"
     return out
 
