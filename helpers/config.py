@@ -73,6 +73,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "finetune_rows":           (32,    400,   None),   # 03: training rows for full fine-tuning
     "nb03_encode_rows":        (128,   1500,  None),   # 03: training rows embedded for the frozen head
     "nb03_test_rows":          (100,   1000,  None),   # 03: test rows every model is evaluated on
+    "nb03_lora_lr":            (1e-3,  1e-3,  5e-4),   # 03: AdamW learning rate of the LoRA adapters and head
     # --- 04_fairness_constrained_training ---------------------------------------------------
     "nb04_head_epochs":        (10,    60,    60),     # 04: epochs of the frozen-embedding head
     "nb04_head_batch":         (128,   512,   2048),   # 04: head mini-batch (stratified by group x label)
@@ -114,6 +115,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb07_augment_rows":       (20,    200,   5000),   # training sentences copied with random substitutions
     "nb07_mia_rows":           (100,   400,   2000),   # members = non-members per membership-inference run
     "nb07_mlp_epochs":         (20,    120,   200),    # epochs of the unregularised (memorising) MLP
+    "nb07_dp_epochs":          (2,     30,    30),     # epochs of each DP-SGD head (one per epsilon)
 }
 
 #: Expected wall-clock minutes per notebook and mode (smoke, cpu, gpu); the headless runner

@@ -51,6 +51,22 @@ def _weighted_mean(losses, weights):
     return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
 
 
+def _board(log_to: str | None):
+    if log_to is None:
+        return None
+    from .monitor import TensorBoardLog
+
+    return TensorBoardLog(log_to)
+
+
+def _end_epoch(row: dict, model, on_epoch, board) -> None:
+    """Merge the ``on_epoch`` callback's numbers into the epoch's row and send the row to TensorBoard."""
+    if on_epoch is not None:
+        row.update(on_epoch(row["epoch"], model) or {})
+    if board is not None:
+        board.log(row["epoch"], row)
+
+
 # --------------------------------------------------------------------------------------------
 # a head on fixed features
 # --------------------------------------------------------------------------------------------
@@ -92,6 +108,8 @@ def train_head(
     groups=None,
     device=None,
     progress: bool = False,
+    on_epoch: Callable[[int, Any], dict] | None = None,
+    log_to: str | None = None,
 ):
     """Train logistic regression / a one-hidden-layer MLP on fixed features with AdamW.
 
@@ -105,11 +123,14 @@ def train_head(
         extra_loss: ``extra_loss(logits (B,), labels (B,), groups (B,) | None, step) -> scalar``,
             added to the loss at every step.
         groups: int array ``(n,)`` of sensitive-group codes, sliced per batch for ``extra_loss``.
+        on_epoch: ``on_epoch(epoch, model) -> dict`` after each epoch, merged into that epoch's row
+            (e.g. :func:`helpers.monitor.group_metrics_callback` for per-group metrics).
+        log_to: a run name: each epoch's row also goes to TensorBoard (:class:`helpers.monitor.TensorBoardLog`).
 
     Returns:
         ``(model, history)``: the model (in eval mode, on ``device``) and one dict per epoch with
         ``epoch``, ``train_loss`` and, with validation data, ``val_loss`` and ``val_accuracy``
-        (NaN otherwise).
+        (NaN otherwise), plus what ``on_epoch`` returns.
     """
     import torch
 
@@ -138,6 +159,7 @@ def train_head(
     bce = torch.nn.BCEWithLogitsLoss(reduction="none")
     history: list[dict] = []
     step = 0
+    board = _board(log_to)
     for epoch in tqdm(range(1, epochs + 1), desc="training head", disable=not progress, leave=False):
         model.train()
         perm = torch.randperm(n, generator=gen).to(dev)
@@ -161,7 +183,10 @@ def train_head(
                 lv = model(Xv)
                 row["val_loss"] = float(bce(lv, yv).mean())
                 row["val_accuracy"] = float(((lv > 0).float() == yv).float().mean())
+        _end_epoch(row, model, on_epoch, board)
         history.append(row)
+    if board is not None:
+        board.close()
     return model.eval(), history
 
 
@@ -320,6 +345,9 @@ def fine_tune(
     warmup_fraction: float = 0.06,
     stratify: bool = False,
     progress: bool = True,
+    on_epoch: Callable[[int, Any], dict] | None = None,
+    log_to: str | None = None,
+    adapt: Callable[[Any], Any] | None = None,
 ) -> FineTuneResult:
     """Fine-tune the whole encoder plus a fresh 2-way classification head.
 
@@ -336,6 +364,9 @@ def fine_tune(
     ``finetune_batch_size`` / ``finetune_lr`` sizes (few examples on a CPU need larger steps than the
     5e-5 used with the full data). ``examples_per_second`` counts training examples over the
     training loop's wall time (tokenization and model loading excluded, GPU synchronised).
+    ``on_epoch(epoch, model) -> dict`` and ``log_to`` (a TensorBoard run name) work as in :func:`train_head`.
+    ``adapt(model) -> model`` changes the loaded classifier before training, e.g. :func:`helpers.lora.add_lora`;
+    only parameters that still require gradients are optimised.
 
     Returns:
         :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
@@ -364,6 +395,8 @@ def fine_tune(
     seed_everything(seed)
     tokenizer = load_tokenizer(model_name)
     model = load_classifier(model_name, num_labels=2, device=dev, seed=seed)
+    if adapt is not None:
+        model = adapt(model)
     tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
     lengths_np = tok.lengths.cpu().numpy()
     yt = torch.as_tensor(y, device=dev)
@@ -375,7 +408,8 @@ def fine_tune(
     total_steps = epochs * steps_per_epoch
     warmup = max(1, int(warmup_fraction * total_steps))
     fused = {"fused": True} if dev.type == "cuda" else {}
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **fused)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay,
+                            **fused)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     )
@@ -383,6 +417,7 @@ def fine_tune(
     step = 0
     seconds = 0.0
     bar = tqdm(total=total_steps, desc="fine-tuning", disable=not progress, leave=False)
+    board = _board(log_to)
     model.train()
     for epoch in range(1, epochs + 1):
         if stratify:
@@ -417,7 +452,11 @@ def fine_tune(
         history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "seconds": dt,
                         "examples_per_second": n / dt if dt > 0 else math.nan})  # fmt: skip
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", ex_per_s=f"{n / dt:.0f}")
+        _end_epoch(history[-1], model, on_epoch, board)
+        model.train()
     bar.close()
+    if board is not None:
+        board.close()
     model.eval()
     eps = n * epochs / seconds if seconds > 0 else math.nan
     return FineTuneResult(model=model, tokenizer=tokenizer, history=history, examples_per_second=eps, seconds=seconds)

@@ -3,7 +3,7 @@
 * :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
 * :mod:`helpers.fairness.compare` - two models on one test set: paired bootstrap of a difference (notebook 03);
 * :mod:`helpers.fairness.preprocessing` - reweighing, oversampling, proxies (notebook 02);
-* :mod:`helpers.fairness.resampling` - undersampling and SMOTE with imbalanced-learn (notebook 02);
+* :mod:`helpers.fairness.resampling` - undersampling, oversampling and SMOTE with imbalanced-learn (notebook 02);
 * :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04), a facade
   over :mod:`~helpers.fairness.surrogates`, :mod:`~helpers.fairness.head`, :mod:`~helpers.fairness.mixture`,
   :mod:`~helpers.fairness.harness` and :mod:`~helpers.fairness.last_layer`.
