@@ -316,7 +316,7 @@ def _eo_surrogate(skip_empty=True, labels_used=(0, 1), numpy=False):
                      if (rows & (groups == a)).any() or not skip_empty]
             gaps.append(torch.stack(means).max() - torch.stack(means).min())
         out = torch.stack(gaps).max()
-        return torch.tensor(float(out), dtype=probs.dtype) if numpy else out
+        return torch.tensor(float(out.detach()), dtype=probs.dtype) if numpy else out
 
     return eo_surrogate
 
