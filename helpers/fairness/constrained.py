@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from ..config import single_thread_on_cpu
 from ..training import stratified_batches  # noqa: F401  (re-exported: the head trainer's batches)
 
-CONSTRAINTS: tuple[str, ...] = ("dp", "eo")
+CONSTRAINTS: tuple[str, ...] = ("dp", "eo", "ap")
 METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighing", "expgrad", "threshold")
 
 
@@ -64,7 +64,8 @@ def encode_groups(values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
 
 def _check_constraint(constraint: str) -> str:
     if constraint not in CONSTRAINTS:
-        raise ValueError(f"Unknown constraint {constraint!r}: use 'dp' (demographic parity) or 'eo' (equalized odds).")
+        raise ValueError(f"Unknown constraint {constraint!r}: use 'dp' (demographic parity), 'eo' (equalized odds) "
+                         "or 'ap' (accuracy parity).")
     return constraint
 
 
@@ -154,11 +155,30 @@ def eo_gap(probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
     return torch.maximum(gaps[0], gaps[1])
 
 
+def ap_gap(probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
+           n_groups: int | None = None) -> torch.Tensor:
+    """Differentiable accuracy-parity gap: ``max_a E[s | A=a] - min_a E[s | A=a]`` with ``s = y p + (1 - y)(1 - p)``.
+
+    ``s`` is the probability that a decision drawn as ``Bernoulli(p)`` is correct, so ``E[s | A=a]`` is the soft
+    accuracy of group ``a``; on hard probabilities ``p`` in {0, 1} it is the accuracy and the gap is
+    :func:`helpers.fairness.metrics.accuracy_parity_difference` (fairlearn's accuracy ``MetricFrame`` difference, the
+    moment of ``ErrorRateParity``). Shapes: ``probs`` (B,), ``labels`` (B,) in {0, 1}, ``groups`` (B,). Returns a
+    scalar tensor; 0 when fewer than two groups are in the batch.
+    """
+    _check_batch(probs, groups, labels)
+    y = labels.to(probs.dtype)
+    means, present = group_means(y * probs + (1 - y) * (1 - probs), groups, n_groups)
+    return _spread(means, present, probs)
+
+
 def gap(constraint: str, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
         n_groups: int | None = None) -> torch.Tensor:
-    """:func:`dp_gap` (``constraint='dp'``) or :func:`eo_gap` (``'eo'``)."""
-    if _check_constraint(constraint) == "dp":
+    """:func:`dp_gap` (``constraint='dp'``), :func:`eo_gap` (``'eo'``) or :func:`ap_gap` (``'ap'``)."""
+    kind = _check_constraint(constraint)
+    if kind == "dp":
         return dp_gap(probs, groups, n_groups=n_groups)
+    if kind == "ap":
+        return ap_gap(probs, labels, groups, n_groups=n_groups)
     return eo_gap(probs, labels, groups, n_groups=n_groups)
 
 
@@ -214,22 +234,25 @@ class RunningRates:
 
     ``rate[y, a] = S[y, a] / N[y, a]`` with ``S <- beta S + (1 - beta) sum_batch`` and the same for ``N``,
     so large and small batches are weighted by their size, and a group missing from one batch keeps
-    its old estimate. Row ``y = 2`` holds all labels together (for demographic parity).
+    its old estimate. Row ``y = 2`` holds all labels together (for demographic parity); row 3 holds how often the
+    decision is right, ``y v + (1 - y)(1 - v)`` over all labels (for accuracy parity).
     """
 
     def __init__(self, n_groups: int, beta: float = 0.9) -> None:
         if not 0 <= beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {beta}.")
         self.beta = beta
-        self.sums = np.zeros((3, n_groups))
-        self.counts = np.zeros((3, n_groups))
+        self.sums = np.zeros((4, n_groups))
+        self.counts = np.zeros((4, n_groups))
 
     def update(self, values: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
         k = self.sums.shape[1]
         s = np.zeros_like(self.sums)
         c = np.zeros_like(self.counts)
-        for row, mask in ((0, labels == 0), (1, labels == 1), (2, np.ones_like(labels, dtype=bool))):
-            s[row] = np.bincount(groups[mask], weights=values[mask], minlength=k)[:k]
+        right = labels * values + (1 - labels) * (1 - values)
+        everyone = np.ones_like(labels, dtype=bool)
+        for row, mask, v in ((0, labels == 0, values), (1, labels == 1, values), (2, everyone, values), (3, everyone, right)):
+            s[row] = np.bincount(groups[mask], weights=v[mask], minlength=k)[:k]
             c[row] = np.bincount(groups[mask], minlength=k)[:k]
         seen = c > 0
         first = seen & (self.counts == 0)
@@ -237,7 +260,7 @@ class RunningRates:
         self.counts = np.where(first, c, np.where(seen, self.beta * self.counts + (1 - self.beta) * c, self.counts))
 
     def gap(self, constraint: str) -> float:
-        rows = (2,) if constraint == "dp" else (0, 1)
+        rows = {"dp": (2,), "eo": (0, 1), "ap": (3,)}[_check_constraint(constraint)]
         out = 0.0
         for r in rows:
             ok = self.counts[r] > 0
@@ -540,6 +563,9 @@ def _rate_rows(y: np.ndarray, groups: np.ndarray, constraint: str) -> tuple[np.n
     and within ``y = 0`` for FPR and ``y = 1`` for TPR for EO). ``s_r = min(n_a, n_b) / n``, the smaller cell's
     share of the data. One row per pair of groups ``a < b`` present for that rate.
     """
+    if constraint not in ("dp", "eo"):
+        raise ValueError(f"Randomised mixtures and best responses support 'dp' and 'eo', not {constraint!r}: a group's "
+                         "accuracy is not a linear function of the decisions (it has a constant term).")
     rows, names, share = [], [], []
     conds = [(None, "selection")] if constraint == "dp" else [(0, "FPR"), (1, "TPR")]
     present = sorted(np.unique(groups).tolist())
@@ -825,8 +851,12 @@ def mix_iterates(head: FairHeadResult, X: np.ndarray, y: Sequence[int], groups: 
 
 
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
-    """Accuracy and fairlearn's demographic-parity and equalized-odds differences of hard predictions."""
+    """Accuracy, fairlearn's demographic-parity and equalized-odds differences, and the accuracy-parity difference
+    (:func:`helpers.fairness.metrics.accuracy_parity_difference`, equal to fairlearn's accuracy ``MetricFrame``
+    difference) of hard predictions: ``{"accuracy", "dp", "eo", "ap"}``."""
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    from .metrics import accuracy_parity_difference
 
     y_true, y_pred, groups = np.asarray(y_true), np.asarray(y_pred), np.asarray(groups)
     if not len(y_true) == len(y_pred) == len(groups):
@@ -835,6 +865,7 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]
         "accuracy": float((y_true == y_pred).mean()),
         "dp": float(demographic_parity_difference(y_true, y_pred, sensitive_features=groups)),
         "eo": float(equalized_odds_difference(y_true, y_pred, sensitive_features=groups)),
+        "ap": accuracy_parity_difference(y_true, y_pred, sensitive_features=groups),
     }
 
 
@@ -872,7 +903,7 @@ def describe_rate_change(before: dict[str, float], after: dict[str, float]) -> s
     by raising ``r_lo`` (levelling up) or by lowering ``r_hi`` (levelling down): the share of the closed gap
     due to each is ``max(0, r_lo' - r_lo)`` and ``max(0, r_hi - r_hi')`` over their sum. A fairness method
     that closes the gap by lowering everyone's rate harms the advantaged group without helping the other
-    (Mittelstadt, Russell & Wachter 2023, "The unfairness of fair machine learning: levelling down and strict
+    (Mittelstadt, Wachter & Russell 2023, "The unfairness of fair machine learning: levelling down and strict
     egalitarianism by default"). ``before`` / ``after``: group name -> selection rate in [0, 1].
     """
     if set(before) != set(after) or len(before) < 2:
@@ -947,7 +978,8 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
     """Fit one method on ``data.*_train``; return its hard decisions on ``data.X_test``, shape (n_test,), and extras.
 
     ``param`` is ``lambda`` for ``"penalty"``, ``delta`` for ``"lagrangian"`` and the ``difference_bound``
-    (epsilon) for ``"expgrad"``; unused otherwise. ``"threshold"`` is ThresholdOptimizer with the constraint.
+    (epsilon) for ``"expgrad"`` (``DemographicParity``, ``EqualizedOdds`` or, for ``"ap"``, ``ErrorRateParity``); unused
+    otherwise. ``"threshold"`` is ThresholdOptimizer with the constraint (DP or EO only).
     ``head_kwargs`` go to :func:`train_fair_head` (epochs, batch_size, ...). The fairlearn baselines fit a
     standardised sklearn ``LogisticRegression`` on the same features. The extras hold ``final_lam`` for the
     Lagrangian. :func:`run_method` scores these decisions.
@@ -975,10 +1007,10 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
         if method == "lagrangian":
             extra["final_lam"] = res.hook.lam
     elif method == "expgrad":
-        from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+        from fairlearn.reductions import DemographicParity, EqualizedOdds, ErrorRateParity, ExponentiatedGradient
 
         eps = 0.01 if param is None else float(param)
-        moment = DemographicParity(difference_bound=eps) if constraint == "dp" else EqualizedOdds(difference_bound=eps)
+        moment = {"dp": DemographicParity, "eo": EqualizedOdds, "ap": ErrorRateParity}[constraint](difference_bound=eps)
         eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
                                    sample_weight_name="logisticregression__sample_weight")
         with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
@@ -987,6 +1019,9 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
     else:  # threshold
         from fairlearn.postprocessing import ThresholdOptimizer
 
+        if constraint == "ap":
+            raise ValueError("ThresholdOptimizer has no accuracy-parity constraint (it equalises selection, TPR or FPR "
+                             "rates); use 'expgrad' (ErrorRateParity) or the constrained head.")
         to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
                                 constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
         # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
@@ -1012,14 +1047,17 @@ def run_method(data: FairData, method: str, *, constraint: str = "dp", param: fl
 
 
 def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = (), deltas: Iterable[float] = (),
-          seeds: Iterable[int] = (0,), baselines: Iterable[str] = ("unconstrained", "reweighing", "expgrad", "threshold"),
+          seeds: Iterable[int] = (0,), baselines: Iterable[str] | None = None,
           expgrad_eps: float = 0.01, expgrad_iter: int = 50, progress: bool = True, **head_kwargs: Any) -> pd.DataFrame:
     """Run every method for every seed; return a tidy DataFrame.
 
-    Columns: ``method, constraint, param, seed, accuracy, dp, eo, seconds`` (+ ``final_lam`` for the
+    Columns: ``method, constraint, param, seed, accuracy, dp, eo, ap, seconds`` (+ ``final_lam`` for the
     Lagrangian). ``param`` is lambda for the penalty rows, delta for the Lagrangian rows and epsilon for
-    ExponentiatedGradient. One row per (method, param, seed).
+    ExponentiatedGradient. One row per (method, param, seed). ``baselines`` default: unconstrained, reweighing,
+    expgrad and (for DP and EO, which it supports) threshold.
     """
+    if baselines is None:
+        baselines = ("unconstrained", "reweighing", "expgrad") + (("threshold",) if constraint != "ap" else ())
     from tqdm.auto import tqdm
 
     seeds = list(seeds)
@@ -1042,7 +1080,7 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over seeds per (method, constraint, param): columns ``accuracy_mean, accuracy_sd, dp_mean...``."""
     keys = ["method", "constraint", "param"]
-    g = df.groupby(keys, dropna=False, sort=False, observed=True)[["accuracy", "dp", "eo"]]
+    g = df.groupby(keys, dropna=False, sort=False, observed=True)[[m for m in ("accuracy", "dp", "eo", "ap") if m in df]]
     out = g.agg(["mean", "std"])
     out.columns = [f"{a}_{'sd' if b == 'std' else b}" for a, b in out.columns]
     out["seeds"] = g.size().values
