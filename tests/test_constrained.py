@@ -213,12 +213,12 @@ def test_sweep_baselines_and_evaluate():
     pred, extra = fit_predict(data, "lagrangian", param=0.05, epochs=5)  # run_method scores exactly these decisions
     assert pred.shape == (300,) and set(np.unique(pred)) <= {0, 1}
     lagr = run_method(data, "lagrangian", param=0.05, epochs=5)
-    assert {k: lagr[k] for k in ("accuracy", "dp", "eo")} == evaluate(data.y_test, pred, data.g_test)
+    assert {k: lagr[k] for k in ("accuracy", "dp", "eo", "ap")} == evaluate(data.y_test, pred, data.g_test)
     assert lagr["final_lam"] == extra["final_lam"] >= 0.0
     with pytest.raises(ValueError, match="Unknown method"):
         fit_predict(data, "adversarial")
     ev = evaluate([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1])
-    assert ev == {"accuracy": 0.5, "dp": 1.0, "eo": 1.0}
+    assert ev == {"accuracy": 0.5, "dp": 1.0, "eo": 1.0, "ap": 0.0}  # each group: one of two right
     table = per_group_table([1, 0, 1, 0], [1, 1, 0, 0], [0, 0, 1, 1], names=["F", "M"])
     assert table.loc["F", "selection_rate"] == 1.0 and table.loc["M", "tpr"] == 0.0
 

@@ -61,6 +61,7 @@ from .surrogates import (
     FairnessPenalty,
     LagrangianConstraint,
     RunningRates,
+    ap_gap,
     dp_gap,
     encode_groups,
     eo_gap,
@@ -72,7 +73,7 @@ from .surrogates import (
 
 __all__ = [
     "CONSTRAINTS", "METHODS", "FairData", "FairHeadResult", "FairnessPenalty", "LagrangianConstraint", "LinearHead",
-    "MixtureHead", "RandomizedHeadResult", "RunningRates", "best_mixture", "best_response_heads",
+    "MixtureHead", "RandomizedHeadResult", "RunningRates", "ap_gap", "best_mixture", "best_response_heads",
     "constrain_last_layer", "decision_report", "describe_rate_change", "dp_gap", "encode_groups", "eo_gap",
     "evaluate", "fine_tune_fair", "fit_predict", "gap", "group_means", "lagrangian_costs", "mix_iterates",
     "penalty_loss", "per_group_table", "predict_fair_head", "probs_from_logits", "reweighing_weights",

@@ -29,14 +29,16 @@ METHODS: tuple[str, ...] = ("unconstrained", "penalty", "lagrangian", "reweighin
 
 
 def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]) -> dict[str, float]:
-    """Accuracy, demographic-parity and equalized-odds differences of hard predictions (n,) over ``groups`` (n,).
+    """Accuracy, demographic-parity, equalized-odds and accuracy-parity differences of hard predictions (n,) over
+    ``groups`` (n,): ``{"accuracy", "dp", "eo", "ap"}``.
 
-    The gaps are :func:`helpers.fairness.metrics.demographic_parity_difference` and
-    :func:`~helpers.fairness.metrics.equalized_odds_difference` (fairlearn's definitions). Raises ``ValueError`` for
+    The gaps are :func:`helpers.fairness.metrics.demographic_parity_difference`,
+    :func:`~helpers.fairness.metrics.equalized_odds_difference` (fairlearn's definitions) and
+    :func:`~helpers.fairness.metrics.accuracy_parity_difference` (fairlearn's accuracy ``MetricFrame`` difference). Raises ``ValueError`` for
     different lengths, non-0/1 labels, a single group, or a group without positives or negatives (its TPR or FPR
     is undefined).
     """
-    from .metrics import demographic_parity_difference, equalized_odds_difference
+    from .metrics import accuracy_parity_difference, demographic_parity_difference, equalized_odds_difference
 
     check.same_length(y_true=y_true, y_pred=y_pred, groups=groups)
     y_true, y_pred = check.binary_labels(y_true, "y_true"), check.binary_labels(y_pred, "y_pred")
@@ -45,6 +47,7 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[Any]
         "accuracy": float((y_true == y_pred).mean()),
         "dp": float(demographic_parity_difference(y_true, y_pred, sensitive_features=groups)),
         "eo": float(equalized_odds_difference(y_true, y_pred, sensitive_features=groups)),
+        "ap": accuracy_parity_difference(y_true, y_pred, sensitive_features=groups),
     }
 
 
@@ -82,7 +85,7 @@ def describe_rate_change(before: dict[str, float], after: dict[str, float]) -> s
     by raising ``r_lo`` (levelling up) or by lowering ``r_hi`` (levelling down): the share of the closed gap
     due to each is ``max(0, r_lo' - r_lo)`` and ``max(0, r_hi - r_hi')`` over their sum. A fairness method
     that closes the gap by lowering everyone's rate harms the advantaged group without helping the other
-    (Mittelstadt, Russell & Wachter 2023, "The unfairness of fair machine learning: levelling down and strict
+    (Mittelstadt, Wachter & Russell 2023, "The unfairness of fair machine learning: levelling down and strict
     egalitarianism by default"). ``before`` / ``after``: group name -> selection rate in [0, 1].
     """
     if set(before) != set(after) or len(before) < 2:
@@ -155,7 +158,8 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
     """Fit one method on ``data.*_train``; return its hard decisions on ``data.X_test``, shape (n_test,), and extras.
 
     ``param`` is ``lambda`` for ``"penalty"``, ``delta`` for ``"lagrangian"`` and the ``difference_bound``
-    (epsilon) for ``"expgrad"``; unused otherwise. ``"threshold"`` is ThresholdOptimizer with the constraint.
+    (epsilon) for ``"expgrad"`` (``DemographicParity``, ``EqualizedOdds`` or, for ``"ap"``, ``ErrorRateParity``); unused
+    otherwise. ``"threshold"`` is ThresholdOptimizer with the constraint (DP or EO only).
     ``head_kwargs`` go to :func:`train_fair_head` (epochs, batch_size, ...). The fairlearn baselines fit a
     standardised sklearn ``LogisticRegression`` on the same features. The extras hold ``final_lam`` for the
     Lagrangian. :func:`run_method` scores these decisions.
@@ -183,10 +187,10 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
             if method == "lagrangian":
                 extra["final_lam"] = res.hook.lam
         elif method == "expgrad":
-            from fairlearn.reductions import DemographicParity, EqualizedOdds, ExponentiatedGradient
+            from fairlearn.reductions import DemographicParity, EqualizedOdds, ErrorRateParity, ExponentiatedGradient
 
             eps = 0.01 if param is None else float(param)
-            moment = DemographicParity(difference_bound=eps) if constraint == "dp" else EqualizedOdds(difference_bound=eps)
+            moment = {"dp": DemographicParity, "eo": EqualizedOdds, "ap": ErrorRateParity}[constraint](difference_bound=eps)
             eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
                                        sample_weight_name="logisticregression__sample_weight")
             with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
@@ -195,6 +199,9 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
         else:  # threshold
             from fairlearn.postprocessing import ThresholdOptimizer
 
+            if constraint == "ap":
+                raise ValueError("ThresholdOptimizer has no accuracy-parity constraint (it equalises selection, TPR or "
+                                 "FPR rates); use 'expgrad' (ErrorRateParity) or the constrained head.")
             to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
                                     constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
             # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
@@ -220,14 +227,17 @@ def run_method(data: FairData, method: str, *, constraint: str = "dp", param: fl
 
 
 def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = (), deltas: Iterable[float] = (),
-          seeds: Iterable[int] = (0,), baselines: Iterable[str] = ("unconstrained", "reweighing", "expgrad", "threshold"),
+          seeds: Iterable[int] = (0,), baselines: Iterable[str] | None = None,
           expgrad_eps: float = 0.01, expgrad_iter: int = 50, progress: bool = True, **head_kwargs: Any) -> pd.DataFrame:
     """Run every method for every seed; return a tidy DataFrame.
 
-    Columns: ``method, constraint, param, seed, accuracy, dp, eo, seconds`` (+ ``final_lam`` for the
+    Columns: ``method, constraint, param, seed, accuracy, dp, eo, ap, seconds`` (+ ``final_lam`` for the
     Lagrangian). ``param`` is lambda for the penalty rows, delta for the Lagrangian rows and epsilon for
-    ExponentiatedGradient. One row per (method, param, seed).
+    ExponentiatedGradient. One row per (method, param, seed). ``baselines`` default: unconstrained, reweighing,
+    expgrad and (for DP and EO, which it supports) threshold.
     """
+    if baselines is None:
+        baselines = ("unconstrained", "reweighing", "expgrad") + (("threshold",) if constraint != "ap" else ())
     from ..progress import tqdm
 
     seeds = list(seeds)
@@ -250,7 +260,7 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over seeds per (method, constraint, param): columns ``accuracy_mean, accuracy_sd, dp_mean...``."""
     keys = ["method", "constraint", "param"]
-    g = df.groupby(keys, dropna=False, sort=False, observed=True)[["accuracy", "dp", "eo"]]
+    g = df.groupby(keys, dropna=False, sort=False, observed=True)[[m for m in ("accuracy", "dp", "eo", "ap") if m in df]]
     out = g.agg(["mean", "std"])
     out.columns = [f"{a}_{'sd' if b == 'std' else b}" for a, b in out.columns]
     out["seeds"] = g.size().values

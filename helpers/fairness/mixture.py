@@ -34,6 +34,9 @@ def _rate_rows(y: np.ndarray, groups: np.ndarray, constraint: str) -> tuple[np.n
     and within ``y = 0`` for FPR and ``y = 1`` for TPR for EO). ``s_r = min(n_a, n_b) / n``, the smaller cell's
     share of the data. One row per pair of groups ``a < b`` present for that rate.
     """
+    if constraint not in ("dp", "eo"):
+        raise ValueError(f"Randomised mixtures and best responses support 'dp' and 'eo', not {constraint!r}: a group's "
+                         "accuracy is not a linear function of the decisions (it has a constant term).")
     rows, names, share = [], [], []
     conds = [(None, "selection")] if constraint == "dp" else [(0, "FPR"), (1, "TPR")]
     present = sorted(np.unique(groups).tolist())

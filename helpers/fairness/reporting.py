@@ -255,11 +255,11 @@ def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metri
     """Is a test gap measured precisely enough to compare with a tolerance (95 % half-width <= ``MAX_HALF_WIDTH``)?"""
     ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=metric,
                       seed=seed)
-    half = (ci.high - ci.low) / 2
+    half, what = (ci.high - ci.low) / 2, what[:1].upper() + what[1:]
     return _claim(nb, name, half <= MAX_HALF_WIDTH,
-                  f"{what.capitalize()} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f}: "
+                  f"{what} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f}: "
                   "precise enough to compare with the tolerance.",
-                  f"{what.capitalize()} is {ci.estimate:.3f}, but its 95 % bootstrap interval runs from {ci.low:.3f} to "
+                  f"{what} is {ci.estimate:.3f}, but its 95 % bootstrap interval runs from {ci.low:.3f} to "
                   f"{ci.high:.3f}: with {len(np.asarray(y_true))} test sentences it cannot be compared with a "
                   "tolerance of a few hundredths. gpu mode scores the full test split.",
                   {"estimate": ci.estimate, "low": ci.low, "high": ci.high})
@@ -306,27 +306,43 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
     return out
 
 
-def multi_group(nb: str, rates: pd.DataFrame, *, before: str, narrowing: list[str]) -> list[Claim]:
-    """With several groups: did any method give one decision to a whole group, and did the ``narrowing`` methods (those
-    that target selection rates) at least halve the largest gap? ``rates``: :func:`selection_frame` (models x groups),
-    ``before`` the unconstrained row."""
-    stuck = {m: one_class_groups(r.to_dict()) for m, r in rates.iterrows()}
-    stuck = {m: g for m, g in stuck.items() if g}
+#: A classifier giving one decision to more than 1 - this share of everyone is treated as (nearly) constant.
+NEAR_CONSTANT = 0.05
+
+
+def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
+                narrowing: list[str]) -> list[Claim]:
+    """With several groups: did any method (nearly) become a constant classifier, and did the ``narrowing`` methods
+    (those that target selection rates) at least halve the largest gap between group selection rates?
+
+    ``predictions``: method -> 0/1 decisions (n,); ``groups``: group names (n,); ``before``: the unconstrained method.
+    A method counts as levelled to a constant if it gives one decision to more than ``1 - NEAR_CONSTANT`` of everyone
+    or to more than ``1 - MIN_RATE`` of some group; its accuracy is shown beside the constant classifier's.
+    """
+    y = np.asarray(y_true)
+    rates = selection_frame(predictions, groups)
+    share = {m: float(np.mean(p)) for m, p in predictions.items()}
+    acc = {m: float(np.mean(np.asarray(p) == y)) for m, p in predictions.items()}
+    constant = max(float(y.mean()), 1 - float(y.mean()))
+    flat = {m: rates.loc[m].to_dict() for m in predictions
+            if not NEAR_CONSTANT <= share[m] <= 1 - NEAR_CONSTANT or one_class_groups(rates.loc[m].to_dict())}
     spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
     narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
     listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
     return [
-        _claim(nb, "groups_not_levelled_to_one_class", not stuck,
-               f"No method gave one decision to a whole group: every group's rate stays between {MIN_RATE:g} and "
-               f"{1 - MIN_RATE:g} (lowest {float(rates.min().min()):.3f}, highest {float(rates.max().max()):.3f}).",
-               "Some method gives (almost) the same decision to a whole group: "
-               + "; ".join(f"{m}: {_fmt(g)}" for m, g in stuck.items())
-               + ". That closes gaps by levelling everyone to a constant classifier, not by treating groups alike.",
-               {"one_class": stuck}),
-        _claim(nb, "constraints_narrow_largest_gap", all(narrowed.values()),
-               f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups (unconstrained "
-               f"{spread[before]:.3f}; {listing}).",
-               f"Not every DP method halved the largest gap between the {rates.shape[1]} groups (unconstrained "
+        _claim(nb, "no_method_levels_to_a_constant", not flat,
+               f"No method became a constant classifier: each gives the positive decision to between "
+               f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group.",
+               "Levelled down to (nearly) a constant classifier: "
+               + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
+                           f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
+               + ". A small gap from treating (almost) everyone the same way is not groups treated alike. The "
+               "features here do not contain the group: a head can move a group's rate only through features "
+               "correlated with it.", {"share_positive": share, "accuracy": acc, "constant_accuracy": constant}),
+        _claim(nb, "dp_methods_halve_largest_gap", all(narrowed.values()),
+               f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups' rates "
+               f"(unconstrained {spread[before]:.3f}; {listing}).",
+               f"Not every DP method halved the largest gap between the {rates.shape[1]} groups' rates (unconstrained "
                f"{spread[before]:.3f}; {listing}): with four groups a tolerance must hold for six pairs, and the "
                "smallest group's rate is the noisiest.", {"spread": spread}),
     ]

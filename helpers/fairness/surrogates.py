@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from .. import validation as check
 
-CONSTRAINTS: tuple[str, ...] = ("dp", "eo")
+CONSTRAINTS: tuple[str, ...] = ("dp", "eo", "ap")
 
 # --------------------------------------------------------------------------------------------
 # Input checks and group codes
@@ -47,7 +47,8 @@ def encode_groups(values: Sequence[Any]) -> tuple[np.ndarray, list[str]]:
 
 
 def _check_constraint(constraint: str) -> str:
-    """``constraint`` if it is ``'dp'`` (demographic parity) or ``'eo'`` (equalized odds), else a ValueError."""
+    """``constraint`` if it is ``'dp'`` (demographic parity), ``'eo'`` (equalized odds) or ``'ap'`` (accuracy parity),
+    else a ValueError."""
     return check.one_of(constraint, CONSTRAINTS, "constraint")
 
 
@@ -137,11 +138,30 @@ def eo_gap(probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
     return torch.maximum(gaps[0], gaps[1])
 
 
+def ap_gap(probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
+           n_groups: int | None = None) -> torch.Tensor:
+    """Differentiable accuracy-parity gap: ``max_a E[s | A=a] - min_a E[s | A=a]`` with ``s = y p + (1 - y)(1 - p)``.
+
+    ``s`` is the probability that a decision drawn as ``Bernoulli(p)`` is correct, so ``E[s | A=a]`` is the soft
+    accuracy of group ``a``; on hard probabilities ``p`` in {0, 1} it is the accuracy and the gap is
+    :func:`helpers.fairness.metrics.accuracy_parity_difference` (fairlearn's accuracy ``MetricFrame`` difference, the
+    moment of ``ErrorRateParity``). Shapes: ``probs`` (B,), ``labels`` (B,) in {0, 1}, ``groups`` (B,). Returns a
+    scalar tensor; 0 when fewer than two groups are in the batch.
+    """
+    _check_batch(probs, groups, labels)
+    y = labels.to(probs.dtype)
+    means, present = group_means(y * probs + (1 - y) * (1 - probs), groups, n_groups)
+    return _spread(means, present, probs)
+
+
 def gap(constraint: str, probs: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, *,
         n_groups: int | None = None) -> torch.Tensor:
-    """:func:`dp_gap` (``constraint='dp'``) or :func:`eo_gap` (``'eo'``)."""
-    if _check_constraint(constraint) == "dp":
+    """:func:`dp_gap` (``constraint='dp'``), :func:`eo_gap` (``'eo'``) or :func:`ap_gap` (``'ap'``)."""
+    kind = _check_constraint(constraint)
+    if kind == "dp":
         return dp_gap(probs, groups, n_groups=n_groups)
+    if kind == "ap":
+        return ap_gap(probs, labels, groups, n_groups=n_groups)
     return eo_gap(probs, labels, groups, n_groups=n_groups)
 
 
@@ -197,22 +217,25 @@ class RunningRates:
 
     ``rate[y, a] = S[y, a] / N[y, a]`` with ``S <- beta S + (1 - beta) sum_batch`` and the same for ``N``,
     so large and small batches are weighted by their size, and a group missing from one batch keeps
-    its old estimate. Row ``y = 2`` holds all labels together (for demographic parity).
+    its old estimate. Row ``y = 2`` holds all labels together (for demographic parity); row 3 holds how often the
+    decision is right, ``y v + (1 - y)(1 - v)`` over all labels (for accuracy parity).
     """
 
     def __init__(self, n_groups: int, beta: float = 0.9) -> None:
         if not 0 <= beta < 1:
             raise ValueError(f"beta must be in [0, 1), got {beta}.")
         self.beta = beta
-        self.sums = np.zeros((3, n_groups))
-        self.counts = np.zeros((3, n_groups))
+        self.sums = np.zeros((4, n_groups))
+        self.counts = np.zeros((4, n_groups))
 
     def update(self, values: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> None:
         k = self.sums.shape[1]
         s = np.zeros_like(self.sums)
         c = np.zeros_like(self.counts)
-        for row, mask in ((0, labels == 0), (1, labels == 1), (2, np.ones_like(labels, dtype=bool))):
-            s[row] = np.bincount(groups[mask], weights=values[mask], minlength=k)[:k]
+        right = labels * values + (1 - labels) * (1 - values)
+        everyone = np.ones_like(labels, dtype=bool)
+        for row, mask, v in ((0, labels == 0, values), (1, labels == 1, values), (2, everyone, values), (3, everyone, right)):
+            s[row] = np.bincount(groups[mask], weights=v[mask], minlength=k)[:k]
             c[row] = np.bincount(groups[mask], minlength=k)[:k]
         seen = c > 0
         first = seen & (self.counts == 0)
@@ -220,7 +243,7 @@ class RunningRates:
         self.counts = np.where(first, c, np.where(seen, self.beta * self.counts + (1 - self.beta) * c, self.counts))
 
     def gap(self, constraint: str) -> float:
-        rows = (2,) if constraint == "dp" else (0, 1)
+        rows = {"dp": (2,), "eo": (0, 1), "ap": (3,)}[_check_constraint(constraint)]
         out = 0.0
         for r in rows:
             ok = self.counts[r] > 0
