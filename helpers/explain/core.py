@@ -89,7 +89,7 @@ class BatchedPredictor:
                  class_names: Sequence[str] | None = None) -> None:
         import torch
 
-        from .config import get_device, size
+        from ..config import get_device, size
 
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("BatchedPredictor needs a fast tokenizer (AutoTokenizer.from_pretrained(..., use_fast=True)).")
@@ -127,7 +127,7 @@ class BatchedPredictor:
         """
         import torch
 
-        from .config import autocast
+        from ..config import autocast
 
         ids = input_ids.to(self.device)
         n, t = ids.shape

@@ -117,7 +117,7 @@ def word_importance_per_text(attributions: Sequence[Attribution], words: Sequenc
 def explain_many(predictor: BatchedPredictor, texts: Sequence[str], *, method: str = "shap", label: int | str = 1,
                  max_evals: int = 500, num_samples: int = 1000, progress: bool = True) -> list[Attribution]:
     """Explain many sentences (for global summaries) with ``"shap"`` or ``"lime"``, one class."""
-    from .progress import tqdm
+    from ..progress import tqdm
 
     if method not in ("shap", "lime"):
         raise ValueError(f"method must be 'shap' or 'lime', got {method!r}.")

@@ -138,7 +138,7 @@ def shap_explain(m: MaskedText, *, max_evals: int = 500, batch_size: int = 512, 
     """
     import shap
 
-    from .config import seeded
+    from ..config import seeded
 
     if max_evals < 3:
         raise ValueError(f"max_evals must be at least 3, got {max_evals}.")
