@@ -241,6 +241,33 @@ def seed_everything(seed: int = 0) -> int:
     return seed
 
 
+@contextlib.contextmanager
+def seeded(seed: int = 0):
+    """Run a block as if after :func:`seed_everything` (``seed``), then give the caller back its own random state.
+
+    A library call that needs reproducible draws from the global generators (torch's default initialisers,
+    NumPy's legacy ``np.random``, Python's ``random``) runs inside ``with seeded(seed):``: same seed, same numbers,
+    and the notebook's own random streams continue as if the call had drawn nothing.
+    """
+    import numpy as np
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    hash_seed = os.environ.get("PYTHONHASHSEED")
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            seed_everything(seed)
+            yield seed
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+            if hash_seed is None:
+                os.environ.pop("PYTHONHASHSEED", None)
+            else:
+                os.environ["PYTHONHASHSEED"] = hash_seed
+
+
 def set_threads(n: int | None = None) -> int:
     """Limit torch's CPU threads (Binder has 2 cores; more threads than cores only thrash)."""
     import torch
@@ -255,8 +282,7 @@ def single_thread_on_cpu(device: "torch.device") -> Iterator[None]:  # noqa: F82
     """Run a block with one torch CPU thread, then restore the previous count (a no-op on a GPU).
 
     For tiny models (a 384-wide head): splitting their matrices over threads costs more than it saves,
-    and on a shared CPU the threads' synchronisation made training up to ~100x slower in our
-    measurements (0.4-0.5 s per run with one thread, 19-40 s with two under load).
+    and on a shared, loaded CPU the threads spend most of their time waiting for each other.
     """
     import torch
 

@@ -287,11 +287,10 @@ def confident_error_rate(y_true, p, *, confidence: float = 0.8) -> float:
     """
     import numpy as np
 
-    y, p = np.asarray(y_true).reshape(-1), np.asarray(p, dtype=float).reshape(-1)
-    if len(y) == 0 or len(y) != len(p):
-        raise ValueError(f"Need one probability per label; got {len(p)} probabilities and {len(y)} labels.")
-    if np.isnan(p).any() or (p < 0).any() or (p > 1).any() or not np.isin(y, (0, 1)).all():
-        raise ValueError("Probabilities must lie in [0, 1] and labels be 0/1.")
+    from . import validation as check
+
+    y = check.binary_labels(y_true, "y_true")
+    p = check.probabilities(p, "p", n=len(y))
     if not 0.5 <= confidence <= 1.0:
         raise ValueError(f"confidence must be in [0.5, 1], got {confidence}.")
     return float(np.mean(np.where(y == 1, 1.0 - p, p) >= confidence))

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+
+from . import validation as check
 
 BUNDLED = "bundled"
 #: The name that means "the bundled MiniLM" (``None`` means the same).
@@ -209,61 +212,50 @@ def load_classifier(name: str | None = None, *, num_labels: int = 2, device=None
     return MeanPoolClassifier(encoder, num_labels).to(dev).eval()  # eval like from_pretrained; fine_tune calls train()
 
 
-def _classifier_class():
-    import torch
+class MeanPoolClassifier(torch.nn.Module):
+    """Encoder + mean pooling + dropout + linear head; ``forward`` returns an object with ``.logits`` (B, C).
 
-    class MeanPoolClassifierImpl(torch.nn.Module):
-        """Encoder + mean pooling + dropout + linear head; ``forward`` returns an object with ``.logits`` (B, C)."""
+    ``config`` is a copy of the encoder's config with ``num_labels`` set: the shared encoder's own config is left
+    as it was. Dropout ``p`` is the encoder's ``hidden_dropout_prob``.
+    """
 
-        def __init__(self, encoder, num_labels: int = 2) -> None:
-            super().__init__()
-            self.encoder = encoder
-            self.config = encoder.config
-            self.config.num_labels = num_labels
-            p = float(getattr(encoder.config, "hidden_dropout_prob", 0.1) or 0.0)
-            self.dropout = torch.nn.Dropout(p)
-            self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
+    def __init__(self, encoder, num_labels: int = 2) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = copy.copy(encoder.config)
+        self.config.num_labels = num_labels
+        p = float(getattr(encoder.config, "hidden_dropout_prob", 0.1) or 0.0)
+        self.dropout = torch.nn.Dropout(p)
+        self.classifier = torch.nn.Linear(encoder.config.hidden_size, num_labels)
 
-        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs):
-            from transformers.modeling_outputs import SequenceClassifierOutput
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **kwargs):
+        from transformers.modeling_outputs import SequenceClassifierOutput
 
-            if attention_mask is None:
-                attention_mask = torch.ones_like(input_ids)
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                                  **({"token_type_ids": token_type_ids} if token_type_ids is not None else {}))
-            pooled = mean_pool(hidden.last_hidden_state, attention_mask)
-            return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
-
-    return MeanPoolClassifierImpl
-
-
-def MeanPoolClassifier(encoder, num_labels: int = 2):  # noqa: N802 - reads like the class it builds
-    """Build the mean-pooling classifier around ``encoder`` (torch is imported lazily)."""
-    return _classifier_class()(encoder, num_labels)
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                              **({"token_type_ids": token_type_ids} if token_type_ids is not None else {}))
+        pooled = mean_pool(hidden.last_hidden_state, attention_mask)
+        return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
 
 
-def _head_classifier_class():
-    import torch
+class EncoderWithHead(torch.nn.Module):
+    """Encoder + mean pooling + a head that maps the pooled embedding (B, H) to one logit (B,) of y = 1."""
 
-    class EncoderWithHeadImpl(torch.nn.Module):
-        """Encoder + mean pooling + a head that maps the pooled embedding (B, H) to one logit (B,) of y = 1."""
+    def __init__(self, encoder, head) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+        self.config = copy.copy(encoder.config)  # a copy: the shared encoder's config stays as it was
+        self.config.num_labels = 2
 
-        def __init__(self, encoder, head) -> None:
-            super().__init__()
-            self.encoder, self.head = encoder, head
-            self.config = copy.copy(encoder.config)  # a copy: the shared encoder's config stays as it was
-            self.config.num_labels = 2
+    def forward(self, input_ids=None, attention_mask=None, **kwargs):
+        from transformers.modeling_outputs import SequenceClassifierOutput
 
-        def forward(self, input_ids=None, attention_mask=None, **kwargs):
-            from transformers.modeling_outputs import SequenceClassifierOutput
-
-            if attention_mask is None:
-                attention_mask = torch.ones_like(input_ids)
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            z = self.head(mean_pool(hidden.float(), attention_mask)).float().reshape(-1)  # (B,)
-            return SequenceClassifierOutput(logits=torch.stack([torch.zeros_like(z), z], dim=-1))
-
-    return EncoderWithHeadImpl
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        z = self.head(mean_pool(hidden.float(), attention_mask)).float().reshape(-1)  # (B,)
+        return SequenceClassifierOutput(logits=torch.stack([torch.zeros_like(z), z], dim=-1))
 
 
 def encoder_with_head(encoder, head):
@@ -275,7 +267,7 @@ def encoder_with_head(encoder, head):
     so ``softmax`` gives ``[1 - sigmoid(z), sigmoid(z)]``: the head's own probability, now computed from text -
     which is what word-level explainers (LIME, SHAP) and text attacks need. Nothing is copied or retrained.
     """
-    return _head_classifier_class()(encoder, head).eval()
+    return EncoderWithHead(encoder, head).eval()
 
 
 def mean_pool(last_hidden_state, attention_mask):
@@ -309,10 +301,7 @@ def encode(
 
     from .config import autocast, size
 
-    if isinstance(texts, str):
-        raise ValueError("encode() takes a list of sentences, not a single string; wrap it in [ ].")
-    if len(texts) == 0:
-        raise ValueError("encode() got no sentences.")
+    texts = check.texts(texts, "texts")
     model = model if model is not None else load_encoder(device=device)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
     dev = next(model.parameters()).device

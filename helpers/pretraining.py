@@ -14,6 +14,8 @@ Notebook 01 uses this module in lesson order:
    the corpus-vs-model she-rate correlation with a bootstrap interval;
 6. :func:`weat`, :func:`run_weat_tests`, :func:`seat_sentences` - WEAT (Caliskan et al. 2017) and
    SEAT-style sentence templates (May et al. 2019) on a pretrained encoder.
+
+Steps 5 and 6 live in :mod:`helpers.bias_probes`; ``helpers.pretraining`` finds their names there.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from math import comb
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -247,18 +248,19 @@ def make_model(tokenizer, *, layers: int = 2, hidden: int = 128, heads: int = 2,
                max_positions: int = 128, seed: int = 0):
     """A randomly initialised ``BertForMaskedLM`` (Devlin et al. 2019) sized for the tokenizer.
 
-    Weights are drawn after ``torch.manual_seed(seed)``, so the same seed gives the same model.
+    Weights are drawn under :func:`helpers.config.seeded` (``seed``), so the same seed gives the same model.
     """
-    import torch
     from transformers import BertConfig, BertForMaskedLM
+
+    from .config import seeded
 
     if hidden % heads:
         raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads}).")
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=heads, intermediate_size=intermediate or 4 * hidden,
                         max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(seed)
-    return BertForMaskedLM(config)
+    with seeded(seed):
+        return BertForMaskedLM(config)
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int):
@@ -459,223 +461,18 @@ def pretrain(model, tokenizer, train_seqs: Sequence[Sequence[int]], heldout: Mas
                        tokens_seen=seen, device=str(dev), precision=str(dtype).replace("torch.", "") if dtype else "float32")
 
 
-# --------------------------------------------------------------------------------------------
-# 5. Fill-mask probes and bias absorption
-# --------------------------------------------------------------------------------------------
+#: Fill-mask probes, bias absorption and WEAT/SEAT (steps 5 and 6) live in :mod:`helpers.bias_probes`;
+#: ``pt.<name>`` finds them there.
+_PROBES = ("mask_distribution", "top_fills", "word_probs", "she_ratio", "pearson_bootstrap", "bias_absorption", "weat_association", "weat_effect_size", "WeatResult", "weat", "SEAT_TEMPLATES", "seat_sentences", "run_weat_tests")
 
 
-def mask_distribution(model, tokenizer, text: str) -> np.ndarray:
-    """The model's probability distribution over the vocabulary at the single ``[MASK]`` in ``text``.
+def __getattr__(name: str) -> Any:
+    if name in _PROBES:
+        from . import bias_probes
 
-    softmax of the MLM logits at that position, computed in float64: shape ``(vocab_size,)``,
-    non-negative, sums to 1.
-    """
-    import torch
-
-    if not isinstance(text, str):
-        raise ValueError("mask_distribution takes one sentence (a string).")
-    enc = tokenizer(text, return_tensors="pt")
-    where = (enc["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten()
-    if len(where) != 1:
-        raise ValueError(f"The sentence must contain exactly one {tokenizer.mask_token}, found {len(where)}: {text!r}")
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.inference_mode():
-        logits = model(**{k: v.to(dev) for k, v in enc.items() if k in ("input_ids", "attention_mask")}).logits
-    model.train(was_training)
-    return torch.softmax(logits[0, int(where[0])].double(), dim=-1).cpu().numpy()
+        return getattr(bias_probes, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def top_fills(model, tokenizer, text: str, k: int = 5) -> pd.DataFrame:
-    """The ``k`` most probable fillers of the ``[MASK]`` in ``text``: columns token, probability."""
-    p = mask_distribution(model, tokenizer, text)
-    idx = np.argsort(-p)[:k]
-    return pd.DataFrame({"token": tokenizer.convert_ids_to_tokens(idx.tolist()), "probability": p[idx]})
-
-
-def word_probs(model, tokenizer, text: str, words: Sequence[str]) -> dict[str, float]:
-    """P(word) at the ``[MASK]`` of ``text`` for each word; every word must be a single token."""
-    ids = []
-    for w in words:
-        pieces = tokenizer.tokenize(w)
-        if len(pieces) != 1 or tokenizer.convert_tokens_to_ids(pieces[0]) == tokenizer.unk_token_id:
-            raise ValueError(f"{w!r} is not a single token of this tokenizer ({pieces}); choose another word.")
-        ids.append(tokenizer.convert_tokens_to_ids(pieces[0]))
-    p = mask_distribution(model, tokenizer, text)
-    return {w: float(p[i]) for w, i in zip(words, ids)}
-
-
-def she_ratio(model, tokenizer, occupations: Sequence[str], *, template: str = PROBE_TEMPLATE) -> pd.Series:
-    """P(she) / (P(she) + P(he)) at the [MASK] of ``template`` for each occupation code."""
-    out = {}
-    for code in occupations:
-        if code not in OCCUPATION_PHRASES:
-            raise ValueError(f"Unknown occupation {code!r}; known: {', '.join(OCCUPATION_PHRASES)}.")
-        p = word_probs(model, tokenizer, template.format(occupation=OCCUPATION_PHRASES[code]), ["she", "he"])
-        out[code] = p["she"] / (p["she"] + p["he"])
-    return pd.Series(out, name="model_she_ratio")
-
-
-def pearson_bootstrap(x: Sequence[float], y: Sequence[float], *, n_boot: int = 2000, level: float = 0.95,
-                      seed: int = 0) -> tuple[float, tuple[float, float]]:
-    """Pearson r and a percentile bootstrap interval (Efron & Tibshirani 1993), resampling pairs.
-
-    r = cov(x, y) / (sd(x) sd(y)). Resamples in which x or y is constant are skipped.
-    """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x.shape != y.shape or x.ndim != 1 or len(x) < 3:
-        raise ValueError("x and y must be 1-d, of equal length, with at least 3 points.")
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError("x and y must not contain NaN or infinity.")
-    if x.std() == 0 or y.std() == 0:
-        raise ValueError("Pearson r is undefined when x or y is constant.")
-    r = float(np.corrcoef(x, y)[0, 1])
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
-    xb, yb = x[idx], y[idx]
-    xc, yc = xb - xb.mean(1, keepdims=True), yb - yb.mean(1, keepdims=True)
-    den = np.sqrt((xc**2).sum(1) * (yc**2).sum(1))
-    ok = den > 0
-    rs = (xc * yc).sum(1)[ok] / den[ok]
-    alpha = (1 - level) / 2
-    return r, (float(np.quantile(rs, alpha)), float(np.quantile(rs, 1 - alpha)))
-
-
-def bias_absorption(model, tokenizer, corpus_rates: pd.DataFrame, *, template: str = PROBE_TEMPLATE,
-                    n_boot: int = 2000, seed: int = 0) -> tuple[pd.DataFrame, float, tuple[float, float]]:
-    """Corpus she-rate vs the model's P(she)/(P(she)+P(he)) per occupation, with r and its CI.
-
-    Args:
-        corpus_rates: :func:`pronoun_rates` of the *training* lines.
-
-    Returns:
-        (table with ``corpus_she_rate``, ``model_she_ratio``, ``n``; Pearson r; bootstrap interval).
-    """
-    model_ratio = she_ratio(model, tokenizer, list(corpus_rates.index), template=template)
-    table = pd.DataFrame({"corpus_she_rate": corpus_rates["she_rate"], "model_she_ratio": model_ratio,
-                          "n": corpus_rates["n"]})
-    r, ci = pearson_bootstrap(table["corpus_she_rate"], table["model_she_ratio"], n_boot=n_boot, seed=seed)
-    return table, r, ci
-
-
-# --------------------------------------------------------------------------------------------
-# 6. WEAT and SEAT
-# --------------------------------------------------------------------------------------------
-
-
-def _unit(v) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64)
-    if v.ndim != 2 or len(v) == 0:
-        raise ValueError("Each word set must be a non-empty 2-d array (words x dimensions).")
-    if not np.isfinite(v).all():
-        raise ValueError("Embeddings contain NaN or infinity.")
-    n = np.linalg.norm(v, axis=1, keepdims=True)
-    if (n == 0).any():
-        raise ValueError("A zero vector has no cosine similarity.")
-    return v / n
-
-
-def weat_association(W, A, B) -> np.ndarray:
-    """s(w, A, B) = mean_a cos(w, a) - mean_b cos(w, b) for every row w of ``W`` (Caliskan et al. 2017)."""
-    w, a, b = _unit(W), _unit(A), _unit(B)
-    if not (w.shape[1] == a.shape[1] == b.shape[1]):
-        raise ValueError("All embeddings must have the same dimension.")
-    return (w @ a.T).mean(1) - (w @ b.T).mean(1)
-
-
-def weat_effect_size(X, Y, A, B) -> float:
-    """WEAT effect size (Caliskan, Bryson & Narayanan 2017, Science 356:183):
-
-    d = [mean_{x in X} s(x, A, B) - mean_{y in Y} s(y, A, B)] / std_{w in X u Y} s(w, A, B),
-    with the sample standard deviation (ddof = 1). Shapes: X (nX, D), Y (nY, D), A (nA, D), B (nB, D).
-    """
-    sx, sy = weat_association(X, A, B), weat_association(Y, A, B)
-    both = np.concatenate([sx, sy])
-    if len(both) < 2 or both.std(ddof=1) == 0:
-        raise ValueError("The effect size is undefined: all target words have the same association.")
-    return float((sx.mean() - sy.mean()) / both.std(ddof=1))
-
-
-@dataclass
-class WeatResult:
-    effect_size: float
-    p_value: float
-    statistic: float  # s(X, Y, A, B) = sum_x s(x, A, B) - sum_y s(y, A, B)
-    n_partitions: int
-    exact: bool
-
-
-def weat(X, Y, A, B, *, n_permutations: int = 10000, seed: int = 0) -> WeatResult:
-    """WEAT effect size and one-sided permutation p-value (Caliskan et al. 2017).
-
-    Test statistic s(X, Y, A, B) = sum_x s(x, A, B) - sum_y s(y, A, B). Under the null, the
-    targets X u Y are exchangeable: p = share of equal-size re-partitions (X_i, Y_i) with
-    s(X_i, Y_i, A, B) >= s(X, Y, A, B). The observed partition counts too, so p >= 1/#partitions
-    (Caliskan et al. write ">"; the two differ by at most one partition). All partitions are
-    enumerated when there are at most ``n_permutations`` of them (exact p); otherwise
-    ``n_permutations`` random ones are drawn and p = (1 + #{>=}) / (1 + n_permutations)
-    (Phipson & Smyth 2010).
-    """
-    sx, sy = weat_association(X, A, B), weat_association(Y, A, B)
-    d = weat_effect_size(X, Y, A, B)
-    s_all = np.concatenate([sx, sy])
-    n, k = len(s_all), len(sx)
-    observed = float(sx.sum() - sy.sum())
-    total = s_all.sum()
-    tol = 1e-10 * max(1.0, float(np.abs(s_all).sum()))
-    n_partitions = comb(n, k)
-    if n_partitions <= n_permutations:
-        stats = np.array([2 * s_all[list(c)].sum() - total for c in itertools.combinations(range(n), k)])
-        return WeatResult(d, float((stats >= observed - tol).mean()), observed, n_partitions, True)
-    rng = np.random.default_rng(seed)
-    hits, done = 0, 0
-    while done < n_permutations:
-        m = min(20000, n_permutations - done)
-        perm = np.argsort(rng.random((m, n)), axis=1)[:, :k]
-        stats = 2 * s_all[perm].sum(1) - total
-        hits += int((stats >= observed - tol).sum())
-        done += m
-    return WeatResult(d, (1 + hits) / (1 + n_permutations), observed, n_partitions, False)
-
-
-#: Semantically bleached templates in the style of SEAT (May et al. 2019, NAACL, section 3).
-SEAT_TEMPLATES: tuple[str, ...] = ("This is {w}.", "That is {w}.", "There is {w}.", "Here is {w}.",
-                                   "{w} is here.", "{w} is there.", "It is {w}.", "This will be {w}.")
-
-
-def seat_sentences(words: Sequence[str], templates: Sequence[str] = SEAT_TEMPLATES) -> list[str]:
-    """Every word in every template (SEAT uses each sentence as one element of the word set)."""
-    if isinstance(words, str) or len(words) == 0:
-        raise ValueError("seat_sentences needs a list of words.")
-    out = []
-    for w in words:
-        for t in templates:
-            s = t.format(w=w)
-            out.append(s[0].upper() + s[1:])
-    return out
-
-
-def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_permutations: int = 10000,
-                   seed: int = 0, progress: bool = True) -> pd.DataFrame:
-    """WEAT (single words) or SEAT (``seat=True``: sentences from :data:`SEAT_TEMPLATES`) on an encoder.
-
-    Embeddings are mean-pooled sentence vectors from :func:`helpers.models.encode`.
-    ``tests`` are :class:`helpers.data.WeatTest` objects. Returns one row per test.
-    """
-    from tqdm.auto import tqdm
-
-    from .models import encode
-
-    rows = []
-    for t in tqdm(tests, desc="SEAT" if seat else "WEAT", disable=not progress, leave=False):
-        sets = [seat_sentences(s) if seat else list(s) for s in (t.X, t.Y, t.A, t.B)]
-        flat = [s for part in sets for s in part]
-        emb = encode(flat, model, tokenizer, progress=False)
-        cuts = np.cumsum([0] + [len(p) for p in sets])
-        X, Y, A, B = (emb[cuts[i] : cuts[i + 1]] for i in range(4))
-        res = weat(X, Y, A, B, n_permutations=n_permutations, seed=seed)
-        rows.append({"test": t.name, "method": "SEAT" if seat else "WEAT", "effect_size": res.effect_size,
-                     "p_value": res.p_value, "original_d_glove": t.original_d, "n_targets": len(X) + len(Y),
-                     "exact_p": res.exact})
-    return pd.DataFrame(rows)
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_PROBES])

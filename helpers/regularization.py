@@ -31,52 +31,17 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from .config import single_thread_on_cpu
+from . import validation as check
+from .config import seeded, single_thread_on_cpu
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
-
-# --------------------------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------------------------
-
-
-def _features(X: Any, name: str = "X") -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or X.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 2-D array (examples x features), got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return X
-
-
-def _labels(y: Any, n: int, name: str = "y") -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"{name} must be 1-D with {n} entries (one per example), got shape {y.shape}.")
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise ValueError(f"{name} contains NaN.")
-    if not set(np.unique(y).tolist()) <= {0, 1}:
-        raise ValueError(f"{name} must hold 0/1 labels, got {sorted(set(np.unique(y).tolist()))[:5]}.")
-    return y.astype(np.float32)
-
-
-def _probabilities(p: Any, n: int, name: str = "prob") -> np.ndarray:
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 1 or len(p) != n:
-        raise ValueError(f"{name} must be 1-D with {n} entries, got shape {p.shape}.")
-    if n == 0:
-        raise ValueError(f"{name} is empty.")
-    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
-        raise ValueError(f"{name} must be probabilities in [0, 1] (no NaN).")
-    return p
-
 
 def _check_p(p: float, name: str = "p") -> float:
     if not 0.0 <= float(p) < 1.0:
@@ -283,10 +248,10 @@ class EarlyStopping:
             raise ValueError(f"mode must be 'min' (a loss) or 'max' (an accuracy), got {mode!r}.")
         if min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta}.")
-        from .config import BUILD_DIR
+        from .config import build_dir
 
         self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
-        self.path = Path(path) if path else BUILD_DIR / "checkpoints" / f"early-stopping-{os.getpid()}-{id(self)}.safetensors"
+        self.path = Path(path) if path else build_dir() / "checkpoints" / f"early-stopping-{os.getpid()}-{id(self)}.safetensors"
         self.best: float = math.inf if mode == "min" else -math.inf
         self.best_epoch: int | None = None
         self.bad_epochs = 0
@@ -408,14 +373,12 @@ def train_mlp(
     """
     from .config import get_device
 
-    X_train = _features(X_train, "X_train")
-    y_train = _labels(y_train, len(X_train), "y_train")
+    X_train = check.features(X_train, "X_train")
+    y_train = check.binary_labels(y_train, "y_train", n=len(X_train), both_classes=True).astype(np.float32)
     has_val = X_val is not None
     if has_val:
-        X_val = _features(X_val, "X_val")
-        y_val = _labels(y_val, len(X_val), "y_val")
-        if X_val.shape[1] != X_train.shape[1]:
-            raise ValueError(f"X_val has {X_val.shape[1]} features but X_train has {X_train.shape[1]}.")
+        X_val = check.features(X_val, "X_val", n_features=X_train.shape[1])
+        y_val = check.binary_labels(y_val, "y_val", n=len(X_val)).astype(np.float32)
     elif early_stopping is not None:
         raise ValueError("Early stopping needs validation data (X_val, y_val).")
     if epochs < 1 or batch_size < 1:
@@ -423,18 +386,18 @@ def train_mlp(
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, got {l2}.")
     device = get_device(device) if not isinstance(device, torch.device) else device
-    torch.manual_seed(seed)
-    model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
-    opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
-    decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
-    Xt, yt = torch.from_numpy(X_train).to(device), torch.from_numpy(y_train).to(device)
-    Xv, yv = (torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device)) if has_val else (None, None)
-    gen = torch.Generator().manual_seed(seed)
-    rows = []
-    t0 = time.perf_counter()
-    with single_thread_on_cpu(device):
-        _fit(model, opt, Xt, yt, Xv, yv, rows, epochs=epochs, batch_size=batch_size, l2=l2, decay_params=decay_params,
-             gen=gen, device=device, early_stopping=early_stopping, after_step=after_step, progress=progress)
+    with seeded(seed):  # initial weights and dropout masks; the caller's generators are left alone
+        model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
+        opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
+        decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
+        Xt, yt = torch.from_numpy(X_train).to(device), torch.from_numpy(y_train).to(device)
+        Xv, yv = (torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device)) if has_val else (None, None)
+        gen = torch.Generator().manual_seed(seed)
+        rows = []
+        t0 = time.perf_counter()
+        with single_thread_on_cpu(device):
+            _fit(model, opt, Xt, yt, Xv, yv, rows, epochs=epochs, batch_size=batch_size, l2=l2, decay_params=decay_params,
+                 gen=gen, device=device, early_stopping=early_stopping, after_step=after_step, progress=progress)
     best_epoch = None
     if early_stopping is not None:
         early_stopping.restore(model)
@@ -450,7 +413,7 @@ def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.nda
     """P(y=1) from one deterministic pass (eval mode: dropout off), shape ``(n,)``."""
     from .config import autocast
 
-    X = _features(X)
+    X = check.features(X, "X", n_features=check.model_width(model))
     device = next(model.parameters()).device
     model.eval()
     out = []
@@ -462,8 +425,8 @@ def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.nda
 
 def accuracy(model: nn.Module, X: Any, y: Any) -> float:
     """Share of correct predictions (threshold P(y=1) = 0.5, eval mode)."""
-    X = _features(X)
-    y = _labels(y, len(X))
+    X = check.features(X, "X", n_features=check.model_width(model))
+    y = check.binary_labels(y, "y", n=len(X))
     return float(((predict_proba(model, X) > 0.5) == (y > 0.5)).mean())
 
 
@@ -488,208 +451,30 @@ def mc_dropout_predict(model: nn.Module, X: Any, *, T: int = 20, seed: int = 0) 
         raise ValueError(f"T (number of stochastic passes) must be >= 1, got {T}.")
     if not any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()):
         raise ValueError("The model has no active dropout (p > 0): every MC pass would be identical.")
-    X = torch.from_numpy(_features(X))
+    X = torch.from_numpy(check.features(X, "X", n_features=check.model_width(model)))
     device = next(model.parameters()).device
     X = X.to(device)
-    torch.manual_seed(seed)
     enable_mc_dropout(model)
     try:
-        with torch.no_grad(), autocast(device), single_thread_on_cpu(device):
+        with seeded(seed), torch.no_grad(), autocast(device), single_thread_on_cpu(device):
             samples = torch.stack([torch.sigmoid(model(X).float()) for _ in range(T)]).cpu().double().numpy()
     finally:
         model.eval()
     return samples.mean(0), samples.std(0)
 
 
-# --------------------------------------------------------------------------------------------
-# calibration
-# --------------------------------------------------------------------------------------------
+#: Studies built on the trainer (calibration tables, sweeps and grids, per-group gaps, the broken "regulariser",
+#: the encoder's own dropout) live in :mod:`helpers.regularization_studies`; ``reg.<name>`` finds them there.
+_STUDIES = ("reliability_table", "expected_calibration_error", "group_gaps", "sweep", "decay_grid", "good_region", "reinit_and_clamp_", "encoder_dropout_spread")
 
 
-def reliability_table(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
-    """Bin predictions by P(y=1) into ``n_bins`` equal-width bins on [0, 1] (sklearn's
-    ``calibration_curve(strategy="uniform")`` binning) and report, per non-empty bin, ``count``,
-    mean predicted probability ``confidence`` and observed positive rate ``accuracy``.
-    """
-    if not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
-    y = _labels(y_true, len(np.asarray(y_true)), "y_true").astype(np.float64)
-    prob = _probabilities(prob, len(y))
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    ids = np.searchsorted(edges[1:-1], prob)
-    rows = []
-    for b in range(n_bins):
-        mask = ids == b
-        if mask.any():
-            rows.append({"bin": b, "lower": edges[b], "upper": edges[b + 1], "count": int(mask.sum()),
-                         "confidence": float(prob[mask].mean()), "accuracy": float(y[mask].mean())})
-    return pd.DataFrame(rows)
+def __getattr__(name: str) -> Any:
+    if name in _STUDIES:
+        from . import regularization_studies
+
+        return getattr(regularization_studies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def expected_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> float:
-    """ECE (Naeini et al. 2015; Guo et al. 2017): :math:`\\sum_b \\frac{n_b}{n}\\,|\\bar y_b - \\bar p_b|`
-    over ``n_bins`` equal-width bins of P(y=1), the same bins as :func:`reliability_table`.
-    0 = perfectly calibrated. Delegates to :func:`helpers.fairness.metrics.expected_calibration_error`.
-    """
-    from .fairness.metrics import expected_calibration_error as ece
-
-    return ece(y_true, prob, bins=n_bins)
-
-
-# --------------------------------------------------------------------------------------------
-# per-group gaps, sweeps and grids
-# --------------------------------------------------------------------------------------------
-
-
-def group_gaps(model: nn.Module, X_train: Any, y_train: Any, g_train: Any, X_val: Any, y_val: Any,
-               g_val: Any) -> pd.DataFrame:
-    """Per-group train and validation accuracy and their gap (train - val), one row per group.
-
-    A larger gap for a group means the model memorised that group's training examples more than it
-    learned something that transfers - typical for the smaller group.
-    """
-    out = []
-    for name, X, y, g in (("train", X_train, y_train, g_train), ("val", X_val, y_val, g_val)):
-        X = _features(X, f"X_{name}")
-        y = _labels(y, len(X), f"y_{name}")
-        g = np.asarray(g)
-        if g.shape != (len(X),):
-            raise ValueError(f"g_{name} must have one group per example ({len(X)}), got shape {g.shape}.")
-        pred = (predict_proba(model, X) > 0.5).astype(np.float32)
-        out.append(pd.DataFrame({"group": g.astype(str), "correct": pred == y, "split": name}))
-    df = pd.concat(out)
-    table = df.pivot_table(index="group", columns="split", values="correct", aggfunc=["mean", "size"])
-    missing = set(df.loc[df.split == "train", "group"]) ^ set(df.loc[df.split == "val", "group"])
-    if missing:
-        raise ValueError(f"Group(s) {sorted(missing)} appear in only one of train / val: cannot compare.")
-    res = pd.DataFrame({
-        "n_train": table[("size", "train")].astype(int), "n_val": table[("size", "val")].astype(int),
-        "train_acc": table[("mean", "train")].astype(float), "val_acc": table[("mean", "val")].astype(float),
-    })
-    res["gap"] = res["train_acc"] - res["val_acc"]
-    return res.reset_index()
-
-
-def sweep(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, param: str, values: Sequence[float],
-          seeds: Sequence[int] = (0,), progress: bool = True, **base: Any) -> pd.DataFrame:
-    """Train once per ``value`` of ``param`` (e.g. ``"l2"`` or ``"p"``) and seed; other settings from
-    ``base`` (keyword arguments of :func:`train_mlp`). One row per run with the final-epoch
-    ``train_acc``, ``val_acc``, ``val_loss`` and ``gap``.
-    """
-    from tqdm.auto import tqdm
-
-    if not values:
-        raise ValueError("sweep() got no values to try.")
-    runs = [(v, s) for v in values for s in seeds]
-    rows = []
-    for v, s in tqdm(runs, desc=f"sweep {param}", disable=not progress, leave=False):
-        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, param: v, "seed": s})
-        rows.append({param: v, "seed": s, **{k: res.final()[k] for k in ("train_acc", "val_acc", "val_loss", "gap")}})
-    return pd.DataFrame(rows)
-
-
-def decay_grid(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, lrs: Sequence[float],
-               decays: Sequence[float], seeds: Sequence[int] = (0,), progress: bool = True,
-               **base: Any) -> pd.DataFrame:
-    """Adam + L2 (explicit penalty ``l2=decay``) versus AdamW (``weight_decay=decay``, decoupled) over
-    a learning-rate x decay grid, as in Loshchilov & Hutter (2019, Fig. 2). One row per
-    (method, lr, decay) with the final-epoch validation accuracy and loss averaged over ``seeds``.
-    """
-    from tqdm.auto import tqdm
-
-    runs = [(m, lr, d, s) for m in ("Adam+L2", "AdamW") for lr in lrs for d in decays for s in seeds]
-    rows = []
-    for method, lr, d, s in tqdm(runs, desc="lr x decay grid", disable=not progress, leave=False):
-        kw = dict(optimizer="adam", l2=d) if method == "Adam+L2" else dict(optimizer="adamw", weight_decay=d)
-        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, **kw, "lr": lr, "seed": s})
-        f = res.final()
-        rows.append({"method": method, "lr": lr, "decay": d, "seed": s, "val_acc": f["val_acc"],
-                     "val_loss": f["val_loss"], "train_acc": f["train_acc"]})
-    df = pd.DataFrame(rows)
-    return df.groupby(["method", "lr", "decay"], as_index=False)[["val_acc", "val_loss", "train_acc"]].mean()
-
-
-def good_region(grid: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame:
-    """Per method: best validation accuracy, and how many grid cells come within ``tol`` of the best
-    accuracy of *either* method (``n_good``, ``fraction_good``) - the width of the good region - and
-    how many distinct learning rates reach it (``lrs_good``).
-    """
-    if grid.empty:
-        raise ValueError("The grid is empty.")
-    top = grid["val_acc"].max()
-    rows = []
-    for method, g in grid.groupby("method"):
-        good = g[g["val_acc"] >= top - tol]
-        rows.append({"method": method, "best_val_acc": float(g["val_acc"].max()), "n_good": int(len(good)),
-                     "fraction_good": float(len(good) / len(g)), "lrs_good": int(good["lr"].nunique()),
-                     "cells": int(len(g))})
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# the source material's broken "regulariser" (studied in an exercise; do not use)
-# --------------------------------------------------------------------------------------------
-
-
-def reinit_and_clamp_(model: nn.Module, std: float = 0.02, clamp: float = 0.1, *,
-                      generator: torch.Generator | None = None) -> nn.Module:
-    """The source material's "regulariser", kept only to be studied: after each step, re-draw every
-    parameter from N(0, std^2) and clamp it to [-clamp, clamp], in place.
-
-    It throws away everything the optimiser just learned: the model is a fresh random network
-    after every step, so training loss never falls and accuracy stays near the majority-class rate.
-    """
-    with torch.no_grad():
-        for param in model.parameters():
-            noise = torch.randn(param.shape, generator=generator, dtype=param.dtype) * std
-            param.copy_(noise.clamp_(-clamp, clamp).to(param.device))
-    return model
-
-
-# --------------------------------------------------------------------------------------------
-# the encoder's own dropout (optional: on a few sentences)
-# --------------------------------------------------------------------------------------------
-
-
-def encoder_dropout_spread(texts: Sequence[str], ps: Sequence[float], *, T: int = 5, seed: int = 0,
-                           model_name: str | None = None, device: Any = None) -> pd.DataFrame:
-    """How much the encoder's own dropout (``hidden_dropout_prob`` and ``attention_probs_dropout_prob``,
-    0.1 in MiniLM's config) moves a sentence embedding: for each ``p``, ``T`` stochastic passes in
-    train mode; reports the mean cosine similarity of each pass to the deterministic (eval)
-    embedding. Small ``texts`` only: this runs the full encoder ``T x len(ps)`` times.
-    """
-    from .models import encode, load_encoder, load_tokenizer
-
-    if not texts:
-        raise ValueError("encoder_dropout_spread() got no sentences.")
-    model, tok = load_encoder(model_name, device=device), load_tokenizer(model_name)
-    with single_thread_on_cpu(next(model.parameters()).device):
-        return _dropout_spread(list(texts), ps, model, tok, T=T, seed=seed, encode=encode)
-
-
-def _dropout_spread(texts: list[str], ps: Sequence[float], model: nn.Module, tok: Any, *, T: int, seed: int,
-                    encode: Callable) -> pd.DataFrame:
-    ref = torch.from_numpy(encode(list(texts), model, tok, normalize=True, progress=False))
-    rows = []
-    for p in ps:
-        set_dropout(model, p)
-        torch.manual_seed(seed)
-        sims = []
-        for _ in range(T):
-            model.train()
-            emb = _encode_train_mode(list(texts), model, tok)
-            sims.append((nn.functional.normalize(emb, dim=-1) * ref).sum(-1))
-        s = torch.stack(sims)
-        rows.append({"p": float(p), "mean_cosine_to_eval": float(s.mean()), "min_cosine_to_eval": float(s.min())})
-    model.eval()
-    return pd.DataFrame(rows)
-
-
-def _encode_train_mode(texts: list[str], model: nn.Module, tok: Any) -> torch.Tensor:
-    from .models import mean_pool
-
-    dev = next(model.parameters()).device
-    batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt").to(dev)
-    with torch.no_grad():
-        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    return mean_pool(hidden.float(), batch["attention_mask"]).cpu()
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_STUDIES])

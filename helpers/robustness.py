@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import validation as check
+
 Predictor = Callable[[Sequence[str]], np.ndarray]
 
 #: Gendered word pairs swapped by :func:`swap_gendered_words` (Garg et al. 2019 use a similar list of
@@ -74,18 +76,6 @@ SUBSTITUTIONS: dict[str, tuple[str, ...]] = {
 }
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
-
-
-def _validate_texts(texts: Sequence[str], name: str = "texts") -> list[str]:
-    if isinstance(texts, str):
-        raise ValueError(f"{name} must be a list of sentences, not a single string; wrap it in [ ].")
-    texts = list(texts)
-    if not texts:
-        raise ValueError(f"{name} is empty.")
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise ValueError(f"{name} must hold strings; item {bad[0]} is a {type(texts[bad[0]]).__name__}.")
-    return texts
 
 
 def words(text: str) -> list[tuple[int, int, str]]:
@@ -159,7 +149,7 @@ def counterfactual_gap(predict: Predictor, texts: Sequence[str], *, threshold: f
     mean_abs_dp = (1/n) sum_i |p(x_i) - p(x'_i)|, over the n texts that contain a gendered word
     (texts without one cannot change). Returns ``{"flip_rate", "mean_abs_dp", "max_abs_dp", "n"}``.
     """
-    texts = _validate_texts(texts)
+    texts = check.texts(texts, "texts")
     swapped = [swap_gendered_words(t, pairs) for t in texts]
     keep = [i for i, (a, b) in enumerate(zip(texts, swapped)) if a != b]
     if not keep:
@@ -307,7 +297,7 @@ def attack_many(predict: Predictor, texts: Sequence[str], labels: Sequence[int],
     """:func:`greedy_substitution_attack` on every (text, label); a tqdm bar shows progress."""
     from tqdm.auto import tqdm
 
-    texts = _validate_texts(texts)
+    texts = check.texts(texts, "texts")
     labels = [int(y) for y in labels]
     if len(labels) != len(texts):
         raise ValueError(f"Got {len(texts)} texts but {len(labels)} labels.")
@@ -355,7 +345,7 @@ def adversarial_augmentation(texts: Sequence[str], labels: Sequence[int], result
     Returns ``(texts, labels)`` - the model is then retrained on them (adversarial training by data
     augmentation; Jin et al. 2020, Sec. 5).
     """
-    texts = _validate_texts(texts)
+    texts = check.texts(texts, "texts")
     labels = np.asarray(labels, dtype=int).reshape(-1)
     if len(labels) != len(texts):
         raise ValueError(f"Got {len(texts)} texts but {len(labels)} labels.")

@@ -29,48 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from . import validation as check
+
 ExtraLoss = Callable[..., Any]
 
 
 # --------------------------------------------------------------------------------------------
 # input checks
 # --------------------------------------------------------------------------------------------
-
-
-def _as_labels(y: Any, n: int, name: str = "labels") -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {y.shape}.")
-    if len(y) != n:
-        raise ValueError(f"{name} has {len(y)} entries but there are {n} examples: the lengths must match.")
-    if y.dtype.kind == "f" and np.isnan(y).any():
-        raise ValueError(f"{name} contain NaN.")
-    values = set(np.unique(y).tolist())
-    if not values <= {0, 1}:
-        raise ValueError(f"{name} must be 0/1, got the values {sorted(values)[:5]}.")
-    return y.astype(np.int64)
-
-
-def _as_weights(w: Any, n: int) -> np.ndarray | None:
-    if w is None:
-        return None
-    w = np.asarray(w, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have shape ({n},), got {w.shape}.")
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-        raise ValueError("sample_weight must be finite, non-negative and not all zero.")
-    return w
-
-
-def _as_groups(g: Any, n: int) -> np.ndarray | None:
-    if g is None:
-        return None
-    g = np.asarray(g)
-    if g.shape != (n,):
-        raise ValueError(f"groups must have shape ({n},), got {g.shape}.")
-    if g.dtype.kind not in "iub":
-        raise ValueError("groups must be integer codes (e.g. pd.factorize(df['sex'])[0] or (df.sex=='Female')).")
-    return g.astype(np.int64)
 
 
 def _device(device: Any):
@@ -148,23 +114,21 @@ def train_head(
     import torch
     from tqdm.auto import tqdm
 
-    X = np.asarray(X_train, dtype=np.float32)
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"X_train must be a non-empty 2-D array (n, d), got shape {X.shape}.")
-    if not np.isfinite(X).all():
-        raise ValueError("X_train contains NaN or infinite values.")
+    from .config import seeded
+
+    X = check.features(X_train, "X_train")
     n = len(X)
-    y = _as_labels(y_train, n, "y_train")
-    w = _as_weights(sample_weight, n)
-    g = _as_groups(groups, n)
+    y = check.binary_labels(y_train, "y_train", n=n, both_classes=True)
+    w = check.sample_weights(sample_weight, n)
+    g = check.group_codes(groups, n=n) if groups is not None else None
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be at least 1.")
     dev = _device(device)
     if X_val is not None:
-        Xv = torch.as_tensor(np.asarray(X_val, dtype=np.float32), device=dev)
-        yv = torch.as_tensor(_as_labels(y_val, len(Xv), "y_val"), dtype=torch.float32, device=dev)
-    torch.manual_seed(seed)
-    model = Head.build(X.shape[1], hidden).to(dev)
+        Xv = torch.as_tensor(check.features(X_val, "X_val", n_features=X.shape[1]), device=dev)
+        yv = torch.as_tensor(check.binary_labels(y_val, "y_val", n=len(Xv)), dtype=torch.float32, device=dev)
+    with seeded(seed):  # the initial weights, without reseeding the caller's generators
+        model = Head.build(X.shape[1], hidden).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     Xt = torch.as_tensor(X, device=dev)
     yt = torch.as_tensor(y, dtype=torch.float32, device=dev)
@@ -209,9 +173,7 @@ def predict_head(model, X, *, device=None, batch_size: int = 8192) -> np.ndarray
     """
     import torch
 
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (n, d), got shape {X.shape}.")
+    X = check.features(X, "X", n_features=check.model_width(model))
     dev = next(model.parameters()).device if device is None else _device(device)
     model = model.to(dev).eval()
     out = [np.zeros(0)]
@@ -385,15 +347,11 @@ def fine_tune(
     from .config import autocast, seed_everything, size
     from .models import load_classifier, load_tokenizer
 
-    if isinstance(train_texts, str):
-        raise ValueError("fine_tune() takes a list of sentences, not a single string.")
-    texts = list(train_texts)
+    texts = check.texts(train_texts, "train_texts")
     n = len(texts)
-    if n == 0:
-        raise ValueError("fine_tune() got no training sentences.")
-    y = _as_labels(train_labels, n, "train_labels")
-    w = _as_weights(sample_weight, n)
-    g = _as_groups(groups, n)
+    y = check.binary_labels(train_labels, "train_labels", n=n)
+    w = check.sample_weights(sample_weight, n)
+    g = check.group_codes(groups, n=n) if groups is not None else None
     stratify = bool(stratify)
     if stratify and g is None:
         raise ValueError("stratify=True needs the groups: pass groups=... (one group code per sentence).")

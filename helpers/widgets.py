@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # --- 05 ---
 # Notebook 05 (regularisation): sliders for the L2 strength lambda and the dropout probability p that
-# retrain the small MLP head on cached embeddings and redraw its learning curves (a second or two on a CPU).
+# retrain the small MLP head on cached embeddings and redraw its learning curves.
 
 
 class RegularizationExplorer:
@@ -83,7 +83,7 @@ def regularization_explorer(X_train, y_train, X_val, y_val, **kwargs) -> Regular
 
 # --- 04 ---
 # Notebook 04 (fairness-constrained training): a λ slider and a constraint selector that retrain the
-# penalised head on cached embeddings (about a second on a CPU) and redraw the per-group table.
+# penalised head on cached embeddings and redraw the per-group table.
 
 
 class FairnessExplorer:

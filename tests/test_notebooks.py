@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from helpers.results import load_results
 from helpers.workbook import execute, notebooks
 
 NOTEBOOKS = notebooks()
@@ -21,15 +22,5 @@ def test_notebook_runs_in_smoke_mode(path, _private_build_dir):
     noisy = [s for s in stderr if WARNING.search(s)]
     assert not noisy, f"{path.name} prints warnings:\n" + "\n---\n".join(noisy)[:3000]
     assert (_private_build_dir / "html" / f"{path.stem}.html").exists()
+    assert path.stem in load_results(), f"{path.name} recorded no figures in results.json"
     print(f"{path.stem}: {seconds:.1f} s in smoke mode")
-
-
-def test_results_written(_private_build_dir):
-    """After the notebooks ran, build/results.json holds figures from each of them."""
-    from helpers.results import load_results
-
-    data = load_results()
-    if not data:
-        pytest.skip("run together with the notebook tests")
-    for path in NOTEBOOKS:
-        assert path.stem in data, f"{path.name} recorded no figures in results.json"

@@ -160,10 +160,12 @@ def _run(small, seed):
 
 
 def test_pretraining_is_deterministic_on_cpu(small):
-    torch.set_num_threads(1)
-    _, a, ids, hs = _run(small, 0)
-    _, b, _, _ = _run(small, 0)
-    _, c, _, _ = _run(small, 1)
+    from helpers.config import single_thread_on_cpu
+
+    with single_thread_on_cpu(torch.device("cpu")):  # one thread for bit-identical runs, restored afterwards
+        _, a, ids, hs = _run(small, 0)
+        _, b, _, _ = _run(small, 0)
+        _, c, _, _ = _run(small, 1)
     pd.testing.assert_frame_equal(a.history, b.history)
     assert list(a.history["step"]) == [0, 3, 6]
     assert np.isfinite(a.history[["heldout_loss", "heldout_perplexity"]].to_numpy()).all()

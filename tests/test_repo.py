@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -75,12 +74,6 @@ def test_requirements_are_ranges_and_binder_is_locked():
     assert all("==" in ln for ln in lock)
     names = lambda lines: {re.split(r"[<>=!\[ ]", ln)[0].lower() for ln in lines}  # noqa: E731
     assert names(req) == names(lock)
-
-
-def test_results_json_is_valid_when_present():
-    p = ROOT / "build" / "results.json"
-    if p.exists():
-        json.loads(p.read_text())
 
 
 def test_find_notebook_by_path_name_or_number():

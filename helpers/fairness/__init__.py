@@ -2,7 +2,9 @@
 
 * :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
 * :mod:`helpers.fairness.preprocessing` - reweighing, resampling, proxies (notebook 02);
-* :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04).
+* :mod:`helpers.fairness.constrained` - penalties and Lagrangian constraints in training (notebook 04), a facade
+  over :mod:`~helpers.fairness.surrogates`, :mod:`~helpers.fairness.head`, :mod:`~helpers.fairness.mixture`,
+  :mod:`~helpers.fairness.harness` and :mod:`~helpers.fairness.last_layer`.
 
 ``from helpers.fairness import demographic_parity_difference`` works too: names are looked up lazily in
 those modules, so importing this package is cheap.

@@ -38,6 +38,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import pandas as pd
 
+from .. import validation as check
+
 Method = Literal["between_groups", "to_overall"]
 _METHODS = ("between_groups", "to_overall")
 
@@ -47,31 +49,7 @@ _METHODS = ("between_groups", "to_overall")
 # --------------------------------------------------------------------------------------------
 
 
-def _binary(values: Any, name: str) -> np.ndarray:
-    """A 1-D 0/1 int array, or a ValueError naming ``name``."""
-    arr = np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values)
-    if arr.ndim == 2 and 1 in arr.shape:
-        arr = arr.reshape(-1)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}.")
-    if len(arr) == 0:
-        raise ValueError(f"{name} is empty.")
-    if arr.dtype.kind == "b":
-        return arr.astype(np.int64)
-    if arr.dtype.kind not in "iuf":
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must hold 0/1 labels, got values such as {arr[:3].tolist()}.") from None
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ValueError(f"{name} contains NaN ({int(np.isnan(arr).sum())} of {len(arr)}); drop or fill those rows first.")
-    bad = ~np.isin(arr, (0, 1))
-    if bad.any():
-        raise ValueError(
-            f"{name} must be binary 0/1 (1 = the favourable outcome), but holds {sorted(set(arr[bad].tolist()))[:5]}. "
-            "Threshold probabilities first, e.g. (p >= 0.5).astype(int)."
-        )
-    return arr.astype(np.int64)
+_binary = check.binary_labels  # (values, name) -> 1-D 0/1 int64, or a ValueError naming ``name``
 
 
 def _groups(sensitive_features: Any, n: int) -> tuple[np.ndarray, pd.Index]:

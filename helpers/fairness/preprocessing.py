@@ -19,28 +19,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-
-def _codes(values: Any, name: str, n: int | None = None) -> tuple[np.ndarray, pd.Index]:
-    s = pd.Series(np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values, dtype=object))
-    if s.ndim != 1 or len(s) == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array.")
-    if n is not None and len(s) != n:
-        raise ValueError(f"{name} has {len(s)} entries but the groups have {n}: the lengths must match.")
-    if s.isna().any():
-        raise ValueError(f"{name} contains missing values (NaN/None).")
-    codes, labels = pd.factorize(s, sort=True)
-    return codes.astype(np.int64), pd.Index(labels, name=name)
+from .. import validation as check
 
 
 def cell_counts(groups, labels) -> pd.DataFrame:
     """Counts :math:`n_{g,y}` as a group x label table."""
-    g, gi = _codes(groups, "group")
-    y, yi = _codes(labels, "label", len(g))
+    g, gi = check.factorize(groups, "group")
+    y, yi = check.factorize(labels, "label", n=len(g))
     counts = np.zeros((len(gi), len(yi)), dtype=np.int64)
     np.add.at(counts, (g, y), 1)
     return pd.DataFrame(counts, index=gi, columns=yi)
@@ -53,8 +43,8 @@ def reweighing(groups, labels) -> np.ndarray:
     its size; the weighted :math:`P(y=1 \\mid g)` is the same for every group.
     Raises ``ValueError`` for mismatched lengths, missing values, or a single group or label.
     """
-    g, gi = _codes(groups, "group")
-    y, yi = _codes(labels, "label", len(g))
+    g, gi = check.factorize(groups, "group")
+    y, yi = check.factorize(labels, "label", n=len(g))
     if len(gi) < 2 or len(yi) < 2:
         raise ValueError(f"Reweighing needs at least two groups and two labels, got {list(gi)} and {list(yi)}.")
     n = len(g)
@@ -145,5 +135,5 @@ def effective_sample_size(weights) -> float:
 def effective_sample_size_by_group(weights, groups) -> pd.Series:
     """:func:`effective_sample_size` within each group (how much data each group effectively keeps)."""
     w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    g, gi = _codes(groups, "group", len(w))
+    g, gi = check.factorize(groups, "group", n=len(w))
     return pd.Series([effective_sample_size(w[g == k]) for k in range(len(gi))], index=gi, name="effective_n")

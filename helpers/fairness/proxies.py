@@ -20,16 +20,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .. import validation as check
+
 
 def _target(values, n: int | None = None) -> np.ndarray:
-    s = pd.Series(np.asarray(values.to_numpy() if hasattr(values, "to_numpy") else values, dtype=object))
-    if n is not None and len(s) != n:
-        raise ValueError(f"The sensitive attribute has {len(s)} entries but there are {n} rows.")
-    if s.isna().any():
-        raise ValueError("The sensitive attribute contains missing values.")
-    codes, labels = pd.factorize(s, sort=True)
+    """The sensitive attribute as 0/1 codes (sorted values), or a ValueError: it must have exactly two groups."""
+    codes, labels = check.factorize(values, "sensitive", n=n)
     if len(labels) != 2:
-        raise ValueError(f"Proxy AUC needs a binary attribute (two groups), got {list(labels)[:5]}.")
+        raise ValueError(f"sensitive must have exactly two groups for a proxy AUC (binary attribute), "
+                         f"got {list(labels)[:5]}.")
     return codes.astype(np.int64)
 
 

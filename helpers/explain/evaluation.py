@@ -1,0 +1,142 @@
+"""Faithfulness (deletion curves, AOPC), agreement and stability of attributions, and global (bias) summaries."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .core import Attribution, BatchedPredictor, MaskedText
+from .lime_shap import lime_explain, shap_explain
+
+# --------------------------------------------------------------------------------------------
+# Faithfulness, agreement, stability, global summaries
+# --------------------------------------------------------------------------------------------
+
+
+def deletion_curve(m: MaskedText, order: Sequence[int], *, steps: int | None = None) -> np.ndarray:
+    """Scores after hiding the first k words of ``order``, for k = 0..steps (default W).
+
+    A faithful attribution, deleted most-important first, makes the score fall fast
+    (Samek et al. 2017, IEEE TNNLS, "Evaluating the visualization of what a deep network has learned").
+    """
+    order = np.asarray(order, dtype=int)
+    if sorted(order.tolist()) != list(range(m.n_words)):
+        raise ValueError(f"order must be a permutation of the {m.n_words} word indices.")
+    steps = m.n_words if steps is None else min(int(steps), m.n_words)
+    keep = np.ones((steps + 1, m.n_words), dtype=bool)
+    for k in range(1, steps + 1):
+        keep[k:, order[k - 1]] = False
+    return m(keep)
+
+
+def random_deletion_curve(m: MaskedText, *, repeats: int = 10, steps: int | None = None, seed: int = 0) -> np.ndarray:
+    """Mean deletion curve over ``repeats`` random orders (the baseline an attribution must beat)."""
+    rng = np.random.default_rng(seed)
+    return np.mean([deletion_curve(m, rng.permutation(m.n_words), steps=steps) for _ in range(repeats)], axis=0)
+
+
+def aopc(curve: Sequence[float]) -> float:
+    """Area over the perturbation curve: :math:`\\frac{1}{K+1}\\sum_{k=0}^{K} (f(x) - f(x^{(k)}))`.
+
+    ``curve[k]`` is the score after k deletions, ``curve[0] = f(x)`` (Samek et al. 2017, Eq. 12).
+    """
+    c = np.asarray(curve, dtype=np.float64)
+    if c.ndim != 1 or len(c) < 2 or not np.isfinite(c).all():
+        raise ValueError("aopc needs a finite 1-D curve with at least 2 points (k = 0 and k = 1).")
+    return float(np.mean(c[0] - c))
+
+
+def rank_agreement(a: Attribution, b: Attribution, *, top: int | None = None) -> dict[str, float]:
+    """How much two attributions of the same words agree.
+
+    ``spearman``: Spearman rank correlation of the weights (all words); ``kendall``: Kendall's tau;
+    ``top_k_overlap``: |top-k(a) ∩ top-k(b)| / k by |weight| (k = ``top``, default min(5, W)).
+    """
+    from scipy.stats import kendalltau, spearmanr
+
+    if a.tokens != b.tokens:
+        raise ValueError("The two attributions explain different words; compare explanations of the same text.")
+    k = min(top or 5, len(a.tokens))
+    ta = set(np.argsort(-np.abs(a.weights), kind="stable")[:k])
+    tb = set(np.argsort(-np.abs(b.weights), kind="stable")[:k])
+    return {"spearman": float(spearmanr(a.weights, b.weights).statistic),
+            "kendall": float(kendalltau(a.weights, b.weights).statistic),
+            "top_k_overlap": len(ta & tb) / k}
+
+
+def lime_stability(m: MaskedText, *, seeds: Sequence[int] = (0, 1, 2), num_samples: int = 1000,
+                   top: int | None = None) -> dict[str, float]:
+    """LIME run with different seeds: mean pairwise Spearman and top-k overlap of the weights."""
+    if len(seeds) < 2:
+        raise ValueError("Stability needs at least two seeds.")
+    runs = [lime_explain(m, num_samples=num_samples, seed=s) for s in seeds]
+    pairs = [rank_agreement(a, b, top=top) for a, b in itertools.combinations(runs, 2)]
+    return {key: float(np.mean([p[key] for p in pairs])) for key in pairs[0]} | {"seeds": len(seeds)}
+
+
+def token_importance(attributions: Sequence[Attribution], words: Sequence[str] | None = None) -> "pd.DataFrame":  # noqa: F821
+    """Global importance: mean |weight| of each (lower-cased) word over many explanations.
+
+    Columns: word, mean_abs (mean |weight| where the word occurs), mean (signed), count,
+    share (its |weight| as a fraction of all |weight| in the explanations where it occurs).
+    ``words`` restricts the table to those words (e.g. :data:`GENDER_WORDS`).
+    """
+    import pandas as pd
+
+    if not attributions:
+        raise ValueError("No explanations to summarise.")
+    rows = []
+    for a in attributions:
+        total = np.abs(a.weights).sum() or 1.0
+        for t, w in zip(a.tokens, a.weights):
+            rows.append((t.lower(), abs(w), w, abs(w) / total))
+    df = pd.DataFrame(rows, columns=["word", "abs", "signed", "share"])
+    if words is not None:
+        df = df[df["word"].isin([w.lower() for w in words])]
+    out = df.groupby("word").agg(mean_abs=("abs", "mean"), mean=("signed", "mean"), count=("abs", "size"),
+                                 share=("share", "mean")).reset_index()
+    return out.sort_values("mean_abs", ascending=False).reset_index(drop=True)
+
+
+def explain_many(predictor: BatchedPredictor, texts: Sequence[str], *, method: str = "shap", label: int | str = 1,
+                 max_evals: int = 500, num_samples: int = 1000, progress: bool = True) -> list[Attribution]:
+    """Explain many sentences (for global summaries) with ``"shap"`` or ``"lime"``, one class."""
+    from tqdm.auto import tqdm
+
+    if method not in ("shap", "lime"):
+        raise ValueError(f"method must be 'shap' or 'lime', got {method!r}.")
+    out = []
+    for t in tqdm(list(texts), desc=f"explaining ({method})", disable=not progress, leave=False):
+        m = MaskedText(predictor, t, label=label)
+        out.append(shap_explain(m, max_evals=max_evals) if method == "shap" else lime_explain(m, num_samples=num_samples))
+    return out
+
+
+def time_call(fn: Callable[[], Any], *, repeats: int = 3) -> dict[str, float]:
+    """Seconds for the first (cold) call and the median of ``repeats`` further (warm) calls.
+
+    When CUDA is available the device is synchronised before and after each call, so GPU work that
+    was queued but not finished is counted.
+    """
+    import time
+
+    import torch
+
+    def sync() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    cold = time.perf_counter() - t0
+    warm = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        warm.append(time.perf_counter() - t0)
+    return {"cold_s": cold, "warm_s": float(np.median(warm)) if warm else float("nan")}

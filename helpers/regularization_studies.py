@@ -1,0 +1,216 @@
+"""Studies of regularisation built on :func:`helpers.regularization.train_mlp` (notebook 05).
+
+* **Calibration**: the reliability table behind a reliability diagram and the expected calibration error
+  (Naeini et al. 2015, AAAI; Guo et al. 2017, ICML).
+* Per-group train-validation gaps, one-parameter sweeps over seeds, and the learning-rate x decay grid that
+  compares coupled L2 with decoupled weight decay (Loshchilov & Hutter 2019).
+* The source material's broken "regulariser" (:func:`reinit_and_clamp_`), kept only to be studied.
+* How much the encoder's own dropout moves a sentence embedding (:func:`encoder_dropout_spread`).
+
+``helpers.regularization`` re-exports every public name here, so ``reg.sweep`` keeps working.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import validation as check
+from .config import seeded, single_thread_on_cpu
+from .regularization import predict_proba, set_dropout, train_mlp
+
+# --------------------------------------------------------------------------------------------
+# calibration
+# --------------------------------------------------------------------------------------------
+
+
+def reliability_table(y_true: Any, prob: Any, n_bins: int = 10) -> pd.DataFrame:
+    """Bin predictions by P(y=1) into ``n_bins`` equal-width bins on [0, 1] (sklearn's
+    ``calibration_curve(strategy="uniform")`` binning) and report, per non-empty bin, ``count``,
+    mean predicted probability ``confidence`` and observed positive rate ``accuracy``.
+    """
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}.")
+    y = check.binary_labels(y_true, "y_true").astype(np.float64)
+    prob = check.probabilities(prob, "prob", n=len(y))
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    ids = np.searchsorted(edges[1:-1], prob)
+    rows = []
+    for b in range(n_bins):
+        mask = ids == b
+        if mask.any():
+            rows.append({"bin": b, "lower": edges[b], "upper": edges[b + 1], "count": int(mask.sum()),
+                         "confidence": float(prob[mask].mean()), "accuracy": float(y[mask].mean())})
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(y_true: Any, prob: Any, n_bins: int = 10) -> float:
+    """ECE (Naeini et al. 2015; Guo et al. 2017): :math:`\\sum_b \\frac{n_b}{n}\\,|\\bar y_b - \\bar p_b|`
+    over ``n_bins`` equal-width bins of P(y=1), the same bins as :func:`reliability_table`.
+    0 = perfectly calibrated. Delegates to :func:`helpers.fairness.metrics.expected_calibration_error`.
+    """
+    from .fairness.metrics import expected_calibration_error as ece
+
+    return ece(y_true, prob, bins=n_bins)
+
+
+# --------------------------------------------------------------------------------------------
+# per-group gaps, sweeps and grids
+# --------------------------------------------------------------------------------------------
+
+
+def group_gaps(model: nn.Module, X_train: Any, y_train: Any, g_train: Any, X_val: Any, y_val: Any,
+               g_val: Any) -> pd.DataFrame:
+    """Per-group train and validation accuracy and their gap (train - val), one row per group.
+
+    A larger gap for a group means the model memorised that group's training examples more than it
+    learned something that transfers - typical for the smaller group.
+    """
+    out = []
+    for name, X, y, g in (("train", X_train, y_train, g_train), ("val", X_val, y_val, g_val)):
+        X = check.features(X, f"X_{name}", n_features=check.model_width(model))
+        y = check.binary_labels(y, f"y_{name}", n=len(X))
+        g = check.group_values(g, f"g_{name}")
+        check.same_length(**{f"X_{name}": X, f"g_{name}": g})
+        pred = (predict_proba(model, X) > 0.5).astype(np.float32)
+        out.append(pd.DataFrame({"group": g.astype(str), "correct": pred == y, "split": name}))
+    df = pd.concat(out)
+    table = df.pivot_table(index="group", columns="split", values="correct", aggfunc=["mean", "size"])
+    missing = set(df.loc[df.split == "train", "group"]) ^ set(df.loc[df.split == "val", "group"])
+    if missing:
+        raise ValueError(f"Group(s) {sorted(missing)} appear in only one of train / val: cannot compare.")
+    res = pd.DataFrame({
+        "n_train": table[("size", "train")].astype(int), "n_val": table[("size", "val")].astype(int),
+        "train_acc": table[("mean", "train")].astype(float), "val_acc": table[("mean", "val")].astype(float),
+    })
+    res["gap"] = res["train_acc"] - res["val_acc"]
+    return res.reset_index()
+
+
+def sweep(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, param: str, values: Sequence[float],
+          seeds: Sequence[int] = (0,), progress: bool = True, **base: Any) -> pd.DataFrame:
+    """Train once per ``value`` of ``param`` (e.g. ``"l2"`` or ``"p"``) and seed; other settings from
+    ``base`` (keyword arguments of :func:`train_mlp`). One row per run with the final-epoch
+    ``train_acc``, ``val_acc``, ``val_loss`` and ``gap``.
+    """
+    from tqdm.auto import tqdm
+
+    if not values:
+        raise ValueError("sweep() got no values to try.")
+    runs = [(v, s) for v in values for s in seeds]
+    rows = []
+    for v, s in tqdm(runs, desc=f"sweep {param}", disable=not progress, leave=False):
+        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, param: v, "seed": s})
+        rows.append({param: v, "seed": s, **{k: res.final()[k] for k in ("train_acc", "val_acc", "val_loss", "gap")}})
+    return pd.DataFrame(rows)
+
+
+def decay_grid(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, lrs: Sequence[float],
+               decays: Sequence[float], seeds: Sequence[int] = (0,), progress: bool = True,
+               **base: Any) -> pd.DataFrame:
+    """Adam + L2 (explicit penalty ``l2=decay``) versus AdamW (``weight_decay=decay``, decoupled) over
+    a learning-rate x decay grid, as in Loshchilov & Hutter (2019, Fig. 2). One row per
+    (method, lr, decay) with the final-epoch validation accuracy and loss averaged over ``seeds``.
+    """
+    from tqdm.auto import tqdm
+
+    runs = [(m, lr, d, s) for m in ("Adam+L2", "AdamW") for lr in lrs for d in decays for s in seeds]
+    rows = []
+    for method, lr, d, s in tqdm(runs, desc="lr x decay grid", disable=not progress, leave=False):
+        kw = dict(optimizer="adam", l2=d) if method == "Adam+L2" else dict(optimizer="adamw", weight_decay=d)
+        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, **kw, "lr": lr, "seed": s})
+        f = res.final()
+        rows.append({"method": method, "lr": lr, "decay": d, "seed": s, "val_acc": f["val_acc"],
+                     "val_loss": f["val_loss"], "train_acc": f["train_acc"]})
+    df = pd.DataFrame(rows)
+    return df.groupby(["method", "lr", "decay"], as_index=False)[["val_acc", "val_loss", "train_acc"]].mean()
+
+
+def good_region(grid: pd.DataFrame, tol: float = 0.01) -> pd.DataFrame:
+    """Per method: best validation accuracy, and how many grid cells come within ``tol`` of the best
+    accuracy of *either* method (``n_good``, ``fraction_good``) - the width of the good region - and
+    how many distinct learning rates reach it (``lrs_good``).
+    """
+    if grid.empty:
+        raise ValueError("The grid is empty.")
+    top = grid["val_acc"].max()
+    rows = []
+    for method, g in grid.groupby("method"):
+        good = g[g["val_acc"] >= top - tol]
+        rows.append({"method": method, "best_val_acc": float(g["val_acc"].max()), "n_good": int(len(good)),
+                     "fraction_good": float(len(good) / len(g)), "lrs_good": int(good["lr"].nunique()),
+                     "cells": int(len(g))})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# the source material's broken "regulariser" (studied in an exercise; do not use)
+# --------------------------------------------------------------------------------------------
+
+
+def reinit_and_clamp_(model: nn.Module, std: float = 0.02, clamp: float = 0.1, *,
+                      generator: torch.Generator | None = None) -> nn.Module:
+    """The source material's "regulariser", kept only to be studied: after each step, re-draw every
+    parameter from N(0, std^2) and clamp it to [-clamp, clamp], in place.
+
+    It throws away everything the optimiser just learned: the model is a fresh random network
+    after every step, so training loss never falls and accuracy stays near the majority-class rate.
+    """
+    with torch.no_grad():
+        for param in model.parameters():
+            noise = torch.randn(param.shape, generator=generator, dtype=param.dtype) * std
+            param.copy_(noise.clamp_(-clamp, clamp).to(param.device))
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# the encoder's own dropout (optional: on a few sentences)
+# --------------------------------------------------------------------------------------------
+
+
+def encoder_dropout_spread(texts: Sequence[str], ps: Sequence[float], *, T: int = 5, seed: int = 0,
+                           model_name: str | None = None, device: Any = None) -> pd.DataFrame:
+    """How much the encoder's own dropout (``hidden_dropout_prob`` and ``attention_probs_dropout_prob``,
+    0.1 in MiniLM's config) moves a sentence embedding: for each ``p``, ``T`` stochastic passes in
+    train mode; reports the mean cosine similarity of each pass to the deterministic (eval)
+    embedding. Small ``texts`` only: this runs the full encoder ``T x len(ps)`` times.
+    """
+    from .models import encode, load_encoder, load_tokenizer
+
+    if not texts:
+        raise ValueError("encoder_dropout_spread() got no sentences.")
+    model, tok = load_encoder(model_name, device=device), load_tokenizer(model_name)
+    with single_thread_on_cpu(next(model.parameters()).device):
+        return _dropout_spread(list(texts), ps, model, tok, T=T, seed=seed, encode=encode)
+
+
+def _dropout_spread(texts: list[str], ps: Sequence[float], model: nn.Module, tok: Any, *, T: int, seed: int,
+                    encode: Callable) -> pd.DataFrame:
+    ref = torch.from_numpy(encode(list(texts), model, tok, normalize=True, progress=False))
+    rows = []
+    for p in ps:
+        set_dropout(model, p)
+        sims = []
+        with seeded(seed):
+            for _ in range(T):
+                model.train()
+                emb = _encode_train_mode(list(texts), model, tok)
+                sims.append((nn.functional.normalize(emb, dim=-1) * ref).sum(-1))
+        s = torch.stack(sims)
+        rows.append({"p": float(p), "mean_cosine_to_eval": float(s.mean()), "min_cosine_to_eval": float(s.min())})
+    model.eval()
+    return pd.DataFrame(rows)
+
+
+def _encode_train_mode(texts: list[str], model: nn.Module, tok: Any) -> torch.Tensor:
+    from .models import mean_pool
+
+    dev = next(model.parameters()).device
+    batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt").to(dev)
+    with torch.no_grad():
+        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    return mean_pool(hidden.float(), batch["attention_mask"]).cpu()
