@@ -4,7 +4,7 @@ Three ways to make a classifier fairer *while it trains*:
 
 * **Penalty** (Kamishima et al. 2012, "prejudice remover"; Zafar et al. 2017): minimise
   ``CE(theta) + lambda * F(theta)`` with ``F`` a differentiable surrogate of the fairness gap
-  (:func:`dp_gap`, :func:`eo_gap`). ``lambda`` is a knob with no units; the gap it buys is unknown in advance.
+  (:func:`dp_gap`, :func:`eo_gap`, :func:`ap_gap`). ``lambda`` is a knob with no units; the gap it buys is unknown in advance.
 * **Constrained** (Cotter, Jiang & Sridharan 2019, "Two-player games for efficient non-convex constrained
   optimization", ALT; Cotter et al. 2019 JMLR): minimise ``CE(theta)`` subject to ``gap(theta) <= delta``
   through the Lagrangian ``L(theta, lambda) = CE(theta) + lambda * (F(theta) - delta)``: gradient *descent* on
