@@ -182,9 +182,9 @@ def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequenc
     attack (first ``n_attack`` training rows vs as many test rows; :func:`helpers.privacy.loss_threshold_attack`)
     and :func:`advantage_bound`. Returns ``(table, heads)`` - a DataFrame with one row per epsilon, and the heads."""
     import pandas as pd
-    from .progress import tqdm
 
     from .privacy import loss_threshold_attack
+    from .progress import tqdm
     from .training import predict_head
 
     n = len(X_train)

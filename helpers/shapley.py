@@ -196,7 +196,7 @@ def phrase_game(m, n_phrases: int) -> PhraseGame:
 
 def exact_shapley(m, *, max_words: int = 14):
     """Exact Shapley values of every word (or phrase) by evaluating all ``2^W`` masks (W <= ``max_words``)."""
-    from .explain import _attribution
+    from .explain.core import _attribution
 
     if m.n_words > max_words:
         raise ValueError(f"Exact Shapley values need 2^{m.n_words} model calls; allowed up to {max_words} words. "
@@ -210,7 +210,8 @@ def exact_owen(m, hierarchy: Hierarchy | None = None, *, max_words: int = 14):
     """Exact Owen values of every word (or phrase) for ``hierarchy`` (default: SHAP Partition's own tree,
     :func:`helpers.explain.contiguous_tree`), from all ``2^W`` masks: what Partition computes when its budget
     suffices."""
-    from .explain import _attribution, contiguous_tree
+    from .explain import contiguous_tree
+    from .explain.core import _attribution
 
     if m.n_words > max_words:
         raise ValueError(f"Exact Owen values need 2^{m.n_words} model calls; allowed up to {max_words} words.")
@@ -231,7 +232,7 @@ def kernel_shap(m, *, nsamples: int = 2048, seed: int = 0):
     import shap
 
     from .config import seed_everything
-    from .explain import _attribution
+    from .explain.core import _attribution
 
     if nsamples < 2:
         raise ValueError(f"nsamples must be at least 2, got {nsamples}.")
