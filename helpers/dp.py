@@ -132,12 +132,11 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
     from opacus.accountants.utils import get_noise_multiplier
     from torch.utils.data import DataLoader, TensorDataset
 
-    from .training import Head, _as_labels
+    from . import validation as check
+    from .training import Head
 
-    X = np.asarray(X, dtype=np.float32)
-    if X.ndim != 2 or len(X) == 0:
-        raise ValueError(f"X must be a non-empty 2-D array (n, d), got shape {X.shape}.")
-    yv = _as_labels(y, len(X), "y")
+    X = check.features(X, "X")
+    yv = check.binary_labels(y, "y", n=len(X))
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive (or inf), got {epsilon}.")
     torch.manual_seed(seed)
