@@ -93,12 +93,10 @@ def dp_sgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delt
 
 def advantage_bound(epsilon: float, delta: float) -> float:
     """Tightest membership advantage (TPR - FPR) any attack can reach against an (epsilon, delta)-DP training:
-    :math:`(e^\\varepsilon - 1 + 2\\delta)/(e^\\varepsilon + 1)` (= tanh(eps/2) at delta = 0; 1 for eps = inf)."""
-    if epsilon < 0 or not 0 <= delta <= 1:
-        raise ValueError(f"Need epsilon >= 0 and delta in [0, 1], got {epsilon}, {delta}.")
-    if math.isinf(epsilon):
-        return 1.0
-    return float(min(1.0, (math.expm1(epsilon) + 2 * delta) / (math.exp(epsilon) + 1)))
+    :func:`helpers.privacy.dp_advantage_bound` (1 for epsilon = inf)."""
+    from .privacy import dp_advantage_bound
+
+    return float(dp_advantage_bound(epsilon, delta))
 
 
 @dataclass

@@ -171,7 +171,7 @@ def dp_advantage_bound(epsilon, delta: float = 0.0):
     capped at 1 (Humphries et al. 2023, "Investigating membership inference attacks under data dependencies",
     IEEE CSF). The bound is tight: randomised response with parameter eps attains it. Yeom et al.'s looser
     bound e^eps - 1 exceeds 1, and so says nothing, for eps > ln 2; this one approaches 1 (vacuous: no
-    protection promised) for eps >~ 5 (0.9993 at eps = 8). Scalars or arrays (broadcast); epsilon >= 0, 0 <= delta <= 1.
+    protection promised) for eps >~ 5 (0.9993 at eps = 8). Scalars or arrays (broadcast); epsilon >= 0 (inf: no DP, bound 1), 0 <= delta <= 1.
     """
     eps = np.asarray(epsilon, dtype=np.float64)
     d = np.asarray(delta, dtype=np.float64)
@@ -179,5 +179,6 @@ def dp_advantage_bound(epsilon, delta: float = 0.0):
         raise ValueError(f"epsilon must be >= 0 (0 = perfect privacy), got {epsilon!r}.")
     if np.isnan(d).any() or (d < 0).any() or (d > 1).any():
         raise ValueError(f"delta is a probability in [0, 1] (typically < 1/n), got {delta!r}.")
-    bound = np.minimum(1.0, (np.expm1(eps) + 2 * d) / (np.exp(eps) + 1))
+    with np.errstate(invalid="ignore", over="ignore"):  # eps = inf (no DP): inf / inf -> the bound 1
+        bound = np.where(np.isinf(eps), 1.0, np.minimum(1.0, (np.expm1(eps) + 2 * d) / (np.exp(eps) + 1)))
     return float(bound) if bound.ndim == 0 else bound
