@@ -78,6 +78,7 @@ def test_a_claim_forced_false_fails_an_enforced_run(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("WORKBOOK_RUN_ID", "restored-after-the-test")  # run_all sets it; monkeypatch restores it
     assert run_all([path], mode="cpu") == 1
     out = capsys.readouterr().out
+    assert "99_forced" in out and "FAILED:" not in out, out  # the notebook itself ran
     assert "FAILED claim 99_forced: always_false" in out and "the run fails" in out
     monkeypatch.setenv("WORKBOOK_ENFORCE_CLAIMS", "0")
     assert run_all([path], mode="cpu") == 0
