@@ -52,6 +52,9 @@ class Claim:
     def _repr_markdown_(self) -> str:
         return self.markdown()
 
+    def _ipython_display_(self) -> None:
+        """:func:`claim` already showed it: a cell that ends with a claim does not show it a second time."""
+
     def __repr__(self) -> str:  # plain-text front ends (a terminal, nbconvert to text)
         return ("[checked] " + self.says) if self.held else ("[this run showed instead] " + self.instead)
 
@@ -69,7 +72,7 @@ def claim(notebook: str, name: str, held: Any, *, says: str, instead: str,
         evidence: the numbers the check used (recorded beside the verdict).
         show: display the result (a notebook cell); ``False`` only records it.
 
-    Returns the :class:`Claim` (a notebook cell that ends with it displays it once).
+    Returns the :class:`Claim` (shown once, by this call, also when it ends a cell).
     Raises ``ValueError`` for an empty notebook, a malformed name, or a ``held`` that is not a single bool.
     """
     if not notebook:

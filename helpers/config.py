@@ -123,13 +123,13 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
 EXPECTED_MINUTES: dict[str, tuple[float, float, float]] = {
     # smoke and cpu: measured on a 2-core machine like Binder's (rounded up); gpu: estimates, not yet measured
     "00_start_here": (0.3, 0.5, 0.5),
-    "01_pretraining": (0.3, 3.0, 2.0),
+    "01_pretraining": (0.3, 3.5, 2.0),
     "02_data_bias_audit": (0.3, 0.5, 2.0),
-    "03_finetuning_and_fairness_metrics": (0.4, 1.5, 6.0),
+    "03_finetuning_and_fairness_metrics": (0.4, 2.0, 6.0),
     "04_fairness_constrained_training": (0.5, 4.0, 15.0),
-    "04b_constraints_at_scale": (0.6, 4.0, 15.0),
+    "04b_constraints_at_scale": (0.6, 2.5, 15.0),
     "05_regularization": (0.4, 1.0, 3.0),
-    "06_explanations": (0.6, 4.0, 4.0),
+    "06_explanations": (0.6, 3.5, 4.0),
     "07_robustness_privacy_governance": (0.5, 1.5, 6.0),
 }
 # fmt: on

@@ -85,23 +85,27 @@ def accuracy_vs_selection(nb: str, table: pd.DataFrame) -> Claim:
 
 
 def multiplier(nb: str, history: pd.DataFrame, *, delta: float, lam_max: float | None = None) -> Claim:
-    """Did the multiplier fall back at least once (a step with the running gap below ``delta``)?
+    """Did the multiplier settle: ``lambda`` fell at least once (a step with the running gap below ``delta``) and the
+    running training gap averaged over the last tenth of the steps is at most ``delta``?
 
     ``history``: ``LagrangianConstraint.history_frame()`` (columns ``step, lam, gap_estimate``).
     """
     lam, g = history["lam"].to_numpy(), history["gap_estimate"].to_numpy()
     falls = int((np.diff(lam) < 0).sum())
+    late = float(g[-max(1, len(g) // 10):].mean())
     ev = {"steps": len(lam), "falls": falls, "final_lam": float(lam[-1]), "min_gap_estimate": float(g.min()),
-          "delta": delta}
+          "late_gap_estimate": late, "delta": delta}
     capped = lam_max is not None and lam[-1] >= lam_max
     return _claim(
-        nb, "multiplier_falls_back", falls > 0,
-        f"The multiplier rose while the running gap ĝ was above δ = {delta:g} and fell at {falls} of {len(lam)} steps, "
-        "where ĝ had dropped below it: it is a penalty weight that tunes itself to the tolerance.",
-        f"λ never fell in this run: the running training gap ĝ stayed above δ = {delta:g} at every one of the "
-        f"{len(lam)} steps (lowest ĝ {g.min():.3f}), so λ only climbed, to {lam[-1]:.2f}"
-        f"{' (its cap)' if capped else ''}. Training ended before the tolerance held on training batches: more "
-        "epochs, a larger dual step, or gpu mode's larger batches let λ settle.", ev)
+        nb, "multiplier_falls_back", falls > 0 and late <= delta,
+        f"The multiplier rose while the running training gap ĝ was above δ = {delta:g} and fell at {falls} of "
+        f"{len(lam)} steps, where ĝ had dropped below it; over the last tenth of training ĝ averaged {late:.3f} "
+        f"≤ δ: λ settled where the tolerance holds on the training batches.",
+        f"λ had not settled by the end of this run: over the last tenth of training the running training gap ĝ "
+        f"averaged {late:.3f}, above δ = {delta:g} (λ fell at {falls} of {len(lam)} steps and ended at "
+        f"{lam[-1]:.2f}{' (its cap)' if capped else ''}). The tolerance was not met even on training batches, so "
+        "a miss on the test split is not only a matter of new data. More epochs, a larger dual step, or gpu mode's "
+        "larger batches give λ time to settle.", ev)
 
 
 def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, float], rates: dict[str, float],
@@ -126,11 +130,13 @@ def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, floa
                f"The test {name} gap moved from {b:.3f} to {a:.3f}, by less than the test set's noise (± {noise:.3f}): "
                "this run cannot tell the two heads apart. More test rows (gpu mode) narrow the interval.",
                {"before": b, "after": a, "noise": noise}),
-        _claim(nb, f"{pre}{c}_head_meets_delta", a <= delta + noise,
+        _claim(nb, f"{pre}{c}_head_meets_delta", a <= delta + noise and noise <= delta,
                f"The test {name} gap {a:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
-               f"The test {name} gap {a:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): the "
-               "multiplier enforces δ on training batches, and this head did not carry it to new data "
-               "(question 2).", {"gap": a, "delta": delta, "noise": noise}),
+               (f"This test set cannot check the tolerance: its noise (± {noise:.3f}) is larger than δ = {delta:g} "
+                f"itself, so any gap up to {delta + noise:.3f} would look compatible (measured {a:.3f}). More test "
+                "rows (gpu mode) narrow the interval." if noise > delta else
+                f"The test {name} gap {a:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
+                "head did not carry the tolerance to new data (question 2)."), {"gap": a, "delta": delta, "noise": noise}),
     ]
 
 
@@ -148,14 +154,18 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
         gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
         missed = {d: g for d, g in gaps.items() if g > d + noise[c]}
         listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in gaps.items())
+        too_noisy = noise[c] > policy_delta
         out.append(_claim(
-            nb, f"constraint_meets_each_delta_{c}", not missed,
+            nb, f"constraint_meets_each_delta_{c}", not missed and not too_noisy,
             f"Every tolerance was met on the test split within its noise (± {noise[c]:.3f}); measured {_NAMES[c]} "
             f"gaps {listing}. You state the gap, the multiplier finds the weight. Tolerances closer together than the "
             "noise give gaps this test set cannot order.",
-            f"Not every tolerance was met on the test split: {listing} (noise ± {noise[c]:.3f}); missed: "
-            f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
-            "the gap can exceed it (question 2).", {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
+            (f"This test set cannot check the tolerances: its {_NAMES[c]} noise (± {noise[c]:.3f}) is larger than "
+             f"δ = {policy_delta:g}, so gaps far apart look alike ({listing}). More test rows (gpu mode) narrow it."
+             if too_noisy and not missed else
+             f"Not every tolerance was met on the test split: {listing} (noise ± {noise[c]:.3f}); missed: "
+             f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
+             "the gap can exceed it (question 2)."), {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
     if "dp" in set(summary["target"]):
         unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
         lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
