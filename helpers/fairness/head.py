@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .. import validation as check
 from ..config import single_thread_on_cpu
+from ..regularization import make_optimizer
 from ..training import stratified_batches
 from .surrogates import FairnessPenalty, LagrangianConstraint
 
@@ -100,7 +101,8 @@ def train_fair_head(
     Loss per step: ``sum_i w_i CE_i / sum_i w_i + extra(logits, labels, groups, step)`` with ``extra`` chosen by
     ``method``: ``"unconstrained"`` (none), ``"penalty"`` (:class:`FairnessPenalty` with ``lam``),
     ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``, ``temperature``), or
-    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
+    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW with ``weight_decay`` on ``w`` only
+    (the bias is not decayed, :func:`helpers.regularization.split_decay_parameters`), stratified mini-batches
     (:func:`stratified_batches`), seeded (``seed`` drives the initialisation and the batch order).
     The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
     averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
@@ -156,7 +158,7 @@ def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_s
         model.linear.weight.normal_(0.0, 0.01, generator=gen)
         model.linear.bias.zero_()
     model = model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(model, "adamw", lr, weight_decay)  # decays the weights, not the bias
     Xt, yt, gt, wt = (torch.as_tensor(a).to(dev) for a in (X, y, groups, w_all))
     history: list[dict[str, float]] = []
     iterates: list[dict[str, torch.Tensor]] = []
