@@ -99,7 +99,8 @@ def train_fair_head(
     Loss per step: ``sum_i w_i CE_i / sum_i w_i + extra(logits, labels, groups, step)`` with ``extra`` chosen by
     ``method``: ``"unconstrained"`` (none), ``"penalty"`` (:class:`FairnessPenalty` with ``lam``),
     ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``, ``temperature``), or
-    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
+    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW with ``weight_decay`` on ``w`` only
+    (the bias is not decayed, :func:`helpers.regularization.split_decay_parameters`), stratified mini-batches
     (:func:`stratified_batches`), seeded (``seed`` drives the initialisation and the batch order).
     The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
     averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
