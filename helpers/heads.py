@@ -333,37 +333,14 @@ def _fit(model, X, y, w, g, *, optimizer, lr, weight_decay, l2, terms, epochs, b
     opt = make_optimizer(model, optimizer, lr, weight_decay) if isinstance(optimizer, str) else optimizer
     if l2 > 0:
         terms = [l2_term(split_decay_parameters(model)[0], l2), *terms]
-    Xt = torch.as_tensor(X, device=dev)
-    yt = torch.as_tensor(y, dtype=torch.float32, device=dev)
-    yl = torch.as_tensor(y, device=dev)
-    wt = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
-    gt = torch.as_tensor(g, device=dev) if g is not None else None
+    data = _Tensors(X, y, w, g, dev)
     gen, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
-    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
     history: list[dict] = []
     step = 0
     with single_thread_on_cpu(dev):
         for epoch in tqdm(range(1, epochs + 1), desc="training head", disable=not progress, leave=False):
-            model.train()
-            total, count = 0.0, 0
-            for idx in _batches(len(X), batch_size, gen, rng, y, g, stratify):
-                idx = idx.to(dev)
-                logits = model(Xt[idx])
-                ce = _weighted_mean(bce(logits, yt[idx]), wt[idx] if wt is not None else None)
-                loss = ce
-                for term in terms:  # a term may return None (nothing to add at this step)
-                    extra = term(logits, yl[idx], gt[idx] if gt is not None else None, step)
-                    loss = loss + extra if extra is not None else loss
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                record = {"epoch": epoch, "step": step, "ce": float(ce.detach()), "loss": float(loss.detach())}
-                for cb in callbacks:
-                    cb.on_step(model, record)
-                step += 1
-                total += record["loss"] * len(idx)
-                count += len(idx)
-            row = {"epoch": epoch, "train_loss": total / count}
+            batches = _batches(len(X), batch_size, gen, rng, y, g, stratify)
+            row, step = _epoch(model, opt, data, batches, terms, callbacks, epoch, step)
             stop = [cb.on_epoch_end(model, row) for cb in callbacks]
             history.append(row)
             if any(stop):
@@ -371,6 +348,53 @@ def _fit(model, X, y, w, g, *, optimizer, lr, weight_decay, l2, terms, epochs, b
         for cb in callbacks:
             cb.on_train_end(model)
     return model.eval(), history
+
+
+class _Tensors:
+    """The training data on the device: features ``X`` (n, d), labels as float ``y`` and long ``labels``, weights
+    ``w`` (n,) or None, groups ``g`` (n,) or None."""
+
+    def __init__(self, X, y, w, g, dev) -> None:
+        import torch
+
+        self.X = torch.as_tensor(X, device=dev)
+        self.y = torch.as_tensor(y, dtype=torch.float32, device=dev)
+        self.labels = torch.as_tensor(y, device=dev)
+        self.w = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
+        self.g = torch.as_tensor(g, device=dev) if g is not None else None
+        self.dev = dev
+
+    def loss(self, model, idx, terms, step):
+        """``(ce, loss)`` of one batch: the weighted mean cross-entropy, and with every term added."""
+        import torch.nn.functional as F
+
+        logits = model(self.X[idx])
+        ce = _weighted_mean(F.binary_cross_entropy_with_logits(logits, self.y[idx], reduction="none"),
+                            self.w[idx] if self.w is not None else None)
+        loss = ce
+        for term in terms:  # a term may return None (nothing to add at this step)
+            extra = term(logits, self.labels[idx], self.g[idx] if self.g is not None else None, step)
+            loss = loss + extra if extra is not None else loss
+        return ce, loss
+
+
+def _epoch(model, opt, data: _Tensors, batches, terms, callbacks, epoch: int, step: int) -> tuple[dict, int]:
+    """One pass over ``batches``: a step per batch, ``on_step`` callbacks; returns the epoch's row and the step."""
+    model.train()
+    total, count = 0.0, 0
+    for idx in batches:
+        idx = idx.to(data.dev)
+        ce, loss = data.loss(model, idx, terms, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        record = {"epoch": epoch, "step": step, "ce": float(ce.detach()), "loss": float(loss.detach())}
+        for cb in callbacks:
+            cb.on_step(model, record)
+        step += 1
+        total += record["loss"] * len(idx)
+        count += len(idx)
+    return {"epoch": epoch, "train_loss": total / count}, step
 
 
 def predict_head(model, X, *, device=None, batch_size: int = 8192) -> np.ndarray:

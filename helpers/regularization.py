@@ -361,7 +361,7 @@ def train_mlp(
     has_val = X_val is not None
     if has_val:
         X_val = check.features(X_val, "X_val", n_features=X_train.shape[1])
-        y_val = check.binary_labels(y_val, "y_val", n=len(X_val)).astype(np.float32)
+        y_val = check.binary_labels(y_val, "y_val", n=len(X_val))
     elif early_stopping is not None:
         raise ValueError("Early stopping needs validation data (X_val, y_val).")
     if l2 < 0:
@@ -372,12 +372,7 @@ def train_mlp(
         model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
         opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
         decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
-        callbacks = [Evaluate(torch.from_numpy(X_train).to(device), torch.from_numpy(y_train.astype(np.float32)).to(device),
-                              "train", "acc")]
-        if has_val:
-            callbacks += [Evaluate(torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device), "val", "acc"),
-                          _Gap()]
-        callbacks += [cb for cb in (early_stopping, AfterStep(after_step) if after_step else None) if cb is not None]
+        callbacks = _mlp_callbacks(X_train, y_train, X_val, y_val, device, early_stopping, after_step)
         model, rows = train_head(X_train, y_train, model=model, optimizer=opt, epochs=epochs, batch_size=batch_size,
                                  seed=seed, extra_loss=l2_term(decay_params, l2) if l2 > 0 else None,
                                  callbacks=callbacks, device=device, progress=progress)
@@ -385,6 +380,17 @@ def train_mlp(
                   weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, seed=seed)
     return TrainResult(model, pd.DataFrame(rows), config, early_stopping.best_epoch if early_stopping else None,
                        early_stopping.stopped_epoch if early_stopping else None, time.perf_counter() - t0)
+
+
+def _mlp_callbacks(X_train, y_train, X_val, y_val, device, early_stopping, after_step) -> list:
+    """:func:`train_mlp`'s callbacks: train (and validation) loss/accuracy and their gap, early stopping, after_step."""
+    def on(X, y):
+        return torch.from_numpy(X).to(device), torch.from_numpy(np.asarray(y, np.float32)).to(device)
+
+    callbacks: list = [Evaluate(*on(X_train, y_train), "train", "acc")]
+    if X_val is not None:
+        callbacks += [Evaluate(*on(X_val, y_val), "val", "acc"), _Gap()]
+    return callbacks + [cb for cb in (early_stopping, AfterStep(after_step) if after_step else None) if cb is not None]
 
 
 class _Gap(Callback):

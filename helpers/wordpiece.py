@@ -32,23 +32,36 @@ def wordpiece_vocab(words: dict[str, int], *, vocab_size: int, min_frequency: in
     """
     if vocab_size < len(SPECIAL_TOKENS) + 30:
         raise ValueError(f"vocab_size={vocab_size} is too small to hold the special tokens and the alphabet.")
-    vocab = list(SPECIAL_TOKENS) + sorted({c for w in words for c in w})
-    vocab += list(dict.fromkeys(prefix + c for w in words for c in w[1:]))  # in order of first appearance
+    vocab, splits = _initial_pieces(words, prefix)
     ids = {t: i for i, t in enumerate(vocab)}
-    splits = {w: [w[0]] + [prefix + c for c in w[1:]] for w in sorted(words) if w}
     while len(vocab) < vocab_size:
-        counts = _pair_counts(splits, words)
-        if not counts:
+        best = _best_pair(_pair_counts(splits, words), ids, min_frequency)
+        if best is None:
             break
-        (a, b), best = min(counts.items(), key=lambda kv: (-kv[1], ids[kv[0][0]], ids[kv[0][1]]))
-        if best < max(1, min_frequency):
-            break
+        a, b = best
         merged = a + b.removeprefix(prefix)
         if merged not in ids:
             ids[merged] = len(vocab)
             vocab.append(merged)
         splits = {w: _merge_pair(pieces, a, b, merged) for w, pieces in splits.items()}
     return vocab
+
+
+def _initial_pieces(words: dict[str, int], prefix: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The starting vocabulary (specials, sorted characters, ``##`` pieces in order of first appearance) and every
+    word split into characters (``"work" -> ["w", "##o", "##r", "##k"]``)."""
+    vocab = list(SPECIAL_TOKENS) + sorted({c for w in words for c in w})
+    vocab += list(dict.fromkeys(prefix + c for w in words for c in w[1:]))
+    splits = {w: [w[0]] + [prefix + c for c in w[1:]] for w in sorted(words) if w}
+    return vocab, splits
+
+
+def _best_pair(counts: dict[tuple[str, str], int], ids: dict[str, int], min_frequency: int):
+    """The most frequent pair (ties: the smallest ids), or ``None`` when none occurs ``min_frequency`` times."""
+    if not counts:
+        return None
+    pair, best = min(counts.items(), key=lambda kv: (-kv[1], ids[kv[0][0]], ids[kv[0][1]]))
+    return pair if best >= max(1, min_frequency) else None
 
 
 def _pair_counts(splits: dict[str, list[str]], words: dict[str, int]) -> dict[tuple[str, str], int]:
