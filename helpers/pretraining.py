@@ -345,67 +345,99 @@ def pretrain(model, tokenizer, train_seqs: Sequence[Sequence[int]], heldout: Mas
     bf16). Held-out loss/perplexity/accuracy are measured at step 0, every ``eval_every`` steps and
     at the end; evaluation time is excluded from ``tokens_per_s``.
     """
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
-    from .config import autocast, autocast_dtype, get_device
-    from .progress import tqdm
+    from .config import get_device, seeded
 
     if steps < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("steps, batch_size and eval_every must be positive integers.")
     if len(train_seqs) == 0:
         raise ValueError("pretrain got no training sequences.")
     dev = get_device(device) if not hasattr(device, "type") else device
+    with seeded(seed):  # dropout masks; the caller's random generators are left alone
+        return _pretrain(model, tokenizer, train_seqs, heldout, steps=steps, batch_size=batch_size, lr=lr,
+                         warmup=warmup, weight_decay=weight_decay, eval_every=eval_every, seed=seed, dev=dev,
+                         progress=progress)
+
+
+def _pretrain(model, tokenizer, train_seqs, heldout, *, steps, batch_size, lr, warmup, weight_decay, eval_every, seed,
+              dev, progress) -> PretrainRun:
+    """:func:`pretrain`'s loop on checked arguments."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from .config import autocast_dtype
+    from .progress import tqdm
+    from .regularization import make_optimizer
+
     model.to(dev).train()
-    torch.manual_seed(seed)  # dropout
     g = torch.Generator().manual_seed(seed)
-    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and "LayerNorm" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr)
+    opt = make_optimizer(model, "adamw", lr, weight_decay)  # biases and LayerNorm parameters are not decayed
     sched = get_linear_schedule_with_warmup(opt, max(1, int(warmup * steps)), steps)
     dtype = autocast_dtype(dev)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     specials = special_ids_of(tokenizer)
     batches = length_batches([len(s) for s in train_seqs], batch_size, g)
-    rows, seen, train_s, running = [], 0, 0.0, []
-
-    def evaluate(step: int) -> None:
-        ev = evaluate_mlm(model, heldout)
-        rows.append({"step": step, "train_loss": float(np.mean(running)) if running else float("nan"),
-                     "heldout_loss": ev["loss"], "heldout_perplexity": ev["perplexity"],
-                     "heldout_accuracy": ev["accuracy"]})
-        running.clear()
-
-    evaluate(0)
+    log = _MLMLog(model, heldout)
     bar = tqdm(range(1, steps + 1), desc="pretraining", disable=not progress, leave=False)
     for step in bar:
         ids, att = pad_batch([train_seqs[i] for i in next(batches)], tokenizer.pad_token_id)
         inp, lab = mask_tokens(ids, special_ids=specials, mask_token_id=tokenizer.mask_token_id,
                                vocab_size=len(tokenizer), generator=g)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        t0 = time.perf_counter()
-        inp, att, lab = inp.to(dev, non_blocking=True), att.to(dev, non_blocking=True), lab.to(dev, non_blocking=True)
-        with autocast(dev):
-            loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        value = float(loss.detach())  # synchronises, so the timing below is honest on the GPU too
-        train_s += time.perf_counter() - t0
-        seen += int(att.sum())
-        running.append(value)
+        log.add(*_mlm_step(model, opt, sched, scaler, inp, att, lab, dev), tokens=int(att.sum()))
         if step % eval_every == 0 or step == steps:
-            evaluate(step)
-            bar.set_postfix(heldout_loss=f"{rows[-1]['heldout_loss']:.3f}")
+            log.evaluate(step)
+            bar.set_postfix(heldout_loss=f"{log.rows[-1]['heldout_loss']:.3f}")
     model.eval()
-    return PretrainRun(history=pd.DataFrame(rows), tokens_per_s=seen / max(train_s, 1e-9), train_seconds=train_s,
-                       tokens_seen=seen, device=str(dev), precision=str(dtype).replace("torch.", "") if dtype else "float32")
+    return PretrainRun(history=pd.DataFrame(log.rows), tokens_per_s=log.seen / max(log.train_s, 1e-9),
+                       train_seconds=log.train_s, tokens_seen=log.seen, device=str(dev),
+                       precision=str(dtype).replace("torch.", "") if dtype else "float32")
+
+
+def _mlm_step(model, opt, sched, scaler, inp, att, lab, dev) -> tuple[float, float]:
+    """One optimiser step on a masked batch (autocast, gradient scaler, clipping at norm 1, schedule);
+    returns ``(loss, seconds)`` with the host-to-device copy included and the GPU synchronised."""
+    import torch
+
+    from .config import autocast
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    t0 = time.perf_counter()
+    inp, att, lab = inp.to(dev, non_blocking=True), att.to(dev, non_blocking=True), lab.to(dev, non_blocking=True)
+    with autocast(dev):
+        loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+    value = float(loss.detach())  # synchronises, so the timing is honest on the GPU too
+    return value, time.perf_counter() - t0
+
+
+class _MLMLog:
+    """The pretraining history: running training loss since the last evaluation, held-out metrics at evaluations,
+    training seconds and tokens seen."""
+
+    def __init__(self, model, heldout: MaskedSet) -> None:
+        self.model, self.heldout = model, heldout
+        self.rows: list[dict] = []
+        self.running: list[float] = []
+        self.seen, self.train_s = 0, 0.0
+        self.evaluate(0)
+
+    def add(self, loss: float, seconds: float, *, tokens: int) -> None:
+        self.running.append(loss)
+        self.train_s += seconds
+        self.seen += tokens
+
+    def evaluate(self, step: int) -> None:
+        ev = evaluate_mlm(self.model, self.heldout)
+        self.rows.append({"step": step, "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+                          "heldout_loss": ev["loss"], "heldout_perplexity": ev["perplexity"],
+                          "heldout_accuracy": ev["accuracy"]})
+        self.running.clear()
 
 
 #: Fill-mask probes, bias absorption and WEAT/SEAT (steps 5 and 6) live in :mod:`helpers.bias_probes`;
