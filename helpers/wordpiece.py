@@ -105,7 +105,7 @@ def train_wordpiece(lines: Sequence[str], *, vocab_size: int = 2000, min_frequen
     from transformers import PreTrainedTokenizerFast
 
     if isinstance(lines, str) or len(lines) == 0:
-        raise ValueError("train_wordpiece needs a non-empty list of sentences.")
+        raise ValueError("lines must be a non-empty list of sentences (train_wordpiece learns its vocabulary from them).")
     normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
     words: dict[str, int] = {}
     for line in lines:

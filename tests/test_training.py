@@ -30,10 +30,16 @@ def test_train_head_learns_separable_toy(hidden):
     model, hist = T.train_head(X, y, X_val=X, y_val=y, hidden=hidden, epochs=40, lr=0.05, batch_size=64,
                                device="cpu")
     p = T.predict_head(model, X)
-    assert p.shape == (len(y),) and ((p >= 0) & (p <= 1)).all()
+    from scipy.special import expit
+
+    with torch.no_grad():
+        logits = model(torch.as_tensor(X)).double().numpy()
+    np.testing.assert_allclose(p, expit(logits), rtol=1e-6)  # P(y=1) = sigmoid(logit), input order, shape (n,)
     assert ((p > 0.5) == y).mean() >= 0.97
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert hist[-1]["val_accuracy"] >= 0.97 and set(hist[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+    _, no_val = T.train_head(X, y, epochs=2, device="cpu")
+    assert set(no_val[0]) == {"epoch", "train_loss"}  # no validation data: no validation columns
 
 
 def test_train_head_deterministic():
