@@ -66,29 +66,41 @@ def group_metrics(y_true, y_pred, sensitive_features, y_prob=None, *, sample_wei
         "fpr": _rate(yp == 1, yt == 0, codes, w, k),
     }
     if y_prob is not None:
-        p = np.asarray(y_prob, dtype=np.float64)
-        if p.ndim == 2 and p.shape[1] == 2:
-            p = p[:, 1]
-        if p.shape != (len(yt),):
-            raise ValueError(f"y_prob must be P(y=1) with shape ({len(yt)},), got {p.shape}.")
-        if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-            raise ValueError("y_prob must hold probabilities in [0, 1] without NaN.")
-        num = np.bincount(codes, weights=w * p, minlength=k)
-        den = np.bincount(codes, weights=w, minlength=k)
-        table["mean_prob"] = (num / den, float((w * p).sum() / w.sum()))
-        ece = [expected_calibration_error(yt[codes == j], p[codes == j], bins=bins) for j in range(k)]
-        table["ece"] = (np.array(ece), expected_calibration_error(yt, p, bins=bins))
+        table.update(_probability_columns(yt, y_prob, codes, w, k, bins))
     out = pd.DataFrame({c: (v[0] if isinstance(v, tuple) else v) for c, v in table.items()}, index=index)
     if "mean_prob" in out:
         out.insert(out.columns.get_loc("ece"), "calibration_gap", out["mean_prob"] - out["base_rate"])
     if overall:
-        row = {c: (v[1] if isinstance(v, tuple) else None) for c, v in table.items()}
-        row["count"], row["share"] = len(yt), 1.0
-        if "mean_prob" in out:
-            row["calibration_gap"] = row["mean_prob"] - row["base_rate"]
-        key = "overall" if not isinstance(index, pd.MultiIndex) else ("overall",) * index.nlevels
-        out.loc[key] = pd.Series(row)
-        out["count"] = out["count"].astype(int)
+        out = _with_overall_row(out, table, len(yt))
+    return out
+
+
+def _probability_columns(yt, y_prob, codes, w, k: int, bins: int) -> dict:
+    """``mean_prob`` and ``ece`` per group, each as ``(per-group array, overall value)``."""
+    p = np.asarray(y_prob, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] == 2:
+        p = p[:, 1]
+    if p.shape != (len(yt),):
+        raise ValueError(f"y_prob must be P(y=1) with shape ({len(yt)},), got {p.shape}.")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        raise ValueError("y_prob must hold probabilities in [0, 1] without NaN.")
+    num = np.bincount(codes, weights=w * p, minlength=k)
+    den = np.bincount(codes, weights=w, minlength=k)
+    ece = [expected_calibration_error(yt[codes == j], p[codes == j], bins=bins) for j in range(k)]
+    return {"mean_prob": (num / den, float((w * p).sum() / w.sum())),
+            "ece": (np.array(ece), expected_calibration_error(yt, p, bins=bins))}
+
+
+def _with_overall_row(out: pd.DataFrame, table: dict, n: int) -> pd.DataFrame:
+    """``out`` with an ``"overall"`` row: the overall values of ``table``'s ``(per-group, overall)`` columns."""
+    row = {c: (v[1] if isinstance(v, tuple) else None) for c, v in table.items()}
+    row["count"], row["share"] = n, 1.0
+    if "mean_prob" in out:
+        row["calibration_gap"] = row["mean_prob"] - row["base_rate"]
+    index = out.index
+    key = "overall" if not isinstance(index, pd.MultiIndex) else ("overall",) * index.nlevels
+    out.loc[key] = pd.Series(row)
+    out["count"] = out["count"].astype(int)
     return out
 
 

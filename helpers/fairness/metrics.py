@@ -56,36 +56,42 @@ def _groups(sensitive_features: Any, n: int) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (n,) and the group labels; several columns make intersectional groups."""
     if sensitive_features is None:
         raise ValueError("sensitive_features is required (e.g. df['sex']).")
-    sf = sensitive_features
-    if isinstance(sf, dict):
-        sf = pd.DataFrame(sf)
-    if isinstance(sf, pd.Series):
-        sf = sf.to_frame()
-    elif not isinstance(sf, pd.DataFrame):
-        arr = np.asarray(sf, dtype=object)
-        if arr.ndim == 1:
-            sf = pd.DataFrame({"group": arr})
-        elif arr.ndim == 2:
-            sf = pd.DataFrame(arr, columns=[f"sensitive_feature_{i}" for i in range(arr.shape[1])])
-        else:
-            raise ValueError(f"sensitive_features must be 1-D or 2-D, got shape {arr.shape}.")
+    sf = _as_frame(sensitive_features)
     if len(sf) != n:
         raise ValueError(f"sensitive_features has {len(sf)} rows but the labels have {n}: the lengths must match.")
     if sf.isna().to_numpy().any():
         raise ValueError("sensitive_features contains missing values (NaN/None); fill them with a group name or drop the rows.")
-    sf = sf.reset_index(drop=True).astype(object)
-    if sf.shape[1] == 1:
-        codes, labels = pd.factorize(sf.iloc[:, 0], sort=True)
-        index = pd.Index(labels, name=sf.columns[0])
-    else:
-        keys = pd.MultiIndex.from_frame(sf)
-        codes, labels = pd.factorize(keys, sort=True)
-        index = pd.MultiIndex.from_tuples(list(labels), names=list(sf.columns))
+    codes, index = _factorize_rows(sf.reset_index(drop=True).astype(object))
     if len(index) < 2:
         raise ValueError(
             f"sensitive_features has a single group ({index[0]!r}): a disparity needs at least two groups to compare."
         )
     return codes.astype(np.int64), index
+
+
+def _as_frame(sf: Any) -> pd.DataFrame:
+    """Sensitive features as a DataFrame, one column per feature (a dict, Series, 1-D or 2-D array)."""
+    if isinstance(sf, dict):
+        sf = pd.DataFrame(sf)
+    if isinstance(sf, pd.Series):
+        return sf.to_frame()
+    if isinstance(sf, pd.DataFrame):
+        return sf
+    arr = np.asarray(sf, dtype=object)
+    if arr.ndim == 1:
+        return pd.DataFrame({"group": arr})
+    if arr.ndim == 2:
+        return pd.DataFrame(arr, columns=[f"sensitive_feature_{i}" for i in range(arr.shape[1])])
+    raise ValueError(f"sensitive_features must be 1-D or 2-D, got shape {arr.shape}.")
+
+
+def _factorize_rows(sf: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Sorted integer codes of the rows of ``sf`` and the group labels (a MultiIndex for several columns)."""
+    if sf.shape[1] == 1:
+        codes, labels = pd.factorize(sf.iloc[:, 0], sort=True)
+        return codes, pd.Index(labels, name=sf.columns[0])
+    codes, labels = pd.factorize(pd.MultiIndex.from_frame(sf), sort=True)
+    return codes, pd.MultiIndex.from_tuples(list(labels), names=list(sf.columns))
 
 
 def _weights(sample_weight: Any, n: int) -> np.ndarray:
@@ -382,12 +388,7 @@ def representation(df: pd.DataFrame, by: str | Iterable[str], *, label: str | No
     ``reference`` (group -> population share, e.g. from a census) adds ``reference_share`` and
     ``share_ratio = share / reference_share`` (< 1: under-represented). Rows sorted by count.
     """
-    if not isinstance(df, pd.DataFrame) or len(df) == 0:
-        raise ValueError("representation() needs a non-empty DataFrame.")
-    cols = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in cols + ([label] if label else []) if c not in df.columns]
-    if missing:
-        raise ValueError(f"No column(s) {missing} in the frame; it has {list(df.columns)}.")
+    cols = _columns_of(df, by, label)
     w = pd.Series(_weights(sample_weight, len(df)), index=df.index)
     grouped = w.groupby([df[c] for c in cols], observed=True)
     out = pd.DataFrame({"count": df.groupby(cols, observed=True).size(), "weight": grouped.sum()})
@@ -398,10 +399,20 @@ def representation(df: pd.DataFrame, by: str | Iterable[str], *, label: str | No
         y = pd.Series(_binary(df[label], label), index=df.index)
         out["base_rate"] = (y * w).groupby([df[c] for c in cols], observed=True).sum() / grouped.sum()
     if reference is not None:
-        ref = pd.Series(reference, dtype=float)
-        out["reference_share"] = ref.reindex(out.index)
+        out["reference_share"] = pd.Series(reference, dtype=float).reindex(out.index)
         out["share_ratio"] = out["share"] / out["reference_share"]
     return out.sort_values("count", ascending=False)
+
+
+def _columns_of(df: pd.DataFrame, by: str | Iterable[str], label: str | None) -> list[str]:
+    """The grouping columns ``by`` as a list, after checking ``df`` is a non-empty frame holding them and ``label``."""
+    if not isinstance(df, pd.DataFrame) or len(df) == 0:
+        raise ValueError("representation() needs a non-empty DataFrame (df).")
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*cols, label] if c is not None and c not in df.columns]
+    if missing:
+        raise ValueError(f"No column(s) {missing} in the frame; it has {list(df.columns)}.")
+    return cols
 
 
 #: The per-group table and run summaries (notebook 03 and later) live in :mod:`helpers.fairness.group_tables`;
