@@ -22,6 +22,28 @@ from .metrics import gap_interval, selection_rates
 MIN_RATE = 0.01
 _NAMES = {"dp": "DP", "eo": "EO", "ap": "accuracy-parity"}
 _MADE: dict[str, dict[str, Claim]] = {}
+_FOUND: dict[str, dict[str, str]] = {}
+
+
+class Finding(str):
+    """A sentence generated from this run's numbers where the outcome could honestly go either way (no claim):
+    shown once as Markdown, recorded as ``finding.<name>`` and listed by :func:`recap`."""
+
+    def _repr_markdown_(self) -> str:
+        return f"**This run:** {self}"
+
+    def _ipython_display_(self) -> None:  # shown by :func:`_finding` already
+        pass
+
+
+def _finding(nb: str, name: str, text: str, evidence: dict[str, Any]) -> Finding:
+    from IPython.display import Markdown, display
+
+    found = Finding(text)
+    record(nb, f"finding.{name}", {"text": text, "evidence": evidence})
+    _FOUND.setdefault(nb, {})[name] = text
+    display(Markdown(found._repr_markdown_()))
+    return found
 
 
 def _claim(nb: str, name: str, held: Any, says: str, instead: str, evidence: dict[str, Any]) -> Claim:
@@ -130,19 +152,35 @@ def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, floa
                f"The test {name} gap moved from {b:.3f} to {a:.3f}, by less than the test set's noise (± {noise:.3f}): "
                "this run cannot tell the two heads apart. More test rows (gpu mode) narrow the interval.",
                {"before": b, "after": a, "noise": noise}),
-        _claim(nb, f"{pre}{c}_head_meets_delta", a <= delta + noise and noise <= delta,
-               f"The test {name} gap {a:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
-               (f"This test set cannot check the tolerance: its noise (± {noise:.3f}) is larger than δ = {delta:g} "
-                f"itself, so any gap up to {delta + noise:.3f} would look compatible (measured {a:.3f}). More test "
-                "rows (gpu mode) narrow the interval." if noise > delta else
-                f"The test {name} gap {a:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
-                "head did not carry the tolerance to new data (question 2)."), {"gap": a, "delta": delta, "noise": noise}),
-    ]
+    ] + [_meets_delta(nb, f"{pre}{c}_head_meets_delta", name, a, delta, noise)]
 
 
-def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_delta: float = 0.02) -> list[Claim]:
+def _rows_needed(noise: float, delta: float) -> str:
+    if delta <= 0:
+        return "No finite test set can check δ = 0."
+    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.0f}× as many test rows (the half-width shrinks with the "
+            "square root of the rows).")
+
+
+def _meets_delta(nb: str, key: str, name: str, gap: float, delta: float, noise: float) -> Claim | Finding:
+    """A claim that the test gap is within ``delta + noise`` when the test set can check it (noise < delta);
+    otherwise a finding that says it cannot, and why."""
+    ev = {"gap": gap, "delta": delta, "noise": noise}
+    if noise >= delta:
+        return _finding(nb, key, f"This test set cannot check the tolerance δ = {delta:g}: the noise of its {name} gap "
+                        f"(± {noise:.3f}) is larger than δ itself, so any gap up to {delta + noise:.3f} would look "
+                        f"compatible (measured {gap:.3f}). {_rows_needed(noise, delta)}", ev)
+    return _claim(nb, key, gap <= delta + noise,
+                  f"The test {name} gap {gap:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
+                  f"The test {name} gap {gap:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
+                  "head did not carry the tolerance to new data (question 2).", ev)
+
+
+def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
+             policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
-    every tolerance met within the noise; reweighing part of the way; ThresholdOptimizer at parity."""
+    every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
+    reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
 
     def first(target: str, method: str) -> float | None:
@@ -152,20 +190,27 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
         gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
-        missed = {d: g for d, g in gaps.items() if g > d + noise[c]}
-        listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in gaps.items())
-        too_noisy = noise[c] > policy_delta
-        out.append(_claim(
-            nb, f"constraint_meets_each_delta_{c}", not missed and not too_noisy,
-            f"Every tolerance was met on the test split within its noise (± {noise[c]:.3f}); measured {_NAMES[c]} "
-            f"gaps {listing}. You state the gap, the multiplier finds the weight. Tolerances closer together than the "
-            "noise give gaps this test set cannot order.",
-            (f"This test set cannot check the tolerances: its {_NAMES[c]} noise (± {noise[c]:.3f}) is larger than "
-             f"δ = {policy_delta:g}, so gaps far apart look alike ({listing}). More test rows (gpu mode) narrow it."
-             if too_noisy and not missed else
-             f"Not every tolerance was met on the test split: {listing} (noise ± {noise[c]:.3f}); missed: "
-             f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
-             "the gap can exceed it (question 2)."), {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
+        checkable = {d: g for d, g in gaps.items() if d > noise[c]}
+        unchecked = {d: g for d, g in gaps.items() if d <= noise[c]}
+        ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}
+        if checkable:
+            missed = {d: g for d, g in checkable.items() if g > d + noise[c]}
+            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
+            out.append(_claim(
+                nb, f"constraint_meets_each_delta_{c}", not missed,
+                f"Every tolerance larger than the test set's noise (± {noise[c]:.3f}) was met on the test split within "
+                f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+                f"Not every tolerance the test set can check was met: {listing} (noise ± {noise[c]:.3f}); missed: "
+                f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
+                "data the gap can exceed it (question 2).", ev))
+        if unchecked:
+            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
+            out.append(_finding(
+                nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
+                f"(± {noise[c]:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
+                f"noise cannot be told apart, so these points need not be ordered. "
+                f"{_rows_needed(noise[c], max(unchecked))}",
+                ev))
     if "dp" in set(summary["target"]):
         unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
         lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
@@ -359,14 +404,15 @@ def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, 
 
 
 def recap(nb: str) -> Any:
-    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text)."""
+    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text),
+    then the findings (sentences generated from the numbers, not claims)."""
     from IPython.display import Markdown
 
-    made = _MADE.get(nb, {})
-    if not made:
+    made, found = _MADE.get(nb, {}), _FOUND.get(nb, {})
+    if not made and not found:
         return Markdown("No claims were checked in this run.")
     lines = [f"* {'✓' if c.held else '✗ *this run showed instead:*'} {c.says if c.held else c.instead}"
-             for c in made.values()]
+             for c in made.values()] + [f"* *this run (not a claim):* {text}" for text in found.values()]
     held = sum(c.held for c in made.values())
     return Markdown(f"**{held} of {len(made)} checks held on this run.**\n\n" + "\n".join(lines))
 
