@@ -6,7 +6,7 @@ Notebook 01 uses this module in lesson order:
    record ("She works in a sales job.") whose pronoun matches the recorded sex, so the corpus
    she-rate per occupation equals the 1994 census rate (:func:`pronoun_rates` counts it from text);
 2. :func:`train_wordpiece` - a WordPiece tokenizer (Wu et al. 2016; Devlin et al. 2019) trained
-   with the ``tokenizers`` library;
+   with the ``tokenizers`` library (in :mod:`helpers.wordpiece`, imported here);
 3. :func:`mask_tokens` - BERT's masked-language-model corruption (15 % selected; 80/10/10);
 4. :func:`make_model` + :func:`pretrain` - a small ``BertForMaskedLM`` trained from random weights,
    with held-out loss, perplexity and masked-token accuracy, and :func:`unigram_baseline`;
@@ -31,8 +31,15 @@ import numpy as np
 import pandas as pd
 
 from .data import _OCCUPATION, serialize_frame
+from .wordpiece import (  # noqa: F401
+    SPECIAL_TOKENS,
+    compare_tokenizers,
+    special_ids_of,
+    tokenize_lines,
+    train_wordpiece,
+    wordpiece_vocab,
+)
 
-SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: The pronoun sentence added for every record; also the fill-mask probe (with [MASK] as pronoun).
 PRONOUN_TEMPLATE = "{pronoun} works in {occupation}."
 PROBE_TEMPLATE = "[MASK] works in {occupation}."
@@ -118,123 +125,6 @@ def pronoun_rates(lines: Sequence[str]) -> pd.DataFrame:
     out["n"] = out["n_she"] + out["n_he"]
     out["she_rate"] = out["n_she"] / out["n"]
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# 2. Tokenizer
-# --------------------------------------------------------------------------------------------
-
-
-def wordpiece_vocab(words: dict[str, int], *, vocab_size: int, min_frequency: int = 2,
-                    prefix: str = "##") -> list[str]:
-    """The WordPiece vocabulary learned from word counts by frequency merges, with ties broken alphabetically.
-
-    The procedure of the ``tokenizers`` library's ``WordPieceTrainer`` (a BPE trainer whose pieces inside a word
-    carry ``prefix``): start from the special tokens, every character, and ``##c`` for every character seen
-    inside a word; then repeatedly merge the adjacent pair of pieces with the largest count (summed over the
-    words, weighted by word frequency) into one new piece (``"wo" + "##rk" -> "work"``), until the vocabulary
-    holds ``vocab_size`` pieces or no pair occurs ``min_frequency`` times. The library breaks ties between
-    equally frequent pairs by the ids of their pieces, but numbers the ``##`` pieces in hash-map order, which
-    changes from one process to the next, so the same corpus can give different vocabularies (and a different
-    pretrained model) on every run. Here the ids are fixed (characters sorted, ``##`` pieces in order of first
-    appearance, merged pieces in order of creation) and a tie goes to the pair with the smallest ids, so the
-    same corpus always gives the same vocabulary.
-
-    Args:
-        words: word -> count, words as the normalizer and pre-tokenizer produced them.
-    Returns the vocabulary in id order (specials, alphabet, then merged pieces in the order they were made).
-    """
-    if vocab_size < len(SPECIAL_TOKENS) + 30:
-        raise ValueError(f"vocab_size={vocab_size} is too small to hold the special tokens and the alphabet.")
-    vocab = list(SPECIAL_TOKENS) + sorted({c for w in words for c in w})
-    vocab += list(dict.fromkeys(prefix + c for w in words for c in w[1:]))  # in order of first appearance
-    ids = {t: i for i, t in enumerate(vocab)}
-    splits = {w: [w[0]] + [prefix + c for c in w[1:]] for w in sorted(words) if w}
-    while len(vocab) < vocab_size:
-        counts: dict[tuple[str, str], int] = {}
-        for w, pieces in splits.items():
-            for pair in zip(pieces, pieces[1:]):
-                counts[pair] = counts.get(pair, 0) + words[w]
-        if not counts:
-            break
-        (a, b), best = min(counts.items(), key=lambda kv: (-kv[1], ids[kv[0][0]], ids[kv[0][1]]))
-        if best < max(1, min_frequency):
-            break
-        merged = a + b.removeprefix(prefix)
-        if merged not in ids:
-            ids[merged] = len(vocab)
-            vocab.append(merged)
-        for w, pieces in splits.items():
-            i, out = 0, []
-            while i < len(pieces):
-                if i + 1 < len(pieces) and pieces[i] == a and pieces[i + 1] == b:
-                    out.append(merged)
-                    i += 2
-                else:
-                    out.append(pieces[i])
-                    i += 1
-            splits[w] = out
-    return vocab
-
-
-def train_wordpiece(lines: Sequence[str], *, vocab_size: int = 2000, min_frequency: int = 2):
-    """Train a lower-casing BERT-style WordPiece tokenizer on ``lines``; the same lines give the same tokenizer.
-
-    WordPiece (Schuster & Nakajima 2012; Wu et al. 2016) builds a vocabulary of words and
-    ``##``-prefixed word pieces; unknown words are split into pieces, never dropped. The papers pick each new piece
-    by the gain in likelihood under a language model; ``tokenizers.trainers.WordPieceTrainer`` instead runs BPE
-    (Sennrich et al. 2016: merge the most frequent adjacent pair) with the ``##`` continuation prefix, and so does
-    :func:`wordpiece_vocab`, which learns the vocabulary here (the library's merge rule, with a deterministic
-    tie-break). Encoding is WordPiece's greedy longest-match-first split; normalizer, pre-tokenizer, model and
-    post-processor are the ``tokenizers`` library's. Special tokens: ``[PAD] [UNK] [CLS] [SEP] [MASK]``; every
-    encoded sentence is ``[CLS] ... [SEP]``.
-
-    Returns:
-        A ``transformers.PreTrainedTokenizerFast`` (so it works like any Hugging Face tokenizer).
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    if isinstance(lines, str) or len(lines) == 0:
-        raise ValueError("train_wordpiece needs a non-empty list of sentences.")
-    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
-    words: dict[str, int] = {}
-    for line in lines:
-        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)):
-            words[word] = words.get(word, 0) + 1
-    vocab = wordpiece_vocab(words, vocab_size=vocab_size, min_frequency=min_frequency)
-    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    tok.decoder = decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
-
-
-def compare_tokenizers(words: Sequence[str], tokenizers: dict) -> pd.DataFrame:
-    """How each tokenizer splits each word: one row per word, one column per tokenizer name."""
-    if isinstance(words, str) or len(words) == 0:
-        raise ValueError("compare_tokenizers needs a list of words.")
-    return pd.DataFrame({name: [" ".join(t.tokenize(w)) for w in words] for name, t in tokenizers.items()},
-                        index=pd.Index(list(words), name="word"))
-
-
-def tokenize_lines(tokenizer, lines: Sequence[str], *, max_length: int = 64) -> list[list[int]]:
-    """Token ids of every line (with [CLS]/[SEP], truncated to ``max_length``), no padding."""
-    if isinstance(lines, str):
-        raise ValueError("tokenize_lines takes a list of sentences, not one string.")
-    lines, out = list(lines), []
-    for start in range(0, len(lines), 4096):  # in chunks: a fast tokenizer keeps heavy per-line objects
-        out += tokenizer(lines[start : start + 4096], truncation=True, max_length=max_length,
-                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-    return out
-
-
-def special_ids_of(tokenizer) -> list[int]:
-    """Ids of every special token (padding included): the tokens MLM must never mask."""
-    return sorted(set(tokenizer.all_special_ids))
 
 
 # --------------------------------------------------------------------------------------------
