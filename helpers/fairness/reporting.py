@@ -62,7 +62,7 @@ def selection_frame(predictions: dict[str, Any], groups: Any) -> pd.DataFrame:
     """Selection rate :math:`P(\\hat Y = 1 \\mid A = a)`: one row per model (``predictions``: name -> 0/1 decisions
     of shape (n,)), one column per group of ``groups`` (n,) (group names, not codes)."""
     return pd.DataFrame({name: selection_rates(np.asarray(p), pd.Series(np.asarray(groups)))
-                         for name, p in predictions.items()}).T
+                         for name, p in predictions.items()}).T.rename_axis(index="model", columns="group")
 
 
 def noise(y_true: Any, y_pred: Any, groups: Any, metrics: tuple[str, ...] = ("dp", "eo", "ap"),
