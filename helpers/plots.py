@@ -194,9 +194,11 @@ def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accurac
     for ax, m in zip(axes, metrics):
         df = pd.DataFrame({name: t[m] for name, t in tables.items()})
         df.index = [str(i) for i in df.index]
-        df.columns = [textwrap.fill(str(c), 12) for c in df.columns]  # model names on two or three short lines
+        df.columns = [textwrap.fill(str(c), 12, break_long_words=False) for c in df.columns]  # model names on two or three short lines
         df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
         ax.tick_params(axis="x", labelsize=8)
+        if len(df.columns) > 3:  # four or more model names side by side: slant them so they do not touch
+            plt.setp(ax.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
         names = {"tpr": "true positive rate", "fpr": "false positive rate"}
         ax.set_title(names.get(m, m.replace("_", " ")))
         ax.set_xlabel("model")
@@ -421,7 +423,7 @@ def plot_membership_losses(losses, *, ax=None, bins: int = 30,
 
 #: Notebook 04's plots live in :mod:`helpers.plots_fairness`, notebook 06's in :mod:`helpers.plots_explain`;
 #: ``plots.<name>`` finds them there.
-_ELSEWHERE = {**dict.fromkeys(('plot_frontier', 'plot_multiplier'), "plots_fairness"),
+_ELSEWHERE = {**dict.fromkeys(('plot_frontier', 'plot_frontiers', 'plot_multiplier'), "plots_fairness"),
               **dict.fromkeys(('plot_attribution_bars', 'attribution_html', 'shap_text_html', 'plot_deletion_curves', 'plot_token_importance'), "plots_explain")}
 
 

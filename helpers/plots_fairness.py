@@ -11,12 +11,14 @@ _METHOD_LABELS_04 = {
 }
 
 
-def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, title: str | None = None):
+def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, title: str | None = None,
+                  legend: bool = True):
     """Accuracy (y) against a fairness gap (x): one curve per swept method, the baselines as points.
 
     ``results`` is the tidy frame of :func:`helpers.fairness.constrained.sweep` (one row per method, param,
-    seed); points are means over seeds with ±1 sd error bars on both axes. ``gap`` is ``"dp"``, ``"eo"`` or ``"ap"``.
-    Each curve's points are labelled with their λ or δ. Returns the axes.
+    seed); points are means over seeds with ±1 sd error bars on both axes (none for one seed). ``gap`` is
+    ``"dp"``, ``"eo"`` or ``"ap"``. Each curve's points are labelled with their λ or δ, except a label that would
+    cover one already drawn (call :func:`plot_frontiers` for several panels with one legend). Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -27,6 +29,7 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
     if ax is None:
         _, ax = plt.subplots(figsize=(6.8, 4.4))
     s = summarize(results)
+    several = results["seed"].nunique() > 1 if "seed" in results else False
     markers = {"unconstrained": "s", "reweighing": "D", "expgrad": "^", "threshold": "v"}
     for method, part in s.groupby("method", sort=False):
         part = part.sort_values("param", ascending=method == "penalty")
@@ -35,21 +38,69 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
         if method in ("penalty", "lagrangian"):
             ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr, fmt="o-", capsize=2,
                         lw=1.4, ms=4, label=label)
-            if annotate:
-                sym = "λ" if method == "penalty" else "δ"
-                for _, r in part.iterrows():
-                    ax.annotate(f"{sym}={r['param']:g}", (r[f"{gap}_mean"], r["accuracy_mean"]), fontsize=8,
-                                xytext=(3, 3), textcoords="offset points", alpha=0.8)
         else:
             ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr,
                         fmt=markers.get(method, "o"), ms=8, capsize=3, label=label)
     name = {"dp": "demographic-parity", "eo": "equalized-odds", "ap": "accuracy-parity"}[gap]
     ax.set_xlabel(f"{name} difference on the test split (0 = equal)")
     ax.set_ylabel("accuracy on the test split (share correct)")
-    ax.set_title(title or f"The accuracy–fairness frontier ({gap.upper()}); mean ± 1 sd over seeds")
-    # below the axes, so it never hides the end of a curve
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    spread = "mean ± 1 sd over seeds" if several else "one seed"
+    ax.set_title(title or f"Accuracy–fairness frontier ({gap.upper()}); {spread}", fontsize=10)
+    if legend:  # below the axes, so it never hides the end of a curve
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    if annotate:
+        _label_points(ax, s, gap)
     return ax
+
+
+def _drop_overlapping(ax, labels) -> None:
+    """Hide each point label that would overlap a label kept before it (at the figure's current layout)."""
+    if not labels:
+        return
+    renderer = ax.figure.canvas.get_renderer()
+    kept = []
+    for t in labels:
+        box = t.get_window_extent(renderer)
+        if any(box.overlaps(k) for k in kept):
+            t.set_visible(False)
+        else:
+            kept.append(box)
+
+
+def plot_frontiers(sweeps, *, width: float = 5.6, height: float = 4.4):
+    """One :func:`plot_frontier` panel per gap (``sweeps``: gap -> :func:`sweep` frame) and one legend for all,
+    below the panels. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .fairness import summarize
+
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(width * len(sweeps), height), squeeze=False)
+    for ax, (c, frame) in zip(axes[0], sweeps.items()):
+        plot_frontier(frame, gap=c, ax=ax, annotate=False, legend=False)
+    handles = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(3, len(handles)), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if len(handles) > 3 else 0.06, 1, 1))
+    for ax, (c, frame) in zip(axes[0], sweeps.items()):  # labels last, at the final layout
+        _label_points(ax, summarize(frame), c)
+    return fig
+
+
+def _label_points(ax, s, gap: str) -> None:
+    """Label each swept point with its δ (upper right of the point) or λ (lower left); ``s``: :func:`summarize`."""
+    labels, (lo, hi) = [], ax.get_xlim()
+    for method, sym, off, ha in (("lagrangian", "δ", (4, 3), "left"), ("penalty", "λ", (-4, -4), "right")):
+        for _, r in s[s["method"] == method].iterrows():
+            x = r[f"{gap}_mean"]
+            near_edge = (x - lo) > 0.85 * (hi - lo) if ha == "left" else (x - lo) < 0.15 * (hi - lo)
+            side = ("right", (-off[0], off[1])) if near_edge and ha == "left" else (
+                ("left", (-off[0], off[1])) if near_edge else (ha, off))
+            labels.append(ax.annotate(f"{sym}={r['param']:g}", (x, r["accuracy_mean"]), fontsize=8, xytext=side[1],
+                                      textcoords="offset points", ha=side[0], va="center", alpha=0.85))
+    _drop_overlapping(ax, labels)
 
 
 def plot_multiplier(history, *, delta: float, ax=None, title: str = "Dual ascent: the multiplier over training"):
@@ -69,6 +120,7 @@ def plot_multiplier(history, *, delta: float, ax=None, title: str = "Dual ascent
     ax2.grid(False)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="center right")
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="upper center",  # below: hides no line
+              bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     ax.set_title(title)
     return ax

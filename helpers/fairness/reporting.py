@@ -22,6 +22,28 @@ from .metrics import gap_interval, selection_rates
 MIN_RATE = 0.01
 _NAMES = {"dp": "DP", "eo": "EO", "ap": "accuracy-parity"}
 _MADE: dict[str, dict[str, Claim]] = {}
+_FOUND: dict[str, dict[str, str]] = {}
+
+
+class Finding(str):
+    """A sentence generated from this run's numbers where the outcome could honestly go either way (no claim):
+    shown once as Markdown, recorded as ``finding.<name>`` and listed by :func:`recap`."""
+
+    def _repr_markdown_(self) -> str:
+        return f"**This run:** {self}"
+
+    def _ipython_display_(self) -> None:  # shown by :func:`_finding` already
+        pass
+
+
+def _finding(nb: str, name: str, text: str, evidence: dict[str, Any]) -> Finding:
+    from IPython.display import Markdown, display
+
+    found = Finding(text)
+    record(nb, f"finding.{name}", {"text": text, "evidence": evidence})
+    _FOUND.setdefault(nb, {})[name] = text
+    display(Markdown(found._repr_markdown_()))
+    return found
 
 
 def _claim(nb: str, name: str, held: Any, says: str, instead: str, evidence: dict[str, Any]) -> Claim:
@@ -40,7 +62,7 @@ def selection_frame(predictions: dict[str, Any], groups: Any) -> pd.DataFrame:
     """Selection rate :math:`P(\\hat Y = 1 \\mid A = a)`: one row per model (``predictions``: name -> 0/1 decisions
     of shape (n,)), one column per group of ``groups`` (n,) (group names, not codes)."""
     return pd.DataFrame({name: selection_rates(np.asarray(p), pd.Series(np.asarray(groups)))
-                         for name, p in predictions.items()}).T
+                         for name, p in predictions.items()}).T.rename_axis(index="model", columns="group")
 
 
 def noise(y_true: Any, y_pred: Any, groups: Any, metrics: tuple[str, ...] = ("dp", "eo", "ap"),
@@ -85,27 +107,31 @@ def accuracy_vs_selection(nb: str, table: pd.DataFrame) -> Claim:
 
 
 def multiplier(nb: str, history: pd.DataFrame, *, delta: float, lam_max: float | None = None) -> Claim:
-    """Did the multiplier settle: ``lambda`` fell at least once (a step with the running gap below ``delta``) and the
-    running training gap averaged over the last tenth of the steps is at most ``delta``?
+    """Did the multiplier settle: ``lambda`` fell at least once, and over the last tenth of the steps the running
+    training gap ``g_hat`` averaged at most ``delta`` plus its own step-to-step spread (sd over those steps)?
 
+    At a settled multiplier ``g_hat`` hovers around ``delta`` (the dual step averages to zero), so its late mean
+    lies within batch noise of ``delta``; a multiplier still climbing leaves it above by more than that.
     ``history``: ``LagrangianConstraint.history_frame()`` (columns ``step, lam, gap_estimate``).
     """
     lam, g = history["lam"].to_numpy(), history["gap_estimate"].to_numpy()
     falls = int((np.diff(lam) < 0).sum())
-    late = float(g[-max(1, len(g) // 10):].mean())
+    window = g[-max(1, len(g) // 10):]
+    late, spread = float(window.mean()), float(window.std())
     ev = {"steps": len(lam), "falls": falls, "final_lam": float(lam[-1]), "min_gap_estimate": float(g.min()),
-          "late_gap_estimate": late, "delta": delta}
+          "late_gap_estimate": late, "late_spread": spread, "delta": delta}
     capped = lam_max is not None and lam[-1] >= lam_max
     return _claim(
-        nb, "multiplier_falls_back", falls > 0 and late <= delta,
+        nb, "multiplier_falls_back", falls > 0 and late <= delta + spread,
         f"The multiplier rose while the running training gap ĝ was above δ = {delta:g} and fell at {falls} of "
         f"{len(lam)} steps, where ĝ had dropped below it; over the last tenth of training ĝ averaged {late:.3f} "
-        f"≤ δ: λ settled where the tolerance holds on the training batches.",
+        f"(step-to-step spread ± {spread:.3f}), at δ within batch noise: λ settled where the tolerance holds on the "
+        "training batches.",
         f"λ had not settled by the end of this run: over the last tenth of training the running training gap ĝ "
-        f"averaged {late:.3f}, above δ = {delta:g} (λ fell at {falls} of {len(lam)} steps and ended at "
-        f"{lam[-1]:.2f}{' (its cap)' if capped else ''}). The tolerance was not met even on training batches, so "
-        "a miss on the test split is not only a matter of new data. More epochs, a larger dual step, or gpu mode's "
-        "larger batches give λ time to settle.", ev)
+        f"averaged {late:.3f}, above δ = {delta:g} by more than its step-to-step spread (± {spread:.3f}; λ fell at "
+        f"{falls} of {len(lam)} steps and ended at {lam[-1]:.2f}{' (its cap)' if capped else ''}). The tolerance was "
+        "not met even on training batches, so a miss on the test split is not only a matter of new data. More "
+        "epochs or a larger dual step give λ time to settle.", ev)
 
 
 def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, float], rates: dict[str, float],
@@ -130,19 +156,35 @@ def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, floa
                f"The test {name} gap moved from {b:.3f} to {a:.3f}, by less than the test set's noise (± {noise:.3f}): "
                "this run cannot tell the two heads apart. More test rows (gpu mode) narrow the interval.",
                {"before": b, "after": a, "noise": noise}),
-        _claim(nb, f"{pre}{c}_head_meets_delta", a <= delta + noise and noise <= delta,
-               f"The test {name} gap {a:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
-               (f"This test set cannot check the tolerance: its noise (± {noise:.3f}) is larger than δ = {delta:g} "
-                f"itself, so any gap up to {delta + noise:.3f} would look compatible (measured {a:.3f}). More test "
-                "rows (gpu mode) narrow the interval." if noise > delta else
-                f"The test {name} gap {a:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
-                "head did not carry the tolerance to new data (question 2)."), {"gap": a, "delta": delta, "noise": noise}),
-    ]
+    ] + [_meets_delta(nb, f"{pre}{c}_head_meets_delta", name, a, delta, noise)]
 
 
-def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_delta: float = 0.02) -> list[Claim]:
+def _rows_needed(noise: float, delta: float) -> str:
+    if delta <= 0:
+        return "No finite test set can check δ = 0."
+    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.0f}× as many test rows (the half-width shrinks with the "
+            "square root of the rows).")
+
+
+def _meets_delta(nb: str, key: str, name: str, gap: float, delta: float, noise: float) -> Claim | Finding:
+    """A claim that the test gap is within ``delta + noise`` when the test set can check it (noise < delta);
+    otherwise a finding that says it cannot, and why."""
+    ev = {"gap": gap, "delta": delta, "noise": noise}
+    if noise >= delta:
+        return _finding(nb, key, f"This test set cannot check the tolerance δ = {delta:g}: the noise of its {name} gap "
+                        f"(± {noise:.3f}) is larger than δ itself, so any gap up to {delta + noise:.3f} would look "
+                        f"compatible (measured {gap:.3f}). {_rows_needed(noise, delta)}", ev)
+    return _claim(nb, key, gap <= delta + noise,
+                  f"The test {name} gap {gap:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
+                  f"The test {name} gap {gap:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
+                  "head did not carry the tolerance to new data (question 2).", ev)
+
+
+def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
+             policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
-    every tolerance met within the noise; reweighing part of the way; ThresholdOptimizer at parity."""
+    every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
+    reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
 
     def first(target: str, method: str) -> float | None:
@@ -152,20 +194,27 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
         gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
-        missed = {d: g for d, g in gaps.items() if g > d + noise[c]}
-        listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in gaps.items())
-        too_noisy = noise[c] > policy_delta
-        out.append(_claim(
-            nb, f"constraint_meets_each_delta_{c}", not missed and not too_noisy,
-            f"Every tolerance was met on the test split within its noise (± {noise[c]:.3f}); measured {_NAMES[c]} "
-            f"gaps {listing}. You state the gap, the multiplier finds the weight. Tolerances closer together than the "
-            "noise give gaps this test set cannot order.",
-            (f"This test set cannot check the tolerances: its {_NAMES[c]} noise (± {noise[c]:.3f}) is larger than "
-             f"δ = {policy_delta:g}, so gaps far apart look alike ({listing}). More test rows (gpu mode) narrow it."
-             if too_noisy and not missed else
-             f"Not every tolerance was met on the test split: {listing} (noise ± {noise[c]:.3f}); missed: "
-             f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
-             "the gap can exceed it (question 2)."), {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
+        checkable = {d: g for d, g in gaps.items() if d > noise[c]}
+        unchecked = {d: g for d, g in gaps.items() if d <= noise[c]}
+        ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}
+        if checkable:
+            missed = {d: g for d, g in checkable.items() if g > d + noise[c]}
+            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
+            out.append(_claim(
+                nb, f"constraint_meets_each_delta_{c}", not missed,
+                f"Every tolerance larger than the test set's noise (± {noise[c]:.3f}) was met on the test split within "
+                f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+                f"Not every tolerance the test set can check was met: {listing} (noise ± {noise[c]:.3f}); missed: "
+                f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
+                "data the gap can exceed it (question 2).", ev))
+        if unchecked:
+            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
+            out.append(_finding(
+                nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
+                f"(± {noise[c]:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
+                f"noise cannot be told apart, so these points need not be ordered. "
+                f"{_rows_needed(noise[c], max(unchecked))}",
+                ev))
     if "dp" in set(summary["target"]):
         unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
         lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
@@ -359,14 +408,15 @@ def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, 
 
 
 def recap(nb: str) -> Any:
-    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text)."""
+    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text),
+    then the findings (sentences generated from the numbers, not claims)."""
     from IPython.display import Markdown
 
-    made = _MADE.get(nb, {})
-    if not made:
+    made, found = _MADE.get(nb, {}), _FOUND.get(nb, {})
+    if not made and not found:
         return Markdown("No claims were checked in this run.")
     lines = [f"* {'✓' if c.held else '✗ *this run showed instead:*'} {c.says if c.held else c.instead}"
-             for c in made.values()]
+             for c in made.values()] + [f"* *this run (not a claim):* {text}" for text in found.values()]
     held = sum(c.held for c in made.values())
     return Markdown(f"**{held} of {len(made)} checks held on this run.**\n\n" + "\n".join(lines))
 
