@@ -112,6 +112,24 @@ def length_bucketed_batches(lengths: np.ndarray, batch_size: int, *, rng: np.ran
     return [batches[i] for i in order]
 
 
+def _deal_cells(cells: np.ndarray, n_batches: int, rng: np.random.Generator, lengths, bucket_batches: int) -> np.ndarray:
+    """The batch slot of every row: each cell's rows, shuffled, dealt over the slots in contiguous blocks
+    (:func:`stratified_batches`)."""
+    batch_of = np.empty(len(cells), dtype=np.int64)
+    offset = int(rng.integers(n_batches))
+    for cell in np.unique(cells):
+        idx = np.flatnonzero(cells == cell)
+        idx = idx[rng.permutation(len(idx))]
+        slot = np.arange(len(idx)) * n_batches // len(idx)
+        if lengths is None:
+            slot = (slot + offset) % n_batches
+            offset += 1
+        else:  # within each run of bucket_batches slots, shorter sentences to lower slots (ties stay random)
+            idx = idx[np.lexsort((np.asarray(lengths)[idx], slot // max(1, bucket_batches)))]
+        batch_of[idx] = slot
+    return batch_of
+
+
 def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, rng: np.random.Generator, *,
                        lengths: np.ndarray | None = None, bucket_batches: int = 50) -> list[np.ndarray]:
     """Batches in which every (group, label) cell appears in (about) its population share.
@@ -133,18 +151,7 @@ def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, 
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     n_batches = max(1, math.ceil(n / batch_size))
     cells = groups * (int(labels.max(initial=0)) + 1) + labels
-    batch_of = np.empty(n, dtype=np.int64)
-    offset = int(rng.integers(n_batches))
-    for cell in np.unique(cells):
-        idx = np.flatnonzero(cells == cell)
-        idx = idx[rng.permutation(len(idx))]
-        slot = np.arange(len(idx)) * n_batches // len(idx)
-        if lengths is None:
-            slot = (slot + offset) % n_batches
-            offset += 1
-        else:  # within each run of bucket_batches slots, shorter sentences to lower slots (ties stay random)
-            idx = idx[np.lexsort((np.asarray(lengths)[idx], slot // max(1, bucket_batches)))]
-        batch_of[idx] = slot
+    batch_of = _deal_cells(cells, n_batches, rng, lengths, bucket_batches)
     order = np.argsort(batch_of, kind="stable")
     bounds = np.searchsorted(batch_of[order], np.arange(1, n_batches))
     batches = [rng.permutation(b) for b in np.split(order, bounds) if len(b)]
