@@ -121,18 +121,8 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
 
     opacus picks the noise multiplier (``get_noise_multiplier``, RDP accountant) for ``epochs`` passes at sample
     rate ``batch_size / n`` with Poisson sampling. ``epsilon = inf`` trains the same model, optimiser, batches and
-    epochs with neither clipping nor noise (the non-private reference). The initial weights and opacus's Poisson
-    sampling draw from the global generators inside ``seeded(seed)``: the caller's random state is left alone.
+    epochs with neither clipping nor noise (the non-private reference).
     """
-    from .config import seeded
-
-    with seeded(seed):
-        return _train_dp_head(X, y, epsilon=epsilon, delta=delta, hidden=hidden, epochs=epochs, batch_size=batch_size,
-                              lr=lr, max_grad_norm=max_grad_norm, seed=seed)
-
-
-def _train_dp_head(X, y, *, epsilon, delta, hidden, epochs, batch_size, lr, max_grad_norm, seed) -> DPHead:
-    """:func:`train_dp_head` inside its seeded block."""
     import warnings
 
     import torch
@@ -147,6 +137,7 @@ def _train_dp_head(X, y, *, epsilon, delta, hidden, epochs, batch_size, lr, max_
     yv = check.binary_labels(y, "y", n=len(X))
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive (or inf), got {epsilon}.")
+    torch.manual_seed(seed)
     model = Head.build(X.shape[1], hidden)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loader = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(yv, dtype=torch.float32)),
