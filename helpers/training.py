@@ -1,7 +1,8 @@
 """Training loops used across the workbook: a small head on fixed features, and full fine-tuning.
 
 * :func:`train_head` - logistic regression (``hidden=0``) or a one-hidden-layer MLP on fixed
-  features such as cached MiniLM embeddings (seconds on a CPU). :func:`predict_head` -> P(y=1).
+  features such as cached MiniLM embeddings (seconds on a CPU). :func:`predict_head` -> P(y=1). Both live in
+  :mod:`helpers.heads` (the one head trainer, with loss terms and callbacks) and are imported here.
 * :func:`fine_tune` - full fine-tuning of the encoder and a classification head
   (``AutoModelForSequenceClassification``): the texts are tokenized once, batches are formed from
   length buckets (little padding), forward passes run under bf16 autocast on CUDA, the optimiser
