@@ -229,6 +229,14 @@ def format_p_value(p: float, *, draws: int, exact: bool) -> str:
     return f"{p:.2g}"
 
 
+def _embed_sets(t, seat: bool, embed) -> list[np.ndarray]:
+    """The embeddings of a test's four word sets ``X, Y, A, B`` (SEAT: their template sentences), one encoder call."""
+    sets = [seat_sentences(s) if seat else list(s) for s in (t.X, t.Y, t.A, t.B)]
+    emb = embed([s for part in sets for s in part])
+    cuts = np.cumsum([0] + [len(p) for p in sets])
+    return [emb[cuts[i] : cuts[i + 1]] for i in range(4)]
+
+
 def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_permutations: int = 10000,
                    seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """WEAT (single words) or SEAT (``seat=True``: sentences from :data:`SEAT_TEMPLATES`) on an encoder.
@@ -241,16 +249,13 @@ def run_weat_tests(tests: Sequence, model, tokenizer, *, seat: bool = False, n_p
     from .models import encode
     from .progress import tqdm
 
+    method = "SEAT" if seat else "WEAT"
     rows = []
-    for t in tqdm(tests, desc="SEAT" if seat else "WEAT", disable=not progress, leave=False):
-        sets = [seat_sentences(s) if seat else list(s) for s in (t.X, t.Y, t.A, t.B)]
-        flat = [s for part in sets for s in part]
-        emb = encode(flat, model, tokenizer, progress=False)
-        cuts = np.cumsum([0] + [len(p) for p in sets])
-        X, Y, A, B = (emb[cuts[i] : cuts[i + 1]] for i in range(4))
+    for t in tqdm(tests, desc=method, disable=not progress, leave=False):
+        X, Y, A, B = _embed_sets(t, seat, lambda texts: encode(texts, model, tokenizer, progress=False))
         res = weat(X, Y, A, B, n_permutations=n_permutations, seed=seed)
         draws = res.n_partitions if res.exact else n_permutations
-        rows.append({"test": t.name, "method": "SEAT" if seat else "WEAT", "effect_size": res.effect_size,
+        rows.append({"test": t.name, "method": method, "effect_size": res.effect_size,
                      "p_value": res.p_value, "p": format_p_value(res.p_value, draws=draws, exact=res.exact),
                      "iat_d": t.iat_d, "glove_d": t.glove_d, "n_targets": len(X) + len(Y), "exact_p": res.exact})
     return pd.DataFrame(rows)

@@ -75,6 +75,17 @@ def claim(notebook: str, name: str, held: Any, *, says: str, instead: str,
     Returns the :class:`Claim` (shown once, by this call, also when it ends a cell).
     Raises ``ValueError`` for an empty notebook, a malformed name, or a ``held`` that is not a single bool.
     """
+    held = _check_claim(notebook, name, held, says, instead)
+    result = Claim(notebook, name, held, says, instead, dict(evidence or {}))
+    record(notebook, PREFIX + name, {"held": held, "mode": get_mode(), "run": os.environ.get("WORKBOOK_RUN_ID"),
+                                     "evidence": result.evidence})
+    if show:
+        _show(result)
+    return result
+
+
+def _check_claim(notebook: str, name: str, held: Any, says: str, instead: str) -> bool:
+    """:func:`claim`'s argument checks; returns ``held`` as a Python bool (numpy bools accepted)."""
     if not notebook:
         raise ValueError("claim() needs the notebook's name (the NB of its setup cell).")
     if not isinstance(name, str) or not _NAME.match(name):
@@ -85,17 +96,17 @@ def claim(notebook: str, name: str, held: Any, *, says: str, instead: str,
         held = held.item()
     if not isinstance(held, bool):
         raise ValueError(f"claim {name!r}: held must be one bool computed from the run (got {type(held).__name__}).")
-    result = Claim(notebook, name, held, says, instead, dict(evidence or {}))
-    record(notebook, PREFIX + name, {"held": held, "mode": get_mode(), "run": os.environ.get("WORKBOOK_RUN_ID"),
-                                     "evidence": result.evidence})
-    if show:
-        try:
-            from IPython.display import Markdown, display
-        except ImportError:  # pragma: no cover - IPython comes with every notebook kernel
-            print(repr(result))
-        else:
-            display(Markdown(result.markdown()))
-    return result
+    return held
+
+
+def _show(result: "Claim") -> None:
+    """Display a claim as Markdown in a notebook (its repr elsewhere)."""
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython comes with every notebook kernel
+        print(repr(result))
+    else:
+        display(Markdown(result.markdown()))
 
 
 def collect(results: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -129,7 +140,11 @@ def table(results: dict[str, dict[str, Any]] | None = None, *, run: str | None =
         return "No claims recorded."
     lines = [f"{'notebook':42s} {'held':>6s}  failed"]
     for nb in dict.fromkeys(r["notebook"] for r in rows):
-        mine = [r for r in rows if r["notebook"] == nb]
-        bad = [r["name"] for r in mine if not r["held"]]
-        lines.append(f"{nb:42s} {sum(r['held'] for r in mine):>2d}/{len(mine):<3d}  {', '.join(bad) or '-'}")
+        lines.append(_table_line(nb, [r for r in rows if r["notebook"] == nb]))
     return "\n".join(lines)
+
+
+def _table_line(nb: str, mine: list[dict[str, Any]]) -> str:
+    """One notebook's line of :func:`table`: held / recorded and the failed names."""
+    bad = [r["name"] for r in mine if not r["held"]]
+    return f"{nb:42s} {sum(r['held'] for r in mine):>2d}/{len(mine):<3d}  {', '.join(bad) or '-'}"

@@ -76,7 +76,8 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb03_lora_lr":            (1e-3,  1e-3,  5e-4),   # 03: AdamW learning rate of the LoRA adapters and head
     # --- 04_fairness_constrained_training ---------------------------------------------------
     "nb04_head_epochs":        (10,    60,    60),     # 04: epochs of the frozen-embedding head
-    "nb04_head_batch":         (128,   512,   2048),   # 04: head mini-batch (stratified by group x label)
+    "nb04_head_batch":         (128,   256,   2048),   # 04: head mini-batch (stratified by group x label)
+    "nb04_dual_lr":            (1.0,   1.0,   0.2),    # 04: dual step of the head's multiplier (few steps -> larger)
     "nb04_lambdas":            ((0.5, 2.0), (0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
                                 (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 16.0)),  # 04: penalty sweep
     "nb04_deltas":             ((0.1, 0.02), (0.15, 0.1, 0.05, 0.03, 0.02, 0.0),

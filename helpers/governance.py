@@ -200,15 +200,20 @@ def card_figures(results: Mapping[str, Any]) -> dict[str, list[Figure]]:
         for nb, pattern in sources:
             for key, value in _flatten(results.get(nb) or {}, "")[:]:
                 key = key[1:]
-                if (nb, key) in seen or key.startswith("claim.") or not re.search(pattern, key):  # claims: no figures
-                    continue
-                if isinstance(value, (list, tuple)) or value is None:
-                    continue
-                if isinstance(value, str) and section != "Training and evaluation data":
-                    continue
-                out[section].append(Figure(f"`{key}`", nb, key, value))
-                seen.add((nb, key))
+                if (nb, key) not in seen and _quotable(section, key, value, pattern):
+                    out[section].append(Figure(f"`{key}`", nb, key, value))
+                    seen.add((nb, key))
     return out
+
+
+def _quotable(section: str, key: str, value: Any, pattern: str) -> bool:
+    """Whether a recorded ``key`` belongs in ``section``: it matches ``pattern``, is not a claim, is a single value,
+    and is text only in the data section."""
+    if key.startswith("claim.") or not re.search(pattern, key):
+        return False
+    if isinstance(value, (list, tuple)) or value is None:
+        return False
+    return not (isinstance(value, str) and section != "Training and evaluation data")
 
 
 def model_card(results: Mapping[str, Any] | None = None, *, title: str = "Income classifier (teaching model)") -> str:
@@ -224,34 +229,45 @@ def model_card(results: Mapping[str, Any] | None = None, *, title: str = "Income
         raise ValueError(f"model_card expects the results dict (from helpers.results.load_results()), "
                          f"got {type(results).__name__}.")
     figures = card_figures(results)
-    meta = results.get("_meta") or {}
+    notebooks = (NB02, NB03, NB04, NB05, NB06, NB07)
+    ran = [nb for nb in notebooks if results.get(nb)]
+    extra = {"Model details": lambda: _details_lines(results, ran, [nb for nb in notebooks if nb not in ran]),
+             "Harm scorecard": lambda: [scorecard_markdown(harm_scorecard(results),
+                                                           total=_lookup(results, NB07, "harm.total")), ""]}
     lines = [f"# Model card: {title}", ""]
-    ran = [nb for nb in (NB02, NB03, NB04, NB05, NB06, NB07) if results.get(nb)]
-    missing = [nb for nb in (NB02, NB03, NB04, NB05, NB06, NB07) if not results.get(nb)]
     for section in SECTIONS:
-        lines += [f"## {section}", "", _PROSE[section], ""]
-        if section == "Model details":
-            modes = sorted({str(m.get("mode")) for nb, m in meta.items() if nb in ran and isinstance(m, Mapping)})
-            lines.append(f"- Notebooks with recorded figures: {', '.join(f'`{n}`' for n in ran) or 'none'}")
-            lines.append(f"- Notebooks not run (their figures read '{NOT_MEASURED}'): "
-                         f"{', '.join(f'`{n}`' for n in missing) or 'none'}")
-            seeds = sorted({str(m["seed"]) for nb, m in meta.items()
-                            if nb in ran and isinstance(m, Mapping) and m.get("seed") is not None})
-            lines.append(f"- Run mode(s) of the recorded figures: {', '.join(f'`{m}`' for m in modes) or 'unknown'}"
-                         + (" (smoke mode: tiny sizes for testing; its numbers mean nothing)" if "smoke" in modes else ""))
-            lines.append(f"- Seed(s) of the recorded figures: {', '.join(seeds) or 'not recorded'}")
-            desc = _lookup(results, NB07, "model.description")
-            if isinstance(desc, str):
-                lines.append(f"- Deployed model (robustness notebook): {format_value(desc)}")
-            lines.append("")
-        if section == "Harm scorecard":
-            lines += [scorecard_markdown(harm_scorecard(results), total=_lookup(results, NB07, "harm.total")), ""]
-        rows = figures.get(section) or []
-        if rows:
-            lines += ["| Figure | Value | Source |", "| --- | --- | --- |"]
-            lines += [f"| {f.label} | {f.text} | `{f.notebook}` : `{f.key}` |" for f in rows]
-            lines.append("")
+        lines += [f"## {section}", "", _PROSE[section], "", *extra.get(section, list)()]
+        lines += _figure_table(figures.get(section) or [])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _details_lines(results: Mapping[str, Any], ran: list[str], missing: list[str]) -> list[str]:
+    """The "Model details" bullets: which notebooks ran, in which mode(s) and with which seed(s)."""
+    meta = [m for nb, m in (results.get("_meta") or {}).items() if nb in ran and isinstance(m, Mapping)]
+    modes = sorted({str(m.get("mode")) for m in meta})
+    seeds = sorted({str(m.get("seed")) for m in meta} - {"None"})
+    smoke = " (smoke mode: tiny sizes for testing; its numbers mean nothing)" if "smoke" in modes else ""
+    lines = [f"- Notebooks with recorded figures: {_listing(ran, 'none')}",
+             f"- Notebooks not run (their figures read '{NOT_MEASURED}'): {_listing(missing, 'none')}",
+             f"- Run mode(s) of the recorded figures: {_listing(modes, 'unknown')}{smoke}",
+             f"- Seed(s) of the recorded figures: {', '.join(seeds) or 'not recorded'}"]
+    desc = _lookup(results, NB07, "model.description")
+    if isinstance(desc, str):
+        lines.append(f"- Deployed model (robustness notebook): {format_value(desc)}")
+    return lines + [""]
+
+
+def _listing(names: list[str], empty: str) -> str:
+    """``a``, ``b`` as Markdown code, comma-separated, or ``empty``."""
+    return ", ".join(f"`{n}`" for n in names) or empty
+
+
+def _figure_table(rows: list[Figure]) -> list[str]:
+    """A section's figures as a Markdown table | figure | value | source | (nothing when there are none)."""
+    if not rows:
+        return []
+    return ["| Figure | Value | Source |", "| --- | --- | --- |",
+            *(f"| {f.label} | {f.text} | `{f.notebook}` : `{f.key}` |" for f in rows), ""]
 
 
 def write_model_card(path: str | Path | None = None, results: Mapping[str, Any] | None = None) -> Path:

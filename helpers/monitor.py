@@ -104,14 +104,23 @@ def group_metrics_callback(X_val, y_val, groups_val, *, predict: Callable | None
     return on_epoch
 
 
+def _loss_and_rate_columns(df: pd.DataFrame, keys: Iterable[str] | None) -> tuple[list[str], list[str]]:
+    """The columns to draw (``keys`` or all, each with a number): names with "loss", and those with "accuracy"/"rate"."""
+    cols = [c for c in (keys or df.columns) if c in df.columns and df[c].notna().any()]
+    losses = [c for c in cols if "loss" in c]
+    return losses, [c for c in cols if c not in losses and _is_rate(c)]
+
+
+def _is_rate(column: str) -> bool:
+    return "accuracy" in column or "rate" in column
+
+
 def plot_history(history: Sequence[dict], *, keys: Iterable[str] | None = None, title: str = "Training curves"):
     """The per-epoch history of a training loop as inline curves: losses left, rates right (matplotlib)."""
     import matplotlib.pyplot as plt
 
     df = pd.DataFrame(list(history)).set_index("epoch")
-    cols = [c for c in (keys or df.columns) if c in df.columns and df[c].notna().any()]
-    losses = [c for c in cols if "loss" in c]
-    rates = [c for c in cols if c not in losses and ("accuracy" in c or "rate" in c)]
+    losses, rates = _loss_and_rate_columns(df, keys)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for ax, group, label in ((axes[0], losses, "loss"), (axes[1], rates, "rate")):
         for c in group:

@@ -194,9 +194,11 @@ def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accurac
     for ax, m in zip(axes, metrics):
         df = pd.DataFrame({name: t[m] for name, t in tables.items()})
         df.index = [str(i) for i in df.index]
-        df.columns = [textwrap.fill(str(c), 12) for c in df.columns]  # model names on two or three short lines
+        df.columns = [textwrap.fill(str(c), 12, break_long_words=False) for c in df.columns]  # model names on two or three short lines
         df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
         ax.tick_params(axis="x", labelsize=8)
+        if len(df.columns) > 3:  # four or more model names side by side: slant them so they do not touch
+            plt.setp(ax.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
         names = {"tpr": "true positive rate", "fpr": "false positive rate"}
         ax.set_title(names.get(m, m.replace("_", " ")))
         ax.set_xlabel("model")
@@ -419,176 +421,19 @@ def plot_membership_losses(losses, *, ax=None, bins: int = 30,
     return axes
 
 
-# --- 06 ---
-# Plots for notebook 06 (LIME and SHAP): static renderings that show in JupyterLab, Colab and exported HTML.
+#: Notebook 04's plots live in :mod:`helpers.plots_fairness`, notebook 06's in :mod:`helpers.plots_explain`;
+#: ``plots.<name>`` finds them there.
+_ELSEWHERE = {**dict.fromkeys(('plot_frontier', 'plot_frontiers', 'plot_multiplier'), "plots_fairness"),
+              **dict.fromkeys(('plot_attribution_bars', 'attribution_html', 'shap_text_html', 'plot_deletion_curves', 'plot_token_importance'), "plots_explain")}
 
 
-def plot_attribution_bars(attr, *, top: int = 12, ax=None, title: str | None = None):
-    """LIME-style horizontal bars of the ``top`` words by |weight| (an :class:`helpers.explain.Attribution`).
+def __getattr__(name: str):
+    if name in _ELSEWHERE:
+        import importlib
 
-    Orange bars push the explained class up, blue bars push it down.
-    """
-    import numpy as np
-
-    ax = _ax(ax, figsize=(6.4, 0.28 * min(top, len(attr.tokens)) + 1.3))
-    idx = np.argsort(-np.abs(attr.weights), kind="stable")[:top][::-1]
-    w = attr.weights[idx]
-    labels = [f"{attr.tokens[i]} (#{i})" for i in idx]
-    ax.barh(range(len(idx)), w, color=["tab:orange" if v > 0 else "tab:blue" for v in w])
-    ax.set_yticks(range(len(idx)), labels, fontsize=8)
-    ax.axvline(0, c="k", lw=0.8)
-    ax.set_xlabel(f"attribution to P({attr.label}) (probability units)")
-    ax.set_ylabel("word (position)")
-    ax.set_title(title or f"{attr.method}: P({attr.label}) = {attr.prediction:.3f}")
-    return ax
+        return getattr(importlib.import_module(f"{__package__}.{_ELSEWHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def attribution_html(attr, *, max_abs: float | None = None) -> str:
-    """The sentence as plain HTML, each word shaded by its weight (red = for, blue = against).
-
-    Static HTML (no JavaScript), so it renders in JupyterLab, on Colab and in nbconvert's HTML,
-    where shap's JavaScript text plot may come out blank. Show it with ``IPython.display.HTML``.
-    """
-    import html
-
-    import numpy as np
-
-    scale = max_abs or (float(np.abs(attr.weights).max()) or 1.0)
-    spans = attr.spans or []
-    pieces, last = [], 0
-    for j, (tok, w) in enumerate(zip(attr.tokens, attr.weights)):
-        a = min(1.0, abs(float(w)) / scale)
-        color = f"rgba(255,13,87,{a:.2f})" if w > 0 else f"rgba(30,136,229,{a:.2f})"
-        cell = (f'<span title="{float(w):+.4f}" style="background:{color};padding:1px 2px;border-radius:3px">'
-                f"{html.escape(tok)}</span>")
-        if spans:
-            s, e = spans[j]
-            pieces.append(html.escape(attr.text[last:s]))
-            last = e
-        else:
-            pieces.append(" " if j else "")
-        pieces.append(cell)
-    if spans:
-        pieces.append(html.escape(attr.text[last:]))
-    head = (f"<div style='font-size:11px;color:#555'>{html.escape(attr.method)} - P({html.escape(attr.label)}) = "
-            f"{attr.prediction:.3f}, base {attr.base_value:.3f}; red raises it, blue lowers it "
-            f"(full colour = |weight| {scale:.3g})</div>")
-    # tex2jax_ignore: MathJax (JupyterLab, nbconvert's HTML) would read "$0 ... $2,392" in a sentence as maths
-    return ("<div class='tex2jax_ignore'>" + head + "<div style='line-height:1.9;font-family:sans-serif'>"
-            + "".join(pieces) + "</div></div>")
-
-
-def shap_text_html(explanation) -> str:
-    """shap's own text plot (``shap.plots.text``) as HTML that renders with NumPy 2; show it with ``HTML``.
-
-    shap (up to 0.51 at least) writes its colours as ``rgb(np.float64(255.0), ...)`` under NumPy 2, which
-    browsers reject (black bars, uncoloured words); the numbers are unwrapped here. The plot is kept away from
-    MathJax, which would read dollar amounts as maths.
-    """
-    import re
-
-    import shap
-
-    html = shap.plots.text(explanation, display=False)
-    html = re.sub(r"np\.(?:float|int)(?:16|32|64)\(([^()]*)\)", r"\1", html)
-    return f"<div class='tex2jax_ignore'>{html}</div>"
-
-
-def plot_deletion_curves(curves: dict, *, ax=None, title: str = "Deletion curves: hide the most important words first"):
-    """Score against the number of words hidden, one line per ordering (``{name: curve}``)."""
-    ax = _ax(ax)
-    for name, curve in curves.items():
-        ax.plot(range(len(curve)), curve, marker="o", ms=3, label=name, ls="--" if "random" in name else "-")
-    ax.set_xlabel("words hidden (count)")
-    ax.set_ylabel("probability of the explained class")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    return ax
-
-
-def plot_token_importance(tables: dict, *, ax=None, title: str = "Mean |attribution| of sex and household-role words"):
-    """Grouped bars: mean |attribution| per word (rows) for each model (``{model name: token_importance table}``)."""
-    import pandas as pd
-
-    df = pd.concat({name: t.set_index("word")["mean_abs"] for name, t in tables.items()}, axis=1).fillna(0.0)
-    ax = _ax(ax, figsize=(6.4, 0.4 * len(df) * max(1, df.shape[1]) + 1.2))
-    df.sort_values(df.columns[0]).plot.barh(ax=ax, width=0.8)
-    ax.set_xlabel("mean |SHAP value| (probability units)")
-    ax.set_ylabel("word")
-    ax.set_title(title)
-    ax.legend(fontsize=8, title="model")
-    return ax
-
-
-# --- 04 ---
-# Plots for notebook 04 (fairness-constrained training): the accuracy-fairness frontier with error bars
-# over seeds, and the Lagrange multiplier over training.
-
-_METHOD_LABELS_04 = {
-    "unconstrained": "unconstrained", "reweighing": "reweighing (pre-processing)",
-    "expgrad": "ExponentiatedGradient (fairlearn)", "threshold": "ThresholdOptimizer (fairlearn)",
-    "penalty": "penalty CE + λ·gap (sweep over λ)", "lagrangian": "constrained, gap ≤ δ (sweep over δ)",
-}
-
-
-def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, title: str | None = None):
-    """Accuracy (y) against a fairness gap (x): one curve per swept method, the baselines as points.
-
-    ``results`` is the tidy frame of :func:`helpers.fairness.constrained.sweep` (one row per method, param,
-    seed); points are means over seeds with ±1 sd error bars on both axes. ``gap`` is ``"dp"``, ``"eo"`` or ``"ap"``.
-    Each curve's points are labelled with their λ or δ. Returns the axes.
-    """
-    import matplotlib.pyplot as plt
-
-    from .fairness import summarize
-
-    if gap not in ("dp", "eo", "ap"):
-        raise ValueError(f"gap must be 'dp', 'eo' or 'ap', got {gap!r}.")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.8, 4.4))
-    s = summarize(results)
-    markers = {"unconstrained": "s", "reweighing": "D", "expgrad": "^", "threshold": "v"}
-    for method, part in s.groupby("method", sort=False):
-        part = part.sort_values("param", ascending=method == "penalty")
-        xerr, yerr = part[f"{gap}_sd"].fillna(0), part["accuracy_sd"].fillna(0)
-        label = _METHOD_LABELS_04.get(method, method)
-        if method in ("penalty", "lagrangian"):
-            ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr, fmt="o-", capsize=2,
-                        lw=1.4, ms=4, label=label)
-            if annotate:
-                sym = "λ" if method == "penalty" else "δ"
-                for _, r in part.iterrows():
-                    ax.annotate(f"{sym}={r['param']:g}", (r[f"{gap}_mean"], r["accuracy_mean"]), fontsize=8,
-                                xytext=(3, 3), textcoords="offset points", alpha=0.8)
-        else:
-            ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr,
-                        fmt=markers.get(method, "o"), ms=8, capsize=3, label=label)
-    name = {"dp": "demographic-parity", "eo": "equalized-odds", "ap": "accuracy-parity"}[gap]
-    ax.set_xlabel(f"{name} difference on the test split (0 = equal)")
-    ax.set_ylabel("accuracy on the test split (share correct)")
-    ax.set_title(title or f"The accuracy–fairness frontier ({gap.upper()}); mean ± 1 sd over seeds")
-    # below the axes, so it never hides the end of a curve
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
-    return ax
-
-
-def plot_multiplier(history, *, delta: float, ax=None, title: str = "Dual ascent: the multiplier over training"):
-    """The Lagrange multiplier λ (left axis) and the running gap estimate with the tolerance δ (right axis)
-    against the training step; ``history`` is ``LagrangianConstraint.history_frame()``. Returns the axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.8, 3.4))
-    ax.plot(history["step"], history["lam"], color="C0", label="multiplier λ")
-    ax.set_xlabel("training step (one mini-batch each)")
-    ax.set_ylabel("λ (no units)", color="C0")
-    ax2 = ax.twinx()
-    ax2.plot(history["step"], history["gap_estimate"], color="C3", alpha=0.7, label="running gap estimate ĝ")
-    ax2.axhline(delta, color="C3", ls="--", lw=1, label=f"tolerance δ = {delta:g}")
-    ax2.set_ylabel("gap of hard decisions (training batches)", color="C3")
-    ax2.grid(False)
-    lines = ax.get_legend_handles_labels()
-    lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="center right")
-    ax.set_title(title)
-    return ax
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_ELSEWHERE])

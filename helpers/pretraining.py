@@ -6,7 +6,7 @@ Notebook 01 uses this module in lesson order:
    record ("She works in a sales job.") whose pronoun matches the recorded sex, so the corpus
    she-rate per occupation equals the 1994 census rate (:func:`pronoun_rates` counts it from text);
 2. :func:`train_wordpiece` - a WordPiece tokenizer (Wu et al. 2016; Devlin et al. 2019) trained
-   with the ``tokenizers`` library;
+   with the ``tokenizers`` library (in :mod:`helpers.wordpiece`, imported here);
 3. :func:`mask_tokens` - BERT's masked-language-model corruption (15 % selected; 80/10/10);
 4. :func:`make_model` + :func:`pretrain` - a small ``BertForMaskedLM`` trained from random weights,
    with held-out loss, perplexity and masked-token accuracy, and :func:`unigram_baseline`;
@@ -31,8 +31,15 @@ import numpy as np
 import pandas as pd
 
 from .data import _OCCUPATION, serialize_frame
+from .wordpiece import (  # noqa: F401
+    SPECIAL_TOKENS,
+    compare_tokenizers,
+    special_ids_of,
+    tokenize_lines,
+    train_wordpiece,
+    wordpiece_vocab,
+)
 
-SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 #: The pronoun sentence added for every record; also the fill-mask probe (with [MASK] as pronoun).
 PRONOUN_TEMPLATE = "{pronoun} works in {occupation}."
 PROBE_TEMPLATE = "[MASK] works in {occupation}."
@@ -118,123 +125,6 @@ def pronoun_rates(lines: Sequence[str]) -> pd.DataFrame:
     out["n"] = out["n_she"] + out["n_he"]
     out["she_rate"] = out["n_she"] / out["n"]
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# 2. Tokenizer
-# --------------------------------------------------------------------------------------------
-
-
-def wordpiece_vocab(words: dict[str, int], *, vocab_size: int, min_frequency: int = 2,
-                    prefix: str = "##") -> list[str]:
-    """The WordPiece vocabulary learned from word counts by frequency merges, with ties broken alphabetically.
-
-    The procedure of the ``tokenizers`` library's ``WordPieceTrainer`` (a BPE trainer whose pieces inside a word
-    carry ``prefix``): start from the special tokens, every character, and ``##c`` for every character seen
-    inside a word; then repeatedly merge the adjacent pair of pieces with the largest count (summed over the
-    words, weighted by word frequency) into one new piece (``"wo" + "##rk" -> "work"``), until the vocabulary
-    holds ``vocab_size`` pieces or no pair occurs ``min_frequency`` times. The library breaks ties between
-    equally frequent pairs by the ids of their pieces, but numbers the ``##`` pieces in hash-map order, which
-    changes from one process to the next, so the same corpus can give different vocabularies (and a different
-    pretrained model) on every run. Here the ids are fixed (characters sorted, ``##`` pieces in order of first
-    appearance, merged pieces in order of creation) and a tie goes to the pair with the smallest ids, so the
-    same corpus always gives the same vocabulary.
-
-    Args:
-        words: word -> count, words as the normalizer and pre-tokenizer produced them.
-    Returns the vocabulary in id order (specials, alphabet, then merged pieces in the order they were made).
-    """
-    if vocab_size < len(SPECIAL_TOKENS) + 30:
-        raise ValueError(f"vocab_size={vocab_size} is too small to hold the special tokens and the alphabet.")
-    vocab = list(SPECIAL_TOKENS) + sorted({c for w in words for c in w})
-    vocab += list(dict.fromkeys(prefix + c for w in words for c in w[1:]))  # in order of first appearance
-    ids = {t: i for i, t in enumerate(vocab)}
-    splits = {w: [w[0]] + [prefix + c for c in w[1:]] for w in sorted(words) if w}
-    while len(vocab) < vocab_size:
-        counts: dict[tuple[str, str], int] = {}
-        for w, pieces in splits.items():
-            for pair in zip(pieces, pieces[1:]):
-                counts[pair] = counts.get(pair, 0) + words[w]
-        if not counts:
-            break
-        (a, b), best = min(counts.items(), key=lambda kv: (-kv[1], ids[kv[0][0]], ids[kv[0][1]]))
-        if best < max(1, min_frequency):
-            break
-        merged = a + b.removeprefix(prefix)
-        if merged not in ids:
-            ids[merged] = len(vocab)
-            vocab.append(merged)
-        for w, pieces in splits.items():
-            i, out = 0, []
-            while i < len(pieces):
-                if i + 1 < len(pieces) and pieces[i] == a and pieces[i + 1] == b:
-                    out.append(merged)
-                    i += 2
-                else:
-                    out.append(pieces[i])
-                    i += 1
-            splits[w] = out
-    return vocab
-
-
-def train_wordpiece(lines: Sequence[str], *, vocab_size: int = 2000, min_frequency: int = 2):
-    """Train a lower-casing BERT-style WordPiece tokenizer on ``lines``; the same lines give the same tokenizer.
-
-    WordPiece (Schuster & Nakajima 2012; Wu et al. 2016) builds a vocabulary of words and
-    ``##``-prefixed word pieces; unknown words are split into pieces, never dropped. The papers pick each new piece
-    by the gain in likelihood under a language model; ``tokenizers.trainers.WordPieceTrainer`` instead runs BPE
-    (Sennrich et al. 2016: merge the most frequent adjacent pair) with the ``##`` continuation prefix, and so does
-    :func:`wordpiece_vocab`, which learns the vocabulary here (the library's merge rule, with a deterministic
-    tie-break). Encoding is WordPiece's greedy longest-match-first split; normalizer, pre-tokenizer, model and
-    post-processor are the ``tokenizers`` library's. Special tokens: ``[PAD] [UNK] [CLS] [SEP] [MASK]``; every
-    encoded sentence is ``[CLS] ... [SEP]``.
-
-    Returns:
-        A ``transformers.PreTrainedTokenizerFast`` (so it works like any Hugging Face tokenizer).
-    """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    if isinstance(lines, str) or len(lines) == 0:
-        raise ValueError("train_wordpiece needs a non-empty list of sentences.")
-    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
-    words: dict[str, int] = {}
-    for line in lines:
-        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)):
-            words[word] = words.get(word, 0) + 1
-    vocab = wordpiece_vocab(words, vocab_size=vocab_size, min_frequency=min_frequency)
-    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
-    tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
-    tok.decoder = decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                                   sep_token="[SEP]", mask_token="[MASK]")
-
-
-def compare_tokenizers(words: Sequence[str], tokenizers: dict) -> pd.DataFrame:
-    """How each tokenizer splits each word: one row per word, one column per tokenizer name."""
-    if isinstance(words, str) or len(words) == 0:
-        raise ValueError("compare_tokenizers needs a list of words.")
-    return pd.DataFrame({name: [" ".join(t.tokenize(w)) for w in words] for name, t in tokenizers.items()},
-                        index=pd.Index(list(words), name="word"))
-
-
-def tokenize_lines(tokenizer, lines: Sequence[str], *, max_length: int = 64) -> list[list[int]]:
-    """Token ids of every line (with [CLS]/[SEP], truncated to ``max_length``), no padding."""
-    if isinstance(lines, str):
-        raise ValueError("tokenize_lines takes a list of sentences, not one string.")
-    lines, out = list(lines), []
-    for start in range(0, len(lines), 4096):  # in chunks: a fast tokenizer keeps heavy per-line objects
-        out += tokenizer(lines[start : start + 4096], truncation=True, max_length=max_length,
-                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-    return out
-
-
-def special_ids_of(tokenizer) -> list[int]:
-    """Ids of every special token (padding included): the tokens MLM must never mask."""
-    return sorted(set(tokenizer.all_special_ids))
 
 
 # --------------------------------------------------------------------------------------------
@@ -455,67 +345,99 @@ def pretrain(model, tokenizer, train_seqs: Sequence[Sequence[int]], heldout: Mas
     bf16). Held-out loss/perplexity/accuracy are measured at step 0, every ``eval_every`` steps and
     at the end; evaluation time is excluded from ``tokens_per_s``.
     """
-    import torch
-    from transformers import get_linear_schedule_with_warmup
-
-    from .config import autocast, autocast_dtype, get_device
-    from .progress import tqdm
+    from .config import get_device, seeded
 
     if steps < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError("steps, batch_size and eval_every must be positive integers.")
     if len(train_seqs) == 0:
         raise ValueError("pretrain got no training sequences.")
     dev = get_device(device) if not hasattr(device, "type") else device
+    with seeded(seed):  # dropout masks; the caller's random generators are left alone
+        return _pretrain(model, tokenizer, train_seqs, heldout, steps=steps, batch_size=batch_size, lr=lr,
+                         warmup=warmup, weight_decay=weight_decay, eval_every=eval_every, seed=seed, dev=dev,
+                         progress=progress)
+
+
+def _pretrain(model, tokenizer, train_seqs, heldout, *, steps, batch_size, lr, warmup, weight_decay, eval_every, seed,
+              dev, progress) -> PretrainRun:
+    """:func:`pretrain`'s loop on checked arguments."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from .config import autocast_dtype
+    from .progress import tqdm
+    from .regularization import make_optimizer
+
     model.to(dev).train()
-    torch.manual_seed(seed)  # dropout
     g = torch.Generator().manual_seed(seed)
-    decay = [p for n, p in model.named_parameters() if p.dim() > 1 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() > 1 and "LayerNorm" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=lr)
+    opt = make_optimizer(model, "adamw", lr, weight_decay)  # biases and LayerNorm parameters are not decayed
     sched = get_linear_schedule_with_warmup(opt, max(1, int(warmup * steps)), steps)
     dtype = autocast_dtype(dev)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     specials = special_ids_of(tokenizer)
     batches = length_batches([len(s) for s in train_seqs], batch_size, g)
-    rows, seen, train_s, running = [], 0, 0.0, []
-
-    def evaluate(step: int) -> None:
-        ev = evaluate_mlm(model, heldout)
-        rows.append({"step": step, "train_loss": float(np.mean(running)) if running else float("nan"),
-                     "heldout_loss": ev["loss"], "heldout_perplexity": ev["perplexity"],
-                     "heldout_accuracy": ev["accuracy"]})
-        running.clear()
-
-    evaluate(0)
+    log = _MLMLog(model, heldout)
     bar = tqdm(range(1, steps + 1), desc="pretraining", disable=not progress, leave=False)
     for step in bar:
         ids, att = pad_batch([train_seqs[i] for i in next(batches)], tokenizer.pad_token_id)
         inp, lab = mask_tokens(ids, special_ids=specials, mask_token_id=tokenizer.mask_token_id,
                                vocab_size=len(tokenizer), generator=g)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-        t0 = time.perf_counter()
-        inp, att, lab = inp.to(dev, non_blocking=True), att.to(dev, non_blocking=True), lab.to(dev, non_blocking=True)
-        with autocast(dev):
-            loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt)
-        scaler.update()
-        sched.step()
-        value = float(loss.detach())  # synchronises, so the timing below is honest on the GPU too
-        train_s += time.perf_counter() - t0
-        seen += int(att.sum())
-        running.append(value)
+        log.add(*_mlm_step(model, opt, sched, scaler, inp, att, lab, dev), tokens=int(att.sum()))
         if step % eval_every == 0 or step == steps:
-            evaluate(step)
-            bar.set_postfix(heldout_loss=f"{rows[-1]['heldout_loss']:.3f}")
+            log.evaluate(step)
+            bar.set_postfix(heldout_loss=f"{log.rows[-1]['heldout_loss']:.3f}")
     model.eval()
-    return PretrainRun(history=pd.DataFrame(rows), tokens_per_s=seen / max(train_s, 1e-9), train_seconds=train_s,
-                       tokens_seen=seen, device=str(dev), precision=str(dtype).replace("torch.", "") if dtype else "float32")
+    return PretrainRun(history=pd.DataFrame(log.rows), tokens_per_s=log.seen / max(log.train_s, 1e-9),
+                       train_seconds=log.train_s, tokens_seen=log.seen, device=str(dev),
+                       precision=str(dtype).replace("torch.", "") if dtype else "float32")
+
+
+def _mlm_step(model, opt, sched, scaler, inp, att, lab, dev) -> tuple[float, float]:
+    """One optimiser step on a masked batch (autocast, gradient scaler, clipping at norm 1, schedule);
+    returns ``(loss, seconds)`` with the host-to-device copy included and the GPU synchronised."""
+    import torch
+
+    from .config import autocast
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    t0 = time.perf_counter()
+    inp, att, lab = inp.to(dev, non_blocking=True), att.to(dev, non_blocking=True), lab.to(dev, non_blocking=True)
+    with autocast(dev):
+        loss = model(input_ids=inp, attention_mask=att, labels=lab).loss
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    scaler.step(opt)
+    scaler.update()
+    sched.step()
+    value = float(loss.detach())  # synchronises, so the timing is honest on the GPU too
+    return value, time.perf_counter() - t0
+
+
+class _MLMLog:
+    """The pretraining history: running training loss since the last evaluation, held-out metrics at evaluations,
+    training seconds and tokens seen."""
+
+    def __init__(self, model, heldout: MaskedSet) -> None:
+        self.model, self.heldout = model, heldout
+        self.rows: list[dict] = []
+        self.running: list[float] = []
+        self.seen, self.train_s = 0, 0.0
+        self.evaluate(0)
+
+    def add(self, loss: float, seconds: float, *, tokens: int) -> None:
+        self.running.append(loss)
+        self.train_s += seconds
+        self.seen += tokens
+
+    def evaluate(self, step: int) -> None:
+        ev = evaluate_mlm(self.model, self.heldout)
+        self.rows.append({"step": step, "train_loss": float(np.mean(self.running)) if self.running else float("nan"),
+                          "heldout_loss": ev["loss"], "heldout_perplexity": ev["perplexity"],
+                          "heldout_accuracy": ev["accuracy"]})
+        self.running.clear()
 
 
 #: Fill-mask probes, bias absorption and WEAT/SEAT (steps 5 and 6) live in :mod:`helpers.bias_probes`;

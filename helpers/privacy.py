@@ -92,28 +92,23 @@ def population_class_sizes(df: pd.DataFrame, columns: Sequence[str], *, weight: 
 # Membership inference: the loss-threshold attack (Yeom et al. 2018)
 # ----------------------------------------------------------------------------------------------
 
-def _probs_labels(probs, labels, name: str) -> tuple[np.ndarray, np.ndarray]:
-    p = np.asarray(probs, dtype=float)
-    y = np.asarray(labels).reshape(-1)
+def _probs_labels(probs, labels, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """P(y=1) (from shape (n,) or (n, 2)) and 0/1 labels through :mod:`helpers.validation`, errors naming ``names``."""
+    from . import validation as check
+
+    p = np.asarray(probs, dtype=float) if not isinstance(probs, np.ndarray) else probs
     if p.ndim == 2:
         if p.shape[1] != 2:
-            raise ValueError(f"{name}: probabilities must be P(y=1) of shape (n,) or (n, 2), got {p.shape}.")
+            raise ValueError(f"{names[0]}: probabilities must be P(y=1) of shape (n,) or (n, 2), got {p.shape}.")
         p = p[:, 1]
-    p = p.reshape(-1)
-    if len(p) == 0:
-        raise ValueError(f"{name}: no examples.")
-    if len(p) != len(y):
-        raise ValueError(f"{name}: {len(p)} probabilities but {len(y)} labels.")
-    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-        raise ValueError(f"{name}: probabilities must lie in [0, 1] (no NaN).")
-    if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"{name}: labels must be 0 or 1.")
-    return p, y.astype(int)
+    y = check.binary_labels(labels, names[1])
+    check.same_length(**{names[0]: np.ravel(p), names[1]: y})
+    return check.probabilities(p, names[0], n=len(y)), y
 
 
 def example_losses(probs, labels, *, eps: float = 1e-7) -> np.ndarray:
     """Per-example cross-entropy ell_i = -log p(y_i | x_i), shape (n,). ``probs``: P(y=1), (n,) or (n, 2)."""
-    p, y = _probs_labels(probs, labels, "example_losses")
+    p, y = _probs_labels(probs, labels, ("probs", "labels"))
     p_true = np.where(y == 1, p, 1.0 - p)
     return -np.log(np.clip(p_true, eps, 1.0))
 
@@ -130,8 +125,8 @@ def loss_threshold_attack(member_probs, member_labels, nonmember_probs, nonmembe
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    pm, ym = _probs_labels(member_probs, member_labels, "members")
-    pn, yn = _probs_labels(nonmember_probs, nonmember_labels, "non-members")
+    pm, ym = _probs_labels(member_probs, member_labels, ("member_probs", "member_labels"))
+    pn, yn = _probs_labels(nonmember_probs, nonmember_labels, ("nonmember_probs", "nonmember_labels"))
     lm, ln = example_losses(pm, ym), example_losses(pn, yn)
     is_member = np.r_[np.ones(len(lm)), np.zeros(len(ln))]
     score = -np.r_[lm, ln]

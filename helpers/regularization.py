@@ -43,6 +43,7 @@ from torch import nn
 
 from . import validation as check
 from .config import seeded, single_thread_on_cpu
+from .heads import AfterStep, Callback, Evaluate, train_head
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 
@@ -121,6 +122,14 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     if not params:
         raise ValueError("l2_penalty() got no parameters.")
     return 0.5 * lam * sum((p**2).sum() for p in params)
+
+
+def l2_term(params: Iterable[torch.Tensor], lam: float) -> Callable[..., torch.Tensor]:
+    """:func:`l2_penalty` as a loss term for :func:`helpers.heads.train_head`:
+    ``term(logits, labels, groups, step) -> lam / 2 * sum_j ||theta_j||^2`` (the batch is ignored)."""
+    params = list(params)
+    l2_penalty(params, lam)  # check lam and params now, not at the first step
+    return lambda logits, labels, groups, step: l2_penalty(params, lam)
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float = 0.0,
@@ -240,17 +249,18 @@ def load_state(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Stop when the monitored value has not improved for ``patience`` epochs; keep the best weights.
 
-    Call :meth:`step` once per epoch with the validation loss (``mode="min"``) or accuracy
+    As a :func:`helpers.heads.train_head` callback it watches the epoch row's ``monitor`` entry and restores the
+    best weights when training ends. By hand, call :meth:`step` once per epoch with the validation loss (``mode="min"``) or accuracy
     (``mode="max"``). An improvement means beating the best so far by more than ``min_delta``; it
     saves a checkpoint (:func:`save_state_atomic`). After ``patience`` consecutive epochs without
     improvement :meth:`step` returns ``True``; :meth:`restore` loads the best weights back.
     """
 
     def __init__(self, patience: int = 10, *, path: str | Path | None = None, min_delta: float = 0.0,
-                 mode: str = "min") -> None:
+                 mode: str = "min", monitor: str = "val_loss") -> None:
         if not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be a positive integer (epochs), got {patience!r}.")
         if mode not in ("min", "max"):
@@ -259,7 +269,7 @@ class EarlyStopping:
             raise ValueError(f"min_delta must be >= 0, got {min_delta}.")
         from .config import build_dir
 
-        self.patience, self.min_delta, self.mode = patience, float(min_delta), mode
+        self.patience, self.min_delta, self.mode, self.monitor = patience, float(min_delta), mode, monitor
         self.path = Path(path) if path else build_dir() / "checkpoints" / f"early-stopping-{os.getpid()}-{id(self)}.safetensors"
         self.best: float = math.inf if mode == "min" else -math.inf
         self.best_epoch: int | None = None
@@ -293,6 +303,13 @@ class EarlyStopping:
             raise ValueError("EarlyStopping.restore(): step() was never called, so there is no best checkpoint.")
         return load_state(model, self.path)
 
+    # as a callback of helpers.heads.train_head: watch the epoch row's ``monitor`` value, restore at the end
+    def on_epoch_end(self, model: nn.Module, row: dict) -> bool:
+        return self.step(row[self.monitor], model, row["epoch"])
+
+    def on_train_end(self, model: nn.Module) -> None:
+        self.restore(model)
+
 
 # --------------------------------------------------------------------------------------------
 # training
@@ -318,49 +335,6 @@ class TrainResult:
                 if k in row and pd.notna(row[k])}
 
 
-def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device) -> tuple[float, float]:
-    from .config import autocast
-
-    model.eval()
-    with torch.no_grad(), autocast(device):
-        logits = model(X).float()
-    loss = nn.functional.binary_cross_entropy_with_logits(logits, y).item()
-    acc = ((logits > 0).float() == y).float().mean().item()
-    return loss, acc
-
-
-def _fit(model, opt, Xt, yt, Xv, yv, rows, *, epochs, batch_size, l2, decay_params, gen, device, early_stopping,
-         after_step, progress) -> None:
-    """The epoch loop of :func:`train_mlp` (appends one history row per epoch to ``rows``)."""
-    from .config import autocast
-    from .progress import tqdm
-
-    for epoch in tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False):
-        model.train()
-        order = torch.randperm(len(Xt), generator=gen).to(device)
-        for s in range(0, len(Xt), batch_size):
-            idx = order[s: s + batch_size]
-            with autocast(device):
-                logits = model(Xt[idx]).float()
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, yt[idx])
-            if l2 > 0:
-                loss = loss + l2_penalty(decay_params, l2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if after_step is not None:
-                with torch.no_grad():
-                    after_step(model)
-        row = {"epoch": epoch}
-        row["train_loss"], row["train_acc"] = _evaluate(model, Xt, yt, device)
-        if Xv is not None:
-            row["val_loss"], row["val_acc"] = _evaluate(model, Xv, yv, device)
-            row["gap"] = row["train_acc"] - row["val_acc"]
-        rows.append(row)
-        if early_stopping is not None and early_stopping.step(row["val_loss"], model, epoch):
-            break
-
-
 def train_mlp(
     X_train: Any, y_train: Any, X_val: Any = None, y_val: Any = None, *,
     hidden: int = 256, p: float = 0.0, input_p: float = 0.0, layer_norm: bool = True,
@@ -374,61 +348,65 @@ def train_mlp(
     .. math:: L(\\theta) = \\frac1B\\sum_{i\\in B} \\ell(f_\\theta(x_i), y_i) + \\frac{\\lambda}{2}\\lVert\\theta_{decay}\\rVert^2
 
     where ``l2`` is :math:`\\lambda` (explicit penalty, coupled) and ``weight_decay`` goes to the
-    optimizer (coupled for SGD/Adam, decoupled for AdamW; see :func:`make_optimizer`).
-    Every epoch it records train and validation loss/accuracy (eval mode, dropout off). With
-    ``early_stopping`` it monitors validation loss and restores the best weights at the end.
-    ``after_step(model)`` runs after every optimiser step (used to study a broken "regulariser").
+    optimizer (coupled for SGD/Adam, decoupled for AdamW; see :func:`make_optimizer`); with
+    ``exclude_no_decay=False`` both also act on biases and LayerNorm parameters.
+    The loop is :func:`helpers.heads.train_head`; every epoch it records train and validation loss/accuracy
+    (eval mode, dropout off) and their ``gap``. With ``early_stopping`` it monitors validation loss and restores
+    the best weights at the end. ``after_step(model)`` runs after every optimiser step (used to study a broken
+    "regulariser"). Initial weights and dropout masks come from ``seed``; the caller's generators are left alone.
     """
     from .config import get_device
-
     X_train = check.features(X_train, "X_train")
-    y_train = check.binary_labels(y_train, "y_train", n=len(X_train), both_classes=True).astype(np.float32)
+    y_train = check.binary_labels(y_train, "y_train", n=len(X_train), both_classes=True)
     has_val = X_val is not None
     if has_val:
         X_val = check.features(X_val, "X_val", n_features=X_train.shape[1])
-        y_val = check.binary_labels(y_val, "y_val", n=len(X_val)).astype(np.float32)
+        y_val = check.binary_labels(y_val, "y_val", n=len(X_val))
     elif early_stopping is not None:
         raise ValueError("Early stopping needs validation data (X_val, y_val).")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}.")
     if l2 < 0:
         raise ValueError(f"l2 must be >= 0, got {l2}.")
     device = get_device(device) if not isinstance(device, torch.device) else device
+    t0 = time.perf_counter()
     with seeded(seed):  # initial weights and dropout masks; the caller's generators are left alone
         model = MLPHead(X_train.shape[1], hidden, p, input_p=input_p, layer_norm=layer_norm).to(device)
         opt = make_optimizer(model, optimizer, lr, weight_decay, exclude_no_decay=exclude_no_decay)
         decay_params = split_decay_parameters(model)[0] if exclude_no_decay else list(model.parameters())
-        Xt, yt = torch.from_numpy(X_train).to(device), torch.from_numpy(y_train).to(device)
-        Xv, yv = (torch.from_numpy(X_val).to(device), torch.from_numpy(y_val).to(device)) if has_val else (None, None)
-        gen = torch.Generator().manual_seed(seed)
-        rows = []
-        t0 = time.perf_counter()
-        with single_thread_on_cpu(device):
-            _fit(model, opt, Xt, yt, Xv, yv, rows, epochs=epochs, batch_size=batch_size, l2=l2, decay_params=decay_params,
-                 gen=gen, device=device, early_stopping=early_stopping, after_step=after_step, progress=progress)
-    best_epoch = None
-    if early_stopping is not None:
-        early_stopping.restore(model)
-        best_epoch = early_stopping.best_epoch
-    model.eval()
+        callbacks = _mlp_callbacks(X_train, y_train, X_val, y_val, device, early_stopping, after_step)
+        model, rows = train_head(X_train, y_train, model=model, optimizer=opt, epochs=epochs, batch_size=batch_size,
+                                 seed=seed, extra_loss=l2_term(decay_params, l2) if l2 > 0 else None,
+                                 callbacks=callbacks, device=device, progress=progress)
     config = dict(hidden=hidden, p=p, input_p=input_p, optimizer=optimizer, lr=lr, l2=l2,
                   weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, seed=seed)
-    return TrainResult(model, pd.DataFrame(rows), config, best_epoch,
+    return TrainResult(model, pd.DataFrame(rows), config, early_stopping.best_epoch if early_stopping else None,
                        early_stopping.stopped_epoch if early_stopping else None, time.perf_counter() - t0)
 
 
-def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.ndarray:
-    """P(y=1) from one deterministic pass (eval mode: dropout off), shape ``(n,)``."""
-    from .config import autocast
+def _mlp_callbacks(X_train, y_train, X_val, y_val, device, early_stopping, after_step) -> list:
+    """:func:`train_mlp`'s callbacks: train (and validation) loss/accuracy and their gap, early stopping, after_step."""
+    def on(X, y):
+        return torch.from_numpy(X).to(device), torch.from_numpy(np.asarray(y, np.float32)).to(device)
 
-    X = check.features(X, "X", n_features=check.model_width(model))
-    device = next(model.parameters()).device
-    model.eval()
-    out = []
-    with torch.no_grad(), autocast(device), single_thread_on_cpu(device):
-        for s in range(0, len(X), batch_size):
-            out.append(torch.sigmoid(model(torch.from_numpy(X[s: s + batch_size]).to(device)).float()).cpu())
-    return torch.cat(out).numpy().astype(np.float64)
+    callbacks: list = [Evaluate(*on(X_train, y_train), "train", "acc")]
+    if X_val is not None:
+        callbacks += [Evaluate(*on(X_val, y_val), "val", "acc"), _Gap()]
+    return callbacks + [cb for cb in (early_stopping, AfterStep(after_step) if after_step else None) if cb is not None]
+
+
+class _Gap(Callback):
+    """Callback: ``row["gap"] = train_acc - val_acc`` after each epoch."""
+
+    def on_epoch_end(self, model: nn.Module, row: dict) -> bool:
+        row["gap"] = row["train_acc"] - row["val_acc"]
+        return False
+
+
+def predict_proba(model: nn.Module, X: Any, *, batch_size: int = 4096) -> np.ndarray:
+    """P(y=1) from one deterministic pass (eval mode: dropout off), shape ``(n,)``
+    (:func:`helpers.heads.predict_head`)."""
+    from .heads import predict_head
+
+    return predict_head(model, X, batch_size=batch_size)
 
 
 def accuracy(model: nn.Module, X: Any, y: Any) -> float:

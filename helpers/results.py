@@ -1,7 +1,7 @@
 """Measured figures, stored so that prose, later notebooks and the model card quote real numbers.
 
 ``record("03_finetuning", "lr.accuracy", 0.847)`` writes ``build/<mode>/results.json`` as
-``{"03_finetuning": {"lr.accuracy": 0.847, ...}, ...}`` plus a ``_meta`` entry per notebook (mode, seed, time).
+``{"03_finetuning": {"lr.accuracy": <float>, ...}, ...}`` plus a ``_meta`` entry per notebook (mode, seed, time).
 Every write is atomic (a temporary file, then ``os.replace``), so a crash mid-run never leaves a
 half-written file, and figures recorded before the crash survive.
 """

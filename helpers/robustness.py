@@ -141,6 +141,14 @@ def swap_gendered_words(text: str, pairs: Sequence[tuple[str, str]] = GENDER_PAI
     return "".join(out)
 
 
+def _one_per_text(predict: Predictor, texts: list[str]) -> np.ndarray:
+    """``predict(texts)`` as a float array ``(n,)``, or a ValueError when it does not give one number per text."""
+    p = np.asarray(predict(texts), dtype=float).reshape(-1)
+    if p.shape != (len(texts),):
+        raise ValueError(f"predict must return one probability per text; got shape {p.shape} for {len(texts)} texts.")
+    return p
+
+
 def counterfactual_table(predict: Predictor, texts: Sequence[str], *, threshold: float = 0.5,
                          pairs: Sequence[tuple[str, str]] = GENDER_PAIRS) -> "pd.DataFrame":  # noqa: F821
     """Per text: the counterfactual swap and what it does to ``predict`` (Garg et al. 2019).
@@ -156,10 +164,8 @@ def counterfactual_table(predict: Predictor, texts: Sequence[str], *, threshold:
     keep = [i for i, (a, b) in enumerate(zip(texts, swapped)) if a != b]
     if not keep:
         raise ValueError("None of the texts contains a gendered word from the list, so nothing can be swapped.")
-    p = np.asarray(predict([texts[i] for i in keep]), dtype=float).reshape(-1)
-    q = np.asarray(predict([swapped[i] for i in keep]), dtype=float).reshape(-1)
-    if p.shape != (len(keep),) or q.shape != (len(keep),):
-        raise ValueError(f"predict must return one probability per text; got shape {p.shape} for {len(keep)} texts.")
+    p = _one_per_text(predict, [texts[i] for i in keep])
+    q = _one_per_text(predict, [swapped[i] for i in keep])
     return pd.DataFrame({"text": [texts[i] for i in keep], "swapped": [swapped[i] for i in keep], "p": p,
                          "p_swapped": q, "flipped": ((p >= threshold) != (q >= threshold)).astype(int),
                          "abs_dp": np.abs(p - q)})
@@ -264,10 +270,7 @@ def greedy_substitution_attack(predict: Predictor, text: str, label: int, *, k: 
     3. Stop when the decision flips (success) or after ``k`` edits. Words are only ever replaced by their
        listed substitutions, and each word position is edited at most once.
     """
-    if label not in (0, 1):
-        raise ValueError(f"label must be 0 or 1, got {label!r}.")
-    if not isinstance(k, (int, np.integer)) or k < 0:
-        raise ValueError(f"The budget k must be a non-negative integer, got {k!r}.")
+    _check_attack(label, k)
     subs = {w.lower(): tuple(v) for w, v in substitutions.items()}
 
     def p_true(ts: Sequence[str]) -> np.ndarray:
@@ -286,8 +289,27 @@ def greedy_substitution_attack(predict: Predictor, text: str, label: int, *, k: 
                         leave_one_out_importance(predict, text, positions), dtype=float)
     if scores.shape != (len(words(text)),):
         raise ValueError(f"importance(text) must give one score per word ({len(words(text))}), got {scores.shape}.")
-    towards_true = scores if label == 1 else -scores
-    order = sorted(positions, key=lambda i: -towards_true[i])
+    order = sorted(positions, key=lambda i: -(scores[i] if label == 1 else -scores[i]))
+    chosen = _greedy_edits(p_true, text, order, subs, k, result,
+                           lambda pt: ((pt if label == 1 else 1.0 - pt) >= threshold) != bool(label))
+    result.adversarial = replace_words(text, chosen)
+    result.p_adversarial = float(np.asarray(predict([result.adversarial]), dtype=float).reshape(-1)[0])
+    result.success = (result.p_adversarial >= threshold) != bool(label)
+    return result
+
+
+def _check_attack(label: int, k: int) -> None:
+    if label not in (0, 1):
+        raise ValueError(f"label must be 0 or 1, got {label!r}.")
+    if not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"The budget k must be a non-negative integer, got {k!r}.")
+
+
+def _greedy_edits(p_true, text: str, order: list[int], subs: dict, k: int, result: "AttackResult",
+                  flipped: Callable[[float], bool]) -> dict[int, str]:
+    """Step 2-3 of :func:`greedy_substitution_attack`: visit the positions in ``order``, keep the substitution that
+    lowers P(true class) most (if any does), record it in ``result.edits``; stop after ``k`` edits or when
+    ``flipped(P(true class))``. Returns position -> replacement."""
     spans = words(text)
     chosen: dict[int, str] = {}
     current_p = float(p_true([text])[0])
@@ -302,13 +324,9 @@ def greedy_substitution_attack(predict: Predictor, text: str, label: int, *, k: 
             continue  # no listed substitution lowers P(true class): do not spend an edit here
         chosen[i], current_p = options[best], float(probs[best])
         result.edits.append((i, old, match_case(old, options[best])))
-        p1 = current_p if label == 1 else 1.0 - current_p
-        if (p1 >= threshold) != bool(label):
+        if flipped(current_p):
             break  # decision flipped
-    result.adversarial = replace_words(text, chosen)
-    result.p_adversarial = float(np.asarray(predict([result.adversarial]), dtype=float).reshape(-1)[0])
-    result.success = (result.p_adversarial >= threshold) != bool(label)
-    return result
+    return chosen
 
 
 def attack_many(predict: Predictor, texts: Sequence[str], labels: Sequence[int], *, k: int = 3,

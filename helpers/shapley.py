@@ -231,15 +231,15 @@ def kernel_shap(m, *, nsamples: int = 2048, seed: int = 0):
     """
     import shap
 
-    from .config import seed_everything
+    from .config import seeded
     from .explain.core import _attribution
 
     if nsamples < 2:
         raise ValueError(f"nsamples must be at least 2, got {nsamples}.")
-    seed_everything(seed)
     w = m.n_words
-    explainer = shap.KernelExplainer(lambda z: m(np.asarray(z) > 0.5), np.zeros((1, w)))
-    phi = explainer.shap_values(np.ones((1, w)), nsamples=int(nsamples), l1_reg=False, silent=True)
+    with seeded(seed):  # shap samples coalitions with NumPy's global generator; the caller's state is left alone
+        explainer = shap.KernelExplainer(lambda z: m(np.asarray(z) > 0.5), np.zeros((1, w)))
+        phi = explainer.shap_values(np.ones((1, w)), nsamples=int(nsamples), l1_reg=False, silent=True)
     return _attribution(m, np.asarray(phi, dtype=np.float64).reshape(-1), "Kernel SHAP", nsamples=int(nsamples))
 
 

@@ -1,7 +1,8 @@
 """Training loops used across the workbook: a small head on fixed features, and full fine-tuning.
 
 * :func:`train_head` - logistic regression (``hidden=0``) or a one-hidden-layer MLP on fixed
-  features such as cached MiniLM embeddings (seconds on a CPU). :func:`predict_head` -> P(y=1).
+  features such as cached MiniLM embeddings (seconds on a CPU). :func:`predict_head` -> P(y=1). Both live in
+  :mod:`helpers.heads` (the one head trainer, with loss terms and callbacks) and are imported here.
 * :func:`fine_tune` - full fine-tuning of the encoder and a classification head
   (``AutoModelForSequenceClassification``): the texts are tokenized once, batches are formed from
   length buckets (little padding), forward passes run under bf16 autocast on CUDA, the optimiser
@@ -30,184 +31,10 @@ from typing import Any
 import numpy as np
 
 from . import validation as check
+from .heads import ExtraLoss, Head, _board, _device, _end_epoch, _weighted_mean, predict_head, train_head
 
-ExtraLoss = Callable[..., Any]
-
-
-# --------------------------------------------------------------------------------------------
-# input checks
-# --------------------------------------------------------------------------------------------
-
-
-def _device(device: Any):
-    from .config import get_device
-
-    return device if hasattr(device, "type") else get_device(device)
-
-
-def _weighted_mean(losses, weights):
-    if weights is None:
-        return losses.mean()
-    return (losses * weights).sum() / weights.sum().clamp(min=1e-12)
-
-
-def _board(log_to: str | None):
-    if log_to is None:
-        return None
-    from .monitor import TensorBoardLog
-
-    return TensorBoardLog(log_to)
-
-
-def _end_epoch(row: dict, model, on_epoch, board) -> None:
-    """Merge the ``on_epoch`` callback's numbers into the epoch's row and send the row to TensorBoard."""
-    if on_epoch is not None:
-        row.update(on_epoch(row["epoch"], model) or {})
-    if board is not None:
-        board.log(row["epoch"], row)
-
-
-# --------------------------------------------------------------------------------------------
-# a head on fixed features
-# --------------------------------------------------------------------------------------------
-
-
-class Head:
-    """Namespace for building heads (kept tiny so a notebook can print the model)."""
-
-    @staticmethod
-    def build(n_features: int, hidden: int = 0):
-        """``Linear(d, 1)`` (logistic regression) or ``Linear(d, h) -> ReLU -> Linear(h, 1)``.
-
-        Input ``(B, d)`` -> output logit ``(B,)``.
-        """
-        import torch
-
-        if hidden and hidden > 0:
-            net = torch.nn.Sequential(torch.nn.Linear(n_features, hidden), torch.nn.ReLU(),
-                                      torch.nn.Linear(hidden, 1), torch.nn.Flatten(0))  # fmt: skip
-        else:
-            net = torch.nn.Sequential(torch.nn.Linear(n_features, 1), torch.nn.Flatten(0))
-        return net
-
-
-def train_head(
-    X_train,
-    y_train,
-    *,
-    X_val=None,
-    y_val=None,
-    hidden: int = 0,
-    epochs: int = 30,
-    lr: float = 1e-2,
-    weight_decay: float = 0.0,
-    batch_size: int = 256,
-    seed: int = 0,
-    sample_weight=None,
-    extra_loss: ExtraLoss | None = None,
-    groups=None,
-    device=None,
-    progress: bool = False,
-    on_epoch: Callable[[int, Any], dict] | None = None,
-    log_to: str | None = None,
-):
-    """Train logistic regression / a one-hidden-layer MLP on fixed features with AdamW.
-
-    Args:
-        X_train: features, shape ``(n, d)`` (e.g. MiniLM embeddings, d = 384).
-        y_train: 0/1 labels, shape ``(n,)``.
-        X_val, y_val: optional validation data, evaluated after every epoch.
-        hidden: 0 for logistic regression, else the width of the hidden layer.
-        sample_weight: optional non-negative weights ``(n,)`` (e.g. from reweighing); the loss is
-            the weighted mean of the per-example binary cross-entropy.
-        extra_loss: ``extra_loss(logits (B,), labels (B,), groups (B,) | None, step) -> scalar``,
-            added to the loss at every step.
-        groups: int array ``(n,)`` of sensitive-group codes, sliced per batch for ``extra_loss``.
-        on_epoch: ``on_epoch(epoch, model) -> dict`` after each epoch, merged into that epoch's row
-            (e.g. :func:`helpers.monitor.group_metrics_callback` for per-group metrics).
-        log_to: a run name: each epoch's row also goes to TensorBoard (:class:`helpers.monitor.TensorBoardLog`).
-
-    Returns:
-        ``(model, history)``: the model (in eval mode, on ``device``) and one dict per epoch with
-        ``epoch``, ``train_loss`` and, with validation data, ``val_loss`` and ``val_accuracy``
-        (NaN otherwise), plus what ``on_epoch`` returns.
-    """
-    import torch
-
-    from .config import seeded
-    from .progress import tqdm
-
-    X = check.features(X_train, "X_train")
-    n = len(X)
-    y = check.binary_labels(y_train, "y_train", n=n, both_classes=True)
-    w = check.sample_weights(sample_weight, n)
-    g = check.group_codes(groups, n=n) if groups is not None else None
-    if epochs < 1 or batch_size < 1:
-        raise ValueError("epochs and batch_size must be at least 1.")
-    dev = _device(device)
-    if X_val is not None:
-        Xv = torch.as_tensor(check.features(X_val, "X_val", n_features=X.shape[1]), device=dev)
-        yv = torch.as_tensor(check.binary_labels(y_val, "y_val", n=len(Xv)), dtype=torch.float32, device=dev)
-    with seeded(seed):  # the initial weights, without reseeding the caller's generators
-        model = Head.build(X.shape[1], hidden).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    Xt = torch.as_tensor(X, device=dev)
-    yt = torch.as_tensor(y, dtype=torch.float32, device=dev)
-    wt = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
-    gt = torch.as_tensor(g, device=dev) if g is not None else None
-    gen = torch.Generator().manual_seed(seed)
-    bce = torch.nn.BCEWithLogitsLoss(reduction="none")
-    history: list[dict] = []
-    step = 0
-    board = _board(log_to)
-    for epoch in tqdm(range(1, epochs + 1), desc="training head", disable=not progress, leave=False):
-        model.train()
-        perm = torch.randperm(n, generator=gen).to(dev)
-        total, count = 0.0, 0
-        for s in range(0, n, batch_size):
-            idx = perm[s : s + batch_size]
-            logits = model(Xt[idx])
-            loss = _weighted_mean(bce(logits, yt[idx]), wt[idx] if wt is not None else None)
-            if extra_loss is not None:
-                loss = loss + extra_loss(logits, yt[idx].long(), gt[idx] if gt is not None else None, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        row = {"epoch": epoch, "train_loss": total / count, "val_loss": math.nan, "val_accuracy": math.nan}
-        if X_val is not None:
-            model.eval()
-            with torch.no_grad():
-                lv = model(Xv)
-                row["val_loss"] = float(bce(lv, yv).mean())
-                row["val_accuracy"] = float(((lv > 0).float() == yv).float().mean())
-        _end_epoch(row, model, on_epoch, board)
-        history.append(row)
-    if board is not None:
-        board.close()
-    return model.eval(), history
-
-
-def predict_head(model, X, *, device=None, batch_size: int = 8192) -> np.ndarray:
-    """P(y = 1 | x) from a head on fixed features: ``sigmoid(logit)``, shape ``(n,)``, float64.
-
-    Works for any module ``(B, d) -> (B,)`` logits: :func:`train_head`'s heads and
-    :func:`helpers.fairness.constrained.train_fair_head`'s. Runs in eval mode, in batches of ``batch_size`` rows.
-    """
-    import torch
-
-    X = check.features(X, "X", n_features=check.model_width(model))
-    dev = next(model.parameters()).device if device is None else _device(device)
-    model = model.to(dev).eval()
-    out = [np.zeros(0)]
-    with torch.no_grad():
-        for s in range(0, len(X), batch_size):
-            logits = model(torch.as_tensor(X[s : s + batch_size], device=dev)).float().reshape(-1)
-            out.append(torch.sigmoid(logits).cpu().numpy().astype(np.float64))
-    return np.concatenate(out)
-
+__all__ = ["FineTuneResult", "Head", "Tokenized", "fine_tune", "length_bucketed_batches", "predict_head",
+           "predict_proba", "pretokenize", "stratified_batches", "train_head"]
 
 # --------------------------------------------------------------------------------------------
 # full fine-tuning
@@ -286,6 +113,24 @@ def length_bucketed_batches(lengths: np.ndarray, batch_size: int, *, rng: np.ran
     return [batches[i] for i in order]
 
 
+def _deal_cells(cells: np.ndarray, n_batches: int, rng: np.random.Generator, lengths, bucket_batches: int) -> np.ndarray:
+    """The batch slot of every row: each cell's rows, shuffled, dealt over the slots in contiguous blocks
+    (:func:`stratified_batches`)."""
+    batch_of = np.empty(len(cells), dtype=np.int64)
+    offset = int(rng.integers(n_batches))
+    for cell in np.unique(cells):
+        idx = np.flatnonzero(cells == cell)
+        idx = idx[rng.permutation(len(idx))]
+        slot = np.arange(len(idx)) * n_batches // len(idx)
+        if lengths is None:
+            slot = (slot + offset) % n_batches
+            offset += 1
+        else:  # within each run of bucket_batches slots, shorter sentences to lower slots (ties stay random)
+            idx = idx[np.lexsort((np.asarray(lengths)[idx], slot // max(1, bucket_batches)))]
+        batch_of[idx] = slot
+    return batch_of
+
+
 def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, rng: np.random.Generator, *,
                        lengths: np.ndarray | None = None, bucket_batches: int = 50) -> list[np.ndarray]:
     """Batches in which every (group, label) cell appears in (about) its population share.
@@ -307,18 +152,7 @@ def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, 
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     n_batches = max(1, math.ceil(n / batch_size))
     cells = groups * (int(labels.max(initial=0)) + 1) + labels
-    batch_of = np.empty(n, dtype=np.int64)
-    offset = int(rng.integers(n_batches))
-    for cell in np.unique(cells):
-        idx = np.flatnonzero(cells == cell)
-        idx = idx[rng.permutation(len(idx))]
-        slot = np.arange(len(idx)) * n_batches // len(idx)
-        if lengths is None:
-            slot = (slot + offset) % n_batches
-            offset += 1
-        else:  # within each run of bucket_batches slots, shorter sentences to lower slots (ties stay random)
-            idx = idx[np.lexsort((np.asarray(lengths)[idx], slot // max(1, bucket_batches)))]
-        batch_of[idx] = slot
+    batch_of = _deal_cells(cells, n_batches, rng, lengths, bucket_batches)
     order = np.argsort(batch_of, kind="stable")
     bounds = np.searchsorted(batch_of[order], np.arange(1, n_batches))
     batches = [rng.permutation(b) for b in np.split(order, bounds) if len(b)]

@@ -75,6 +75,12 @@ def features(X: Any, name: str = "X", *, n_features: int | None = None, n: int |
                          "a single example is X[None, :] or X.reshape(1, -1).")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {arr.shape}): it needs at least one example and one feature.")
+    _check_feature_values(arr, name, n_features, n)
+    return check_array(arr, dtype=np.float32, input_name=name)
+
+
+def _check_feature_values(arr: np.ndarray, name: str, n_features: int | None, n: int | None) -> None:
+    """:func:`features`' checks on a 2-D array: finite rows, ``n_features`` columns and ``n`` rows if given."""
     bad = ~np.isfinite(arr).all(1)
     if bad.any():
         raise ValueError(f"{name} contains NaN or infinite values in {int(bad.sum())} of {len(arr)} rows; "
@@ -84,7 +90,6 @@ def features(X: Any, name: str = "X", *, n_features: int | None = None, n: int |
                          "pass features from the same encoder the model was trained on.")
     if n is not None and len(arr) != n:
         raise ValueError(f"{name} has {len(arr)} rows but there are {n} examples: the lengths must match.")
-    return check_array(arr, dtype=np.float32, input_name=name)
 
 
 def binary_labels(y: Any, name: str = "y", *, n: int | None = None, both_classes: bool = False) -> np.ndarray:

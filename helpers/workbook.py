@@ -152,43 +152,64 @@ def execute(path: str | Path, *, mode: str | None = None, out_dir: str | Path | 
     # A last, hidden cell reports the kernel's peak memory (removed again before saving).
     probe = nbformat.v4.new_code_cell(_PEAK_RSS_PROBE)
     nb.cells.append(probe)
-    env_backup = {k: os.environ.get(k) for k in ("WORKBOOK_MODE", "WORKBOOK_BUILD_DIR")}
-    os.environ["WORKBOOK_MODE"] = mode
-    os.environ["WORKBOOK_BUILD_DIR"] = str(build.resolve())
-    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    status, seconds, t0 = "ok", float("nan"), time.perf_counter()
+    env_backup = _set_run_env(mode, build)
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 extra_arguments=["--IPKernelApp.log_level=ERROR"],  # no kernel start-up chatter
                                 resources={"metadata": {"path": str(path.parent)}})
-        if _stop is None:
-            client.execute()
-        else:
-            _execute_stoppable(client, _stop)
-        if _stop is not None and _stop.signum is not None and _kernel_was_stopped(client):
-            status = "interrupted"
-        seconds = time.perf_counter() - t0
-    except Exception:  # DeadKernelError after the kernel was stopped by a signal
-        if _stop is None or _stop.signum is None:
-            raise
-        status = "interrupted"
+        status, seconds = _run_client(client, _stop)
     finally:
         nb.cells.remove(probe)
-        for k, v in env_backup.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore_env(env_backup)
     nb.metadata["workbook"] = {"mode": mode, "seconds": round(seconds, 1), "peak_rss_mb": _peak_mb(probe),
                                "status": status}
     if save:
-        (build / "notebooks").mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, build / "notebooks" / path.name)
-        if html and status == "ok":
-            export_html(nb, build / "html" / path.with_suffix(".html").name)
+        _save_executed(nb, build, path, html=html and status == "ok")
     if status == "interrupted":
         raise Interrupted(_stop.signum)
     return nb, seconds
+
+
+def _run_client(client, stop: "_StopOnSignal | None") -> tuple[str, float]:
+    """Execute the client's notebook: ``("ok" | "interrupted", seconds)`` (NaN seconds when the kernel died on a
+    stop signal); any other failure is raised."""
+    t0 = time.perf_counter()
+    stoppable = stop is not None
+    try:
+        _execute_stoppable(client, stop) if stoppable else client.execute()
+        stopped = stoppable and stop.signum is not None and _kernel_was_stopped(client)
+        return ("interrupted" if stopped else "ok"), time.perf_counter() - t0
+    except Exception:  # DeadKernelError after the kernel was stopped by a signal
+        if not stoppable or stop.signum is None:
+            raise
+        return "interrupted", float("nan")
+
+
+def _set_run_env(mode: str, build: Path) -> dict[str, str | None]:
+    """Point ``WORKBOOK_MODE`` and ``WORKBOOK_BUILD_DIR`` at this run (the kernel inherits them); returns the old values."""
+    backup = {k: os.environ.get(k) for k in ("WORKBOOK_MODE", "WORKBOOK_BUILD_DIR")}
+    os.environ["WORKBOOK_MODE"] = mode
+    os.environ["WORKBOOK_BUILD_DIR"] = str(build.resolve())
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    return backup
+
+
+def _restore_env(backup: dict[str, str | None]) -> None:
+    for k, v in backup.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _save_executed(nb, build: Path, path: Path, *, html: bool) -> None:
+    """The executed notebook to ``build/notebooks/`` and, with ``html``, its HTML export to ``build/html/``."""
+    import nbformat
+
+    (build / "notebooks").mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, build / "notebooks" / path.name)
+    if html:
+        export_html(nb, build / "html" / path.with_suffix(".html").name)
 
 
 #: MathJax 2 as the Jupyter project ships it on PyPI (jupyter-server-mathjax): copied beside the HTML exports so
@@ -253,8 +274,6 @@ def _local_mathjax(html_dir: Path) -> str | None:
 
 def _widget_html(state: dict, model_id: str | None, depth: int = 0) -> str:
     """Static HTML for one widget from the notebook's saved widget state (boxes, controls, HTML, output areas)."""
-    import html
-
     model = state.get(model_id or "", {})
     name, st = model.get("model_name", ""), model.get("state", {})
     if not model or depth > 20:
@@ -264,6 +283,13 @@ def _widget_html(state: dict, model_id: str | None, depth: int = 0) -> str:
         flex = "row" if name == "HBoxModel" else "column"
         inner = "".join(_widget_html(state, c, depth + 1) for c in children)
         return f"<div style='display:flex;flex-direction:{flex};gap:12px;flex-wrap:wrap'>{inner}</div>"
+    return _leaf_html(name, st)
+
+
+def _leaf_html(name: str, st: dict) -> str:
+    """Static HTML for a widget without children: HTML, output area, checkbox, selection or a valued control."""
+    import html
+
     label = html.escape(str(st.get("description", "")))
     if name == "HTMLModel":
         return f"<div>{st.get('value', '')}</div>"
@@ -272,12 +298,15 @@ def _widget_html(state: dict, model_id: str | None, depth: int = 0) -> str:
     if name == "CheckboxModel":
         return f"<span>{'☑' if st.get('value') else '☐'} {label}</span>"
     if "index" in st and "_options_labels" in st:  # Dropdown and other selections
-        options, i = st["_options_labels"], st.get("index")
-        return f"<span>{label}: {html.escape(str(options[i]) if i is not None and i < len(options) else '')}</span>"
+        return f"<span>{label}: {html.escape(_selected(st['_options_labels'], st.get('index')))}</span>"
     if "value" in st:
         value = st["value"]
         return f"<span>{label} = {html.escape(f'{value:.3g}' if isinstance(value, float) else str(value))}</span>"
     return ""
+
+
+def _selected(options: list, i: int | None) -> str:
+    return str(options[i]) if i is not None and i < len(options) else ""
 
 
 def _output_html(out: dict) -> str:
@@ -321,9 +350,6 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
     ran (marked ``"interrupted"``) and the remaining notebooks are skipped. With ``$WORKBOOK_ENFORCE_CLAIMS`` set,
     a failed claim, or a cpu-mode notebook over :func:`over_budget`'s limits, also fails the run.
     """
-    from .claims import enforced
-    from .results import record
-
     mode = get_mode(mode)
     paths = [find_notebook(p) for p in paths] if paths else notebooks()
     build = build_dir(mode)
@@ -338,15 +364,8 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
             expected = EXPECTED_MINUTES.get(name, (float("nan"),) * 3)[MODES.index(mode)]
             t0 = time.perf_counter()
             try:
-                nb, seconds = execute(p, mode=mode, out_dir=build, _stop=stop)
-                peak = nb.metadata["workbook"]["peak_rss_mb"]
-                status = f"ok, peak memory {peak:.0f} MB" if peak else "ok"
-                problems = over_budget(name, mode, seconds, peak)
-                if problems:
-                    status += "; OVER BUDGET: " + "; ".join(problems)
-                    failures += enforced()
-                record("_timing", f"{name}.{mode}.seconds", round(seconds, 1), path=results)
-                record("_timing", f"{name}.{mode}.peak_rss_mb", peak, path=results)
+                seconds, status, failed = _run_one(p, mode, build, stop, results)
+                failures += failed
             except Interrupted as exc:
                 minutes = (time.perf_counter() - t0) / 60
                 print(f"{name:42s} {minutes:8.2f}m {expected:8.1f}m  interrupted ({exc}); kernel shut down, "
@@ -365,6 +384,26 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
     print(f"Executed notebooks: {build / 'notebooks'}; HTML: {build / 'html'}; figures: {results}")
     claims_ok = _report_claims(run_id, results)  # also when a notebook failed: the claims it reached count
     return 1 if failures or not claims_ok else 0
+
+
+def _run_one(p: Path, mode: str, build: Path, stop: "_StopOnSignal", results: Path) -> tuple[float, str, int]:
+    """Execute one notebook of :func:`run_all` and record its time and peak memory: ``(seconds, status, failures)``,
+    where an over-budget cpu run counts as a failure under ``$WORKBOOK_ENFORCE_CLAIMS``."""
+    from .claims import enforced
+    from .results import record
+
+    name = p.stem
+    nb, seconds = execute(p, mode=mode, out_dir=build, _stop=stop)
+    peak = nb.metadata["workbook"]["peak_rss_mb"]
+    status = f"ok, peak memory {peak:.0f} MB" if peak else "ok"
+    problems = over_budget(name, mode, seconds, peak)
+    failed = 0
+    if problems:
+        status += "; OVER BUDGET: " + "; ".join(problems)
+        failed = int(enforced())
+    record("_timing", f"{name}.{mode}.seconds", round(seconds, 1), path=results)
+    record("_timing", f"{name}.{mode}.peak_rss_mb", peak, path=results)
+    return seconds, status, failed
 
 
 def _report_claims(run_id: str, results: Path) -> bool:

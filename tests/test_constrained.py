@@ -453,3 +453,13 @@ def test_best_responses_grid_and_the_mixture_they_improve():
     err = lambda m: float(m.candidates.error @ m.candidates.weight)  # noqa: E731
     assert err(richer) <= err(plain) + 1e-12 and richer.fit_gap <= 0.02 + 1e-6
     assert richer.candidates.candidate.iloc[-1].startswith("best response nu=(")
+
+
+def test_weight_decay_spares_the_bias():
+    """With features that carry no signal, the head's best prediction is the base rate, ``sigmoid(b) = mean(y)``.
+    Strong AdamW decay on ``b`` would drag it towards 1/2; the bias is not decayed, so the base rate is reached."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(400) < 0.8).astype(int)
+    p = train_fair_head(np.zeros((400, 3)), y, method="unconstrained", weight_decay=5.0, lr=0.05, epochs=40,
+                        batch_size=100).predict_proba(np.zeros((1, 3)))
+    assert p[0] == pytest.approx(y.mean(), abs=0.02)

@@ -30,10 +30,16 @@ def test_train_head_learns_separable_toy(hidden):
     model, hist = T.train_head(X, y, X_val=X, y_val=y, hidden=hidden, epochs=40, lr=0.05, batch_size=64,
                                device="cpu")
     p = T.predict_head(model, X)
-    assert p.shape == (len(y),) and ((p >= 0) & (p <= 1)).all()
+    from scipy.special import expit
+
+    with torch.no_grad():
+        logits = model(torch.as_tensor(X)).double().numpy()
+    np.testing.assert_allclose(p, expit(logits), rtol=1e-6)  # P(y=1) = sigmoid(logit), input order, shape (n,)
     assert ((p > 0.5) == y).mean() >= 0.97
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     assert hist[-1]["val_accuracy"] >= 0.97 and set(hist[0]) == {"epoch", "train_loss", "val_loss", "val_accuracy"}
+    _, no_val = T.train_head(X, y, epochs=2, device="cpu")
+    assert set(no_val[0]) == {"epoch", "train_loss"}  # no validation data: no validation columns
 
 
 def test_train_head_deterministic():
@@ -165,3 +171,76 @@ def test_fine_tune_deterministic_and_hook_on_cpu():
     # input order is kept although prediction sorts by length
     p_rev = T.predict_proba(a.model, a.tokenizer, texts[:5][::-1], batch_size=2)
     np.testing.assert_allclose(p_rev[::-1], p, atol=1e-5)
+
+
+def test_weight_decay_spares_the_bias():
+    """With a huge decoupled decay the weights vanish, but the undecayed bias still reaches the intercept-only
+    maximum-likelihood value logit(mean y) (it would be dragged to 0 if it were decayed)."""
+    from scipy.special import logit
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (rng.random(400) < 0.8).astype(int)
+    model, _ = T.train_head(X, y, epochs=150, lr=0.05, weight_decay=10.0, batch_size=400)
+    assert float(model[0].weight.detach().abs().max()) < 0.15  # AdamW's equilibrium |w| ~ 1 / weight_decay
+    assert float(model[0].bias.detach()) == pytest.approx(logit(y.mean()), abs=0.05)
+    from helpers.config import seeded
+    from helpers.regularization import make_optimizer
+
+    with seeded(0):
+        everything = T.Head.build(5)
+    opt = make_optimizer(everything, "adamw", 0.05, 10.0, exclude_no_decay=False)
+    everything, _ = T.train_head(X, y, model=everything, optimizer=opt, epochs=150, batch_size=400)
+    assert float(everything[0].bias.detach()) < 0.5  # decayed, the bias is dragged towards 0
+
+
+def test_iterate_average_is_the_mean_of_the_recorded_iterates():
+    from helpers.heads import Callback, IterateAverage
+
+    class Keep(Callback):
+        def __init__(self):
+            self.states = []
+
+        def on_step(self, model, record):
+            self.states.append(model[0].weight.detach().clone().numpy())
+
+    X, y = _toy()
+    keep, avg = Keep(), IterateAverage(first_step=5)
+    model, _ = T.train_head(X, y, epochs=3, batch_size=64, callbacks=[keep, avg])
+    assert len(keep.states) == 3 * int(np.ceil(len(X) / 64))
+    np.testing.assert_allclose(model[0].weight.detach().numpy(), np.mean(keep.states[5:], axis=0), atol=1e-6)
+
+
+def test_l2_term_adds_its_gradient_and_early_stopping_callback_restores(tmp_path):
+    """l2=lam gives the same run as an extra_loss computing lam/2 ||W||^2 by hand; EarlyStopping as a callback
+    stops after `patience` bad epochs and leaves the best epoch's weights."""
+    from helpers.regularization import EarlyStopping
+
+    X, y = _toy()
+    a, _ = T.train_head(X, y, hidden=8, epochs=3, l2=0.5, seed=1)
+    hand = None
+
+    def by_hand(logits, labels, groups, step):
+        return 0.25 * sum((p**2).sum() for p in hand.parameters() if p.ndim == 2)
+
+    import torch
+
+    from helpers.config import seeded
+    from helpers.heads import Head
+
+    with seeded(1):
+        hand = Head.build(X.shape[1], 8)
+    b, _ = T.train_head(X, y, model=hand, epochs=3, extra_loss=by_hand, seed=1)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, atol=1e-6, rtol=0)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 20)).astype(np.float32)
+    y = ((X[:, 0] + 2 * rng.normal(size=300)) > 0).astype(int)  # noisy: a wide head overfits soon
+    es = EarlyStopping(patience=2, path=tmp_path / "best.safetensors")
+    model, hist = T.train_head(X[:200], y[:200], X_val=X[200:], y_val=y[200:], hidden=32, lr=0.05,
+                                      epochs=100, callbacks=[es])
+    assert es.stopped_epoch == len(hist) < 100 and len(hist) == es.best_epoch + 2
+    from sklearn.metrics import log_loss
+
+    best = min(r["val_loss"] for r in hist)
+    assert log_loss(y[200:], T.predict_head(model, X[200:]), labels=[0, 1]) == pytest.approx(best, abs=1e-5)

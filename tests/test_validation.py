@@ -90,6 +90,30 @@ CASES = [
     ("unknown constraint", lambda h: fc.train_fair_head(X, Y, G, constraint="parity"), "constraint"),
     ("unknown method", lambda h: fc.run_method(fc.FairData(X, Y, G, X, Y, G), "magic"), "method"),
     ("unknown optimizer", lambda h: regularization.train_mlp(X, Y, optimizer="rmsprop"), "optimizer"),
+    # the head trainer's own arguments
+    ("train_head epochs 0", lambda h: training.train_head(X, Y, epochs=0), "epochs"),
+    ("train_head batch_size 0", lambda h: training.train_head(X, Y, batch_size=0), "batch_size"),
+    ("train_head stratify without groups", lambda h: training.train_head(X, Y, stratify=True), "groups"),
+    ("train_head negative l2", lambda h: training.train_head(X, Y, l2=-1.0), "l2"),
+    ("train_head model width", lambda h: training.train_head(X[:, :3], Y, model=h["head"]), "X_train"),
+    ("train_fair_head epochs 0", lambda h: fc.train_fair_head(X, Y, G, epochs=0), "epochs"),
+    ("train_fair_head negative weight", lambda h: fc.train_fair_head(X, Y, G, sample_weight=-np.ones(len(Y))),
+     "sample_weight"),
+    ("train_fair_head sample_weight short", lambda h: fc.train_fair_head(X, Y, G, sample_weight=np.ones(3)),
+     "sample_weight"),
+    ("train_mlp negative l2", lambda h: regularization.train_mlp(X, Y, l2=-1.0), "l2"),
+    ("train_mlp dropout 1", lambda h: regularization.train_mlp(X, Y, p=1.0), "p"),
+    ("EarlyStopping patience 0", lambda h: regularization.EarlyStopping(patience=0), "patience"),
+    ("mc_dropout T 0", lambda h: regularization.mc_dropout_predict(h["mlp"], X, T=0), "T"),
+    # other helpers students call
+    ("group_metrics y_prob short", lambda h: metrics.group_metrics(Y, Y, SEX, y_prob=np.full(3, 0.5)), "y_prob"),
+    ("ece NaN y_prob", lambda h: metrics.expected_calibration_error(Y, np.where(Y == 1, np.nan, 0.5)), "y_prob"),
+    ("dp head epsilon 0", lambda h: __import__("helpers.dp", fromlist=["dp"]).train_dp_head(X, Y, epsilon=0.0,
+                                                                                           delta=1e-3), "epsilon"),
+    ("attack member_labels short", lambda h: __import__("helpers.privacy", fromlist=["privacy"]).loss_threshold_attack(
+        np.full(10, 0.5), Y[:9], np.full(10, 0.5), Y[:10]), "member_labels"),
+    ("bootstrap_mean empty", lambda h: __import__("helpers.stats", fromlist=["stats"]).bootstrap_mean([]), "x"),
+    ("train_wordpiece empty", lambda h: __import__("helpers.wordpiece", fromlist=["w"]).train_wordpiece([]), "lines"),
 ]
 
 

@@ -198,21 +198,9 @@ def forbidding(paths: Sequence[str], answer: Any = None) -> Iterator[None]:
         for path in paths:
             owner, attr, original = _resolve(path)
             guard = _guard(path, original)
-            root = path.split(".")[0]
-            spaces = [owner] + [m for name, m in list(sys.modules.items())
-                                if m is not None and m is not owner and (name == root or name.startswith(root + "."))]
-            for space in spaces:
-                d = space if isinstance(space, dict) else getattr(space, "__dict__", {})
-                for name, value in list(d.items()) if isinstance(d, dict) else []:
-                    if value is original and (space is owner or name == attr or not name.startswith("__")):
-                        patches.append((space, name, value))
-                        setattr(space, name, guard)
-            student_globals = getattr(answer, "__globals__", None)
-            if isinstance(student_globals, dict):
-                for name, value in list(student_globals.items()):
-                    if value is original:
-                        patches.append((student_globals, name, value))
-                        student_globals[name] = guard
+            for space in _package_modules(owner, path.split(".")[0]):
+                patches += _patch_module(space, owner, attr, original, guard)
+            patches += _patch_globals(getattr(answer, "__globals__", None), original, guard)
         yield
     finally:
         for space, name, value in reversed(patches):
@@ -220,6 +208,36 @@ def forbidding(paths: Sequence[str], answer: Any = None) -> Iterator[None]:
                 space[name] = value
             else:
                 setattr(space, name, value)
+
+
+def _package_modules(owner: Any, root: str) -> list[Any]:
+    """``owner`` and every other loaded module of package ``root``."""
+    others = [m for name, m in list(sys.modules.items())
+              if m is not None and m is not owner and (name == root or name.startswith(root + "."))]
+    return [owner, *others]
+
+
+def _patch_module(space: Any, owner: Any, attr: str, original: Any, guard: Any) -> list[tuple[Any, str, Any]]:
+    """Bind ``guard`` wherever ``space`` binds ``original`` (dunder names only in the owner or under ``attr``)."""
+    d = space if isinstance(space, dict) else getattr(space, "__dict__", {})
+    patches = []
+    for name, value in list(d.items()) if isinstance(d, dict) else []:
+        if value is original and (space is owner or name == attr or not name.startswith("__")):
+            patches.append((space, name, value))
+            setattr(space, name, guard)
+    return patches
+
+
+def _patch_globals(student_globals: Any, original: Any, guard: Any) -> list[tuple[Any, str, Any]]:
+    """Bind ``guard`` wherever the student's namespace binds ``original``."""
+    if not isinstance(student_globals, dict):
+        return []
+    patches = []
+    for name, value in list(student_globals.items()):
+        if value is original:
+            patches.append((student_globals, name, value))
+            student_globals[name] = guard
+    return patches
 
 
 def _verdict(ex: Exercise, text: str, *, failed: bool) -> str:

@@ -103,6 +103,16 @@ def _compas(fn) -> None:
            f" far below the unconstrained {float(u['dp']):.3f}: is delta passed on to the constrained run?")
 
 
+def _as_given(penalty, new_lam, correct, labels, lam, lr) -> bool:
+    """Whether the outputs are those of the notebook's buggy original (accuracy per label, flipped sign, descent)."""
+    acc = torch.stack([correct[labels == c].mean() for c in range(int(labels.max()) + 1)])
+    if not torch.is_tensor(new_lam) or acc.numel() != lam.shape[0]:
+        return False
+    violation = (acc[:, None] - acc[None, :] + 0.02).detach()
+    return (abs(float(penalty.detach()) - float((lam * violation).sum())) < 1e-12
+            and torch.allclose(new_lam.detach(), (lam - lr * violation).clamp(min=0)))
+
+
 @exercise("04.5", title="spot the bug: an accuracy-parity Lagrangian",
           hint="Write the constraint for one ordered pair (g, g') as 'something <= 0', then check the code against it "
                "three ways: over which index are the accuracies computed, which sign does the violation have, and "
@@ -124,6 +134,8 @@ def _parity(fn) -> None:
         expect(isinstance(out, (tuple, list)) and len(out) == 2, "return (penalty, new_lam).")
         penalty, new_lam = out
         expect(torch.is_tensor(penalty) and penalty.numel() == 1, "the penalty must be a scalar tensor.")
+        expect(not _as_given(penalty, new_lam, correct, labels, lam, lr),
+               "this is still the code as given, with its three bugs: read it against the constraint first.")
         expect(torch.is_tensor(new_lam) and tuple(new_lam.shape) == (k, k),
                f"with {k} groups the multipliers must have shape ({k}, {k}); yours have "
                f"{tuple(new_lam.shape) if torch.is_tensor(new_lam) else type(new_lam).__name__}.")

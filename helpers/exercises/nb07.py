@@ -109,6 +109,19 @@ def _sections(text: str) -> dict[str, str]:
     return {title.strip().lower(): body for title, body in zip(parts[1::2], parts[2::2])}
 
 
+def _card_sections(text: str) -> tuple[str, str]:
+    """The card's "Intended use" and "Out-of-scope uses" sections, each present and at least 30 words long."""
+    secs = _sections(text)
+    intended = next((b for t, b in secs.items() if t.startswith("intended use")), None)
+    out = next((b for t, b in secs.items() if "out-of-scope" in t or "out of scope" in t), None)
+    expect(intended is not None and out is not None,
+           f"found the headings {list(secs) or 'none'}; the card needs '## Intended use' and '## Out-of-scope uses'.")
+    for name, body in (("Intended use", intended), ("Out-of-scope uses", out)):
+        words = len(body.split())
+        expect(words >= 30, f"the {name} section has {words} words; a reader cannot act on that.")
+    return intended, out
+
+
 @exercise("07.5", title="a model card's intended use and out-of-scope uses",
           hint="Two '## ' headings, 'Intended use' and 'Out-of-scope uses'. The first names who uses the model, for "
                "what, and under which conditions (the workshop); the second names decisions about people it must not "
@@ -119,14 +132,7 @@ def _card(text) -> None:
     if callable(text):
         text = call(text)
     expect(isinstance(text, str), f"expected the two sections as one Markdown string, got {type(text).__name__}.")
-    secs = _sections(text)
-    intended = next((b for t, b in secs.items() if t.startswith("intended use")), None)
-    out = next((b for t, b in secs.items() if "out-of-scope" in t or "out of scope" in t), None)
-    expect(intended is not None and out is not None,
-           f"found the headings {list(secs) or 'none'}; the card needs '## Intended use' and '## Out-of-scope uses'.")
-    for name, body in (("Intended use", intended), ("Out-of-scope uses", out)):
-        words = len(body.split())
-        expect(words >= 30, f"the {name} section has {words} words; a reader cannot act on that.")
+    intended, out = _card_sections(text)
     low_in, low_out = intended.lower(), out.lower()
     expect(any(w in low_in for w in ("workshop", "teach", "course", "student", "class")),
            "the Intended use section does not mention the named use (the workshop).")

@@ -206,6 +206,42 @@ class BatchedPredictor:
 # --------------------------------------------------------------------------------------------
 
 
+def _check_masked_text(text: str, hide: str, output: str, tok) -> None:
+    """:class:`MaskedText`'s argument checks (a ValueError naming the argument)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("Cannot explain an empty text: pass a sentence with at least one word.")
+    if hide not in ("mask", "remove"):
+        raise ValueError(f"hide must be 'mask' or 'remove', got {hide!r}.")
+    if output not in ("proba", "log_odds"):
+        raise ValueError(f"output must be 'proba' or 'log_odds', got {output!r}.")
+    if hide == "mask" and tok.mask_token_id is None:
+        raise ValueError("This tokenizer has no mask token; use hide='remove'.")
+
+
+def _token_words(offsets, ids, spans, special_ids: set) -> tuple[list[int], np.ndarray]:
+    """For every token, the index of the word whose character span holds its start (-1 for special tokens and
+    tokens outside every word), and whether it is that word's first token: ``(word_of (T,), first (T,) bool)``."""
+    starts = np.array([a for a, _ in spans])
+    ends = np.array([b for _, b in spans])
+    word_of = []
+    for (a, b), tid in zip(offsets, ids):
+        j = int(np.searchsorted(starts, a, side="right")) - 1
+        inside = b > a and tid not in special_ids and j >= 0 and a < ends[j]
+        word_of.append(j if inside else -1)
+    return word_of, _first_of_each(word_of)
+
+
+def _first_of_each(word_of: list[int]) -> np.ndarray:
+    """``first[i]``: token ``i`` is the first token of its word (words ``>= 0``), shape ``(T,)`` bool."""
+    first = np.zeros(len(word_of), dtype=bool)
+    seen: set[int] = set()
+    for i, j in enumerate(word_of):
+        if j >= 0 and j not in seen:
+            first[i] = True
+            seen.add(j)
+    return first
+
+
 class MaskedText:
     """A sentence tokenized once; ``v(keep) -> scores`` for boolean word masks ``keep`` (N, W).
 
@@ -224,15 +260,8 @@ class MaskedText:
                  hide: str = "mask", output: str = "proba") -> None:
         import torch
 
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("Cannot explain an empty text: pass a sentence with at least one word.")
-        if hide not in ("mask", "remove"):
-            raise ValueError(f"hide must be 'mask' or 'remove', got {hide!r}.")
-        if output not in ("proba", "log_odds"):
-            raise ValueError(f"output must be 'proba' or 'log_odds', got {output!r}.")
         tok = predictor.tokenizer
-        if hide == "mask" and tok.mask_token_id is None:
-            raise ValueError("This tokenizer has no mask token; use hide='remove'.")
+        _check_masked_text(text, hide, output, tok)
         self.predictor, self.text, self.hide, self.output = predictor, text, hide, output
         spans = [(m.start(), m.end()) for m in _WORD.finditer(text)]
         if not spans:
@@ -244,24 +273,10 @@ class MaskedText:
         if len(ids) > predictor.max_length:
             raise ValueError(f"The text has {len(ids)} tokens, more than max_length={predictor.max_length}; "
                              "shorten it or build the predictor with a larger max_length.")
-        starts = np.array([a for a, _ in spans])
-        ends = np.array([b for _, b in spans])
-        word_of = []
-        for (a, b), tid in zip(enc["offset_mapping"], ids):
-            if b <= a or tid in tok.all_special_ids:
-                word_of.append(-1)
-                continue
-            j = int(np.searchsorted(starts, a, side="right")) - 1
-            word_of.append(j if j >= 0 and a < ends[j] else -1)
+        word_of, first = _token_words(enc["offset_mapping"], ids, spans, set(tok.all_special_ids))
         dev = predictor.device
         self.input_ids = torch.tensor(ids, dtype=torch.long, device=dev)
         self.word_of_token = torch.tensor(word_of, dtype=torch.long, device=dev)
-        first = np.zeros(len(ids), dtype=bool)
-        seen = set()
-        for i, j in enumerate(word_of):
-            if j >= 0 and j not in seen:
-                first[i] = True
-                seen.add(j)
         self.first_token = torch.tensor(first, device=dev)
         # the whole sentence: prediction and class
         probs = predictor.proba_from_ids(self.input_ids[None])[0]

@@ -1,6 +1,7 @@
 """Fairness, in parts, each its own module:
 
-* :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn;
+* :mod:`helpers.fairness.metrics` - group metrics and fairness gaps (notebook 03), checked against fairlearn, with
+  the per-group table and run summaries in :mod:`~helpers.fairness.group_tables`;
 * :mod:`helpers.fairness.compare` - two models on one test set: paired bootstrap of a difference (notebook 03);
 * :mod:`helpers.fairness.preprocessing` - reweighing, oversampling, proxies (notebook 02);
 * :mod:`helpers.fairness.resampling` - undersampling, oversampling and SMOTE with imbalanced-learn (notebook 02);

@@ -164,52 +164,59 @@ def fit_predict(data: FairData, method: str, *, constraint: str = "dp", param: f
     standardised sklearn ``LogisticRegression`` on the same features. The extras hold ``final_lam`` for the
     Lagrangian. :func:`run_method` scores these decisions.
     """
-    from threadpoolctl import threadpool_limits
-
     from ..config import seeded
 
     _check_constraint(constraint)
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}; choose from {', '.join(METHODS)}.")
-    extra: dict[str, Any] = {}
+    fit = {"expgrad": _fit_expgrad, "threshold": _fit_threshold}.get(method, _fit_head)
     with seeded(seed):  # any global draw is reproducible, and the caller's generators are left alone
-        if method in ("unconstrained", "penalty", "lagrangian", "reweighing"):
-            kw = dict(head_kwargs)
-            if method == "penalty":
-                kw["lam"] = 1.0 if param is None else float(param)
-            if method == "lagrangian":
-                kw["delta"] = 0.02 if param is None else float(param)
-            if method == "reweighing":
-                kw["sample_weight"] = reweighing_weights(data.y_train, data.g_train)
-            res = train_fair_head(data.X_train, data.y_train, data.g_train, constraint=constraint, seed=seed,
-                                  method="unconstrained" if method == "reweighing" else method, **kw)
-            y_pred = res.predict(data.X_test)
-            if method == "lagrangian":
-                extra["final_lam"] = res.hook.lam
-        elif method == "expgrad":
-            from fairlearn.reductions import DemographicParity, EqualizedOdds, ErrorRateParity, ExponentiatedGradient
+        return fit(data, method, constraint, param, seed, expgrad_iter, head_kwargs)
 
-            eps = 0.01 if param is None else float(param)
-            moment = {"dp": DemographicParity, "eo": EqualizedOdds, "ap": ErrorRateParity}[constraint](difference_bound=eps)
-            eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
-                                       sample_weight_name="logisticregression__sample_weight")
-            with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
-                eg.fit(data.X_train, data.y_train, sensitive_features=data.g_train)
-            y_pred = np.asarray(eg.predict(data.X_test, random_state=seed))
-        else:  # threshold
-            from fairlearn.postprocessing import ThresholdOptimizer
 
-            if constraint == "ap":
-                raise ValueError("ThresholdOptimizer has no accuracy-parity constraint (it equalises selection, TPR or "
-                                 "FPR rates); use 'expgrad' (ErrorRateParity) or the constrained head.")
-            to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
-                                    constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
-            # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
-            with threadpool_limits(torch.get_num_threads()):
-                to.fit(data.X_train.astype(np.float64), data.y_train, sensitive_features=data.g_train)
-            y_pred = np.asarray(to.predict(data.X_test.astype(np.float64), sensitive_features=data.g_test,
-                                           random_state=seed))
-    return y_pred, extra
+def _fit_head(data: FairData, method, constraint, param, seed, expgrad_iter, head_kwargs) -> tuple[np.ndarray, dict]:
+    """:func:`fit_predict` for the heads: unconstrained, penalty (``lam``), Lagrangian (``delta``), reweighing."""
+    kw = dict(head_kwargs)
+    if method == "penalty":
+        kw["lam"] = 1.0 if param is None else float(param)
+    if method == "lagrangian":
+        kw["delta"] = 0.02 if param is None else float(param)
+    if method == "reweighing":
+        kw["sample_weight"] = reweighing_weights(data.y_train, data.g_train)
+    res = train_fair_head(data.X_train, data.y_train, data.g_train, constraint=constraint, seed=seed,
+                          method="unconstrained" if method == "reweighing" else method, **kw)
+    return res.predict(data.X_test), ({"final_lam": res.hook.lam} if method == "lagrangian" else {})
+
+
+def _fit_expgrad(data: FairData, method, constraint, param, seed, expgrad_iter, head_kwargs) -> tuple[np.ndarray, dict]:
+    """:func:`fit_predict` for fairlearn's ExponentiatedGradient with bound ``param`` (default 0.01)."""
+    from fairlearn.reductions import DemographicParity, EqualizedOdds, ErrorRateParity, ExponentiatedGradient
+    from threadpoolctl import threadpool_limits
+
+    eps = 0.01 if param is None else float(param)
+    moment = {"dp": DemographicParity, "eo": EqualizedOdds, "ap": ErrorRateParity}[constraint](difference_bound=eps)
+    eg = ExponentiatedGradient(_sk_logreg(seed), constraints=moment, eps=eps, max_iter=expgrad_iter,
+                               sample_weight_name="logisticregression__sample_weight")
+    with threadpool_limits(torch.get_num_threads()):  # BLAS threads beyond the cores only thrash
+        eg.fit(data.X_train, data.y_train, sensitive_features=data.g_train)
+    return np.asarray(eg.predict(data.X_test, random_state=seed)), {}
+
+
+def _fit_threshold(data: FairData, method, constraint, param, seed, expgrad_iter, head_kwargs) -> tuple[np.ndarray, dict]:
+    """:func:`fit_predict` for fairlearn's ThresholdOptimizer (DP or EO)."""
+    from fairlearn.postprocessing import ThresholdOptimizer
+    from threadpoolctl import threadpool_limits
+
+    if constraint == "ap":
+        raise ValueError("ThresholdOptimizer has no accuracy-parity constraint (it equalises selection, TPR or "
+                         "FPR rates); use 'expgrad' (ErrorRateParity) or the constrained head.")
+    to = ThresholdOptimizer(estimator=_sk_logreg(seed), predict_method="predict_proba", prefit=False,
+                            constraints="demographic_parity" if constraint == "dp" else "equalized_odds")
+    # float64 features: fairlearn 0.15 + pandas 3 fail to write float64 thresholds into a float32 Series.
+    with threadpool_limits(torch.get_num_threads()):
+        to.fit(data.X_train.astype(np.float64), data.y_train, sensitive_features=data.g_train)
+    return np.asarray(to.predict(data.X_test.astype(np.float64), sensitive_features=data.g_test,
+                                 random_state=seed)), {}
 
 
 def run_method(data: FairData, method: str, *, constraint: str = "dp", param: float | None = None, seed: int = 0,
@@ -236,15 +243,12 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
     ExponentiatedGradient. One row per (method, param, seed). ``baselines`` default: unconstrained, reweighing,
     expgrad and (for DP and EO, which it supports) threshold.
     """
-    if baselines is None:
-        baselines = ("unconstrained", "reweighing", "expgrad") + (("threshold",) if constraint != "ap" else ())
     from ..progress import tqdm
 
     seeds = list(seeds)
     if not seeds:
-        raise ValueError("sweep() needs at least one seed.")
-    jobs: list[tuple[str, float | None]] = [(b, expgrad_eps if b == "expgrad" else None) for b in baselines]
-    jobs += [("penalty", float(v)) for v in lambdas] + [("lagrangian", float(v)) for v in deltas]
+        raise ValueError("sweep() needs at least one seed (seeds).")
+    jobs = _sweep_jobs(constraint, baselines, expgrad_eps, lambdas, deltas)
     rows = []
     total = len(jobs) * len(seeds)
     with tqdm(total=total, desc=f"sweep ({constraint})", disable=not progress, leave=False) as bar:
@@ -255,6 +259,14 @@ def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = 
                                        expgrad_iter=expgrad_iter, **kw))
                 bar.update()
     return pd.DataFrame(rows)
+
+
+def _sweep_jobs(constraint: str, baselines, expgrad_eps: float, lambdas, deltas) -> list[tuple[str, float | None]]:
+    """``(method, param)`` for every run of :func:`sweep`: the baselines, then each lambda and each delta."""
+    if baselines is None:
+        baselines = ("unconstrained", "reweighing", "expgrad") + (("threshold",) if constraint != "ap" else ())
+    jobs: list[tuple[str, float | None]] = [(b, expgrad_eps if b == "expgrad" else None) for b in baselines]
+    return jobs + [("penalty", float(v)) for v in lambdas] + [("lagrangian", float(v)) for v in deltas]
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:

@@ -15,10 +15,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from .. import validation as check
-from ..config import single_thread_on_cpu
+from ..heads import IterateAverage, StepLog, train_head
 from ..training import stratified_batches
 from .surrogates import FairnessPenalty, LagrangianConstraint
 
@@ -100,7 +99,8 @@ def train_fair_head(
     Loss per step: ``sum_i w_i CE_i / sum_i w_i + extra(logits, labels, groups, step)`` with ``extra`` chosen by
     ``method``: ``"unconstrained"`` (none), ``"penalty"`` (:class:`FairnessPenalty` with ``lam``),
     ``"lagrangian"`` (:class:`LagrangianConstraint` with ``delta``, ``dual_lr``, ``proxy``, ``temperature``), or
-    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW, stratified mini-batches
+    ``extra_loss`` (any hook with the ``helpers.training`` signature). AdamW with ``weight_decay`` on ``w`` only
+    (the bias is not decayed, :func:`helpers.regularization.split_decay_parameters`), stratified mini-batches
     (:func:`stratified_batches`), seeded (``seed`` drives the initialisation and the batch order).
     The returned weights are the average of the iterates after ``average_from`` of the steps (Polyak-Ruppert
     averaging): descent-ascent oscillates around the constrained optimum, and the last iterate alone is at
@@ -108,8 +108,6 @@ def train_fair_head(
     ``keep_iterates=True`` also stores the head averaged over each epoch in ``result.iterates`` (the candidates of
     :func:`mix_iterates`). Shapes: ``X`` (n, d), ``y`` and ``groups`` (n,) integer codes.
     """
-    from ..config import get_device
-
     X, y, groups = check.labelled_features(X, y, groups)
     if method not in ("unconstrained", "penalty", "lagrangian"):
         raise ValueError(f"Unknown method {method!r}: use 'unconstrained', 'penalty' or 'lagrangian'.")
@@ -123,80 +121,27 @@ def train_fair_head(
     elif extra_loss is None and method == "lagrangian":
         extra_loss = LagrangianConstraint(delta, constraint=constraint, dual_lr=dual_lr, proxy=proxy,
                                           n_groups=max(2, n_groups), temperature=temperature)
-    if epochs < 1 or batch_size < 1:
-        raise ValueError("epochs and batch_size must be >= 1.")
-    w_all = np.ones(len(y), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
-    if len(w_all) != len(y) or (w_all < 0).any() or not np.isfinite(w_all).all():
-        raise ValueError("sample_weight must hold one finite, non-negative weight per example.")
-    dev = get_device(device)
-    with single_thread_on_cpu(dev):
-        return _train_loop(X, y, groups, w_all, extra_loss, method, dev, epochs=epochs, batch_size=batch_size, lr=lr,
-                           weight_decay=weight_decay, average_from=average_from, seed=seed, progress=progress,
-                           keep_iterates=keep_iterates)
-
-
-def _running_mean(avg: dict[str, torch.Tensor] | None, model: torch.nn.Module, n: int) -> dict[str, torch.Tensor]:
-    """Fold the model's weights into a running mean of ``n`` iterates: ``avg += (theta - avg) / n``."""
-    with torch.no_grad():
-        if avg is None:
-            return {k: v.detach().clone() for k, v in model.state_dict().items()}
-        for k, v in model.state_dict().items():
-            avg[k] += (v.detach() - avg[k]) / n
-    return avg
-
-
-def _train_loop(X, y, groups, w_all, extra_loss, method, dev, *, epochs, batch_size, lr, weight_decay, average_from,
-                seed, progress, keep_iterates=False) -> FairHeadResult:
-    from ..progress import tqdm
-
+    check.positive_int(epochs, "epochs")
+    check.positive_int(batch_size, "batch_size")
+    w_all = check.sample_weights(sample_weight, len(y))
+    w_all = np.ones(len(y), np.float32) if w_all is None else w_all.astype(np.float32)
     gen = torch.Generator().manual_seed(seed)
-    rng = np.random.default_rng(seed)
     model = LinearHead.for_features(X)
     with torch.no_grad():
         model.linear.weight.normal_(0.0, 0.01, generator=gen)
         model.linear.bias.zero_()
-    model = model.to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    Xt, yt, gt, wt = (torch.as_tensor(a).to(dev) for a in (X, y, groups, w_all))
-    history: list[dict[str, float]] = []
-    iterates: list[dict[str, torch.Tensor]] = []
-    ep_avg: dict[str, torch.Tensor] | None = None
-    n_ep = 0
-    step = 0
     n_steps = epochs * len(stratified_batches(y, groups, batch_size, np.random.default_rng(0)))
-    first_avg = int(min(max(average_from, 0.0), 1.0) * n_steps)
-    avg: dict[str, torch.Tensor] | None = None
-    n_avg = 0
+    average = IterateAverage(int(min(max(average_from, 0.0), 1.0) * n_steps), per_epoch=keep_iterates)
+    steps = StepLog(first_epoch=0)
     t0 = time.perf_counter()
-    for epoch in tqdm(range(epochs), desc=f"{method} head", disable=not progress, leave=False):
-        for idx in stratified_batches(y, groups, batch_size, rng):
-            ib = torch.as_tensor(idx, device=dev)
-            logits = model(Xt[ib])
-            ce = F.binary_cross_entropy_with_logits(logits, yt[ib].float(), reduction="none")
-            loss = (ce * wt[ib]).sum() / wt[ib].sum().clamp(min=1e-12)
-            extra = extra_loss(logits, yt[ib], gt[ib], step) if extra_loss is not None else None
-            total = loss + extra if extra is not None else loss
-            opt.zero_grad(set_to_none=True)
-            total.backward()
-            opt.step()
-            if step >= first_avg:
-                n_avg += 1
-                avg = _running_mean(avg, model, n_avg)
-            history.append({"epoch": epoch, "step": step, "ce": float(loss.detach()), "loss": float(total.detach())})
-            step += 1
-            if keep_iterates:
-                n_ep += 1
-                ep_avg = _running_mean(ep_avg, model, n_ep)
-        if keep_iterates and ep_avg is not None:
-            iterates.append({k: v.cpu() for k, v in ep_avg.items()})
-            ep_avg, n_ep = None, 0
-    if avg is not None:
-        model.load_state_dict(avg)
-    return FairHeadResult(model.eval(), history, extra_loss, time.perf_counter() - t0, iterates)
+    model, _ = train_head(X, y, model=model, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                          sample_weight=w_all, extra_loss=extra_loss, groups=groups, stratify=True, seed=seed,
+                          callbacks=[average, steps], device=device, progress=progress)
+    return FairHeadResult(model, steps.rows, extra_loss, time.perf_counter() - t0, average.iterates)
 
 
 def predict_fair_head(model: torch.nn.Module, X: np.ndarray, *, batch_size: int = 8192) -> np.ndarray:
-    """P(y=1) for every row of ``X`` (n, d) -> (n,) (:func:`helpers.training.predict_head`)."""
-    from ..training import predict_head
+    """P(y=1) for every row of ``X`` (n, d) -> (n,) (:func:`helpers.heads.predict_head`)."""
+    from ..heads import predict_head
 
     return predict_head(model, X, batch_size=batch_size)

@@ -56,36 +56,42 @@ def _groups(sensitive_features: Any, n: int) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (n,) and the group labels; several columns make intersectional groups."""
     if sensitive_features is None:
         raise ValueError("sensitive_features is required (e.g. df['sex']).")
-    sf = sensitive_features
-    if isinstance(sf, dict):
-        sf = pd.DataFrame(sf)
-    if isinstance(sf, pd.Series):
-        sf = sf.to_frame()
-    elif not isinstance(sf, pd.DataFrame):
-        arr = np.asarray(sf, dtype=object)
-        if arr.ndim == 1:
-            sf = pd.DataFrame({"group": arr})
-        elif arr.ndim == 2:
-            sf = pd.DataFrame(arr, columns=[f"sensitive_feature_{i}" for i in range(arr.shape[1])])
-        else:
-            raise ValueError(f"sensitive_features must be 1-D or 2-D, got shape {arr.shape}.")
+    sf = _as_frame(sensitive_features)
     if len(sf) != n:
         raise ValueError(f"sensitive_features has {len(sf)} rows but the labels have {n}: the lengths must match.")
     if sf.isna().to_numpy().any():
         raise ValueError("sensitive_features contains missing values (NaN/None); fill them with a group name or drop the rows.")
-    sf = sf.reset_index(drop=True).astype(object)
-    if sf.shape[1] == 1:
-        codes, labels = pd.factorize(sf.iloc[:, 0], sort=True)
-        index = pd.Index(labels, name=sf.columns[0])
-    else:
-        keys = pd.MultiIndex.from_frame(sf)
-        codes, labels = pd.factorize(keys, sort=True)
-        index = pd.MultiIndex.from_tuples(list(labels), names=list(sf.columns))
+    codes, index = _factorize_rows(sf.reset_index(drop=True).astype(object))
     if len(index) < 2:
         raise ValueError(
             f"sensitive_features has a single group ({index[0]!r}): a disparity needs at least two groups to compare."
         )
     return codes.astype(np.int64), index
+
+
+def _as_frame(sf: Any) -> pd.DataFrame:
+    """Sensitive features as a DataFrame, one column per feature (a dict, Series, 1-D or 2-D array)."""
+    if isinstance(sf, dict):
+        sf = pd.DataFrame(sf)
+    if isinstance(sf, pd.Series):
+        return sf.to_frame()
+    if isinstance(sf, pd.DataFrame):
+        return sf
+    arr = np.asarray(sf, dtype=object)
+    if arr.ndim == 1:
+        return pd.DataFrame({"group": arr})
+    if arr.ndim == 2:
+        return pd.DataFrame(arr, columns=[f"sensitive_feature_{i}" for i in range(arr.shape[1])])
+    raise ValueError(f"sensitive_features must be 1-D or 2-D, got shape {arr.shape}.")
+
+
+def _factorize_rows(sf: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Sorted integer codes of the rows of ``sf`` and the group labels (a MultiIndex for several columns)."""
+    if sf.shape[1] == 1:
+        codes, labels = pd.factorize(sf.iloc[:, 0], sort=True)
+        return codes, pd.Index(labels, name=sf.columns[0])
+    codes, labels = pd.factorize(pd.MultiIndex.from_frame(sf), sort=True)
+    return codes, pd.MultiIndex.from_tuples(list(labels), names=list(sf.columns))
 
 
 def _weights(sample_weight: Any, n: int) -> np.ndarray:
@@ -382,12 +388,7 @@ def representation(df: pd.DataFrame, by: str | Iterable[str], *, label: str | No
     ``reference`` (group -> population share, e.g. from a census) adds ``reference_share`` and
     ``share_ratio = share / reference_share`` (< 1: under-represented). Rows sorted by count.
     """
-    if not isinstance(df, pd.DataFrame) or len(df) == 0:
-        raise ValueError("representation() needs a non-empty DataFrame.")
-    cols = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in cols + ([label] if label else []) if c not in df.columns]
-    if missing:
-        raise ValueError(f"No column(s) {missing} in the frame; it has {list(df.columns)}.")
+    cols = _columns_of(df, by, label)
     w = pd.Series(_weights(sample_weight, len(df)), index=df.index)
     grouped = w.groupby([df[c] for c in cols], observed=True)
     out = pd.DataFrame({"count": df.groupby(cols, observed=True).size(), "weight": grouped.sum()})
@@ -398,135 +399,34 @@ def representation(df: pd.DataFrame, by: str | Iterable[str], *, label: str | No
         y = pd.Series(_binary(df[label], label), index=df.index)
         out["base_rate"] = (y * w).groupby([df[c] for c in cols], observed=True).sum() / grouped.sum()
     if reference is not None:
-        ref = pd.Series(reference, dtype=float)
-        out["reference_share"] = ref.reindex(out.index)
+        out["reference_share"] = pd.Series(reference, dtype=float).reindex(out.index)
         out["share_ratio"] = out["share"] / out["reference_share"]
     return out.sort_values("count", ascending=False)
 
 
-# --------------------------------------------------------------------------------------------
-# the per-group table (notebook 03 and later)
-# --------------------------------------------------------------------------------------------
-
-
-def expected_calibration_error(y_true, y_prob, *, bins: int = 10) -> float:
-    """ECE :math:`= \\sum_b \\frac{n_b}{n} |\\bar y_b - \\bar p_b|` over ``bins`` equal-width bins of p.
-
-    Naeini, Cooper & Hauskrecht (2015); Guo et al. (2017). 0 = perfectly calibrated. Binning as
-    scikit-learn's ``calibration_curve(strategy="uniform")``: a probability on an inner edge falls in the
-    lower bin. The one implementation in the workbook (notebook 05 uses it too).
-    """
-    y = _binary(y_true, "y_true").astype(float)
-    p = np.asarray(y_prob, dtype=np.float64).reshape(-1)
-    if len(p) != len(y):
-        raise ValueError(f"y_prob has {len(p)} entries but y_true {len(y)}.")
-    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-        raise ValueError("y_prob must be probabilities in [0, 1] without NaN (pass P(y=1), shape (n,)).")
-    if not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ValueError(f"bins must be a positive integer, got {bins!r}.")
-    b = np.searchsorted(np.linspace(0.0, 1.0, bins + 1)[1:-1], p)
-    gap = np.abs(np.bincount(b, weights=y, minlength=bins) - np.bincount(b, weights=p, minlength=bins))
-    return float(gap.sum() / len(y))
-
-
-def group_metrics(y_true, y_pred, sensitive_features, y_prob=None, *, sample_weight=None,
-                  overall: bool = False, bins: int = 10) -> pd.DataFrame:
-    """One row per group: how the classifier treats that group.
-
-    Columns: ``count``, ``share``, ``base_rate`` :math:`P(Y=1|a)`, ``selection_rate``
-    :math:`P(\\hat Y=1|a)`, ``accuracy``, ``tpr`` :math:`P(\\hat Y=1|Y=1,a)` (NaN if the group has no
-    positives), ``fpr`` :math:`P(\\hat Y=1|Y=0,a)` (NaN if it has no negatives); with ``y_prob``
-    (P(y=1), shape (n,)) also ``mean_prob`` (mean predicted probability), ``calibration_gap`` =
-    mean_prob - base_rate (calibration-in-the-large; > 0: the model over-predicts for this group)
-    and ``ece`` (:func:`expected_calibration_error`, unweighted). ``overall=True`` appends an
-    ``"overall"`` row. Weighted rates if ``sample_weight`` (``count`` stays the row count).
-    """
-    yt, yp, codes, index, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
-    k = len(index)
-    all_rows = np.ones(len(yt), bool)
-    table = {
-        "count": np.bincount(codes, minlength=k),
-        "share": np.bincount(codes, weights=w, minlength=k) / w.sum(),
-        "base_rate": _rate(yt == 1, all_rows, codes, w, k),
-        "selection_rate": _rate(yp == 1, all_rows, codes, w, k),
-        "accuracy": _rate(yt == yp, all_rows, codes, w, k),
-        "tpr": _rate(yp == 1, yt == 1, codes, w, k),
-        "fpr": _rate(yp == 1, yt == 0, codes, w, k),
-    }
-    if y_prob is not None:
-        p = np.asarray(y_prob, dtype=np.float64)
-        if p.ndim == 2 and p.shape[1] == 2:
-            p = p[:, 1]
-        if p.shape != (len(yt),):
-            raise ValueError(f"y_prob must be P(y=1) with shape ({len(yt)},), got {p.shape}.")
-        if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
-            raise ValueError("y_prob must hold probabilities in [0, 1] without NaN.")
-        num = np.bincount(codes, weights=w * p, minlength=k)
-        den = np.bincount(codes, weights=w, minlength=k)
-        table["mean_prob"] = (num / den, float((w * p).sum() / w.sum()))
-        ece = [expected_calibration_error(yt[codes == j], p[codes == j], bins=bins) for j in range(k)]
-        table["ece"] = (np.array(ece), expected_calibration_error(yt, p, bins=bins))
-    out = pd.DataFrame({c: (v[0] if isinstance(v, tuple) else v) for c, v in table.items()}, index=index)
-    if "mean_prob" in out:
-        out.insert(out.columns.get_loc("ece"), "calibration_gap", out["mean_prob"] - out["base_rate"])
-    if overall:
-        row = {c: (v[1] if isinstance(v, tuple) else None) for c, v in table.items()}
-        row["count"], row["share"] = len(yt), 1.0
-        if "mean_prob" in out:
-            row["calibration_gap"] = row["mean_prob"] - row["base_rate"]
-        key = "overall" if not isinstance(index, pd.MultiIndex) else ("overall",) * index.nlevels
-        out.loc[key] = pd.Series(row)
-        out["count"] = out["count"].astype(int)
-    return out
-
-
-def fairness_summary(y_true, y_pred, sensitive_features, *, sample_weight=None) -> dict[str, float]:
-    """The gaps a model card reports, in one dict: ``accuracy``, ``dp_difference``, ``dp_ratio``,
-    ``eo_difference``, ``eop_difference`` (equal opportunity), ``di_ratio`` (= dp_ratio)."""
-    yt, yp, _, _, w = _prepare(y_true, y_pred, sensitive_features, sample_weight)
-    kw = {"sensitive_features": sensitive_features, "sample_weight": sample_weight}
-    dp_ratio = demographic_parity_ratio(yt, yp, **kw)
-    return {
-        "accuracy": float((w * (yt == yp)).sum() / w.sum()),
-        "dp_difference": demographic_parity_difference(yt, yp, **kw),
-        "dp_ratio": dp_ratio,
-        "eo_difference": equalized_odds_difference(yt, yp, **kw),
-        "eop_difference": equal_opportunity_difference(yt, yp, **kw),
-        "di_ratio": dp_ratio,
-    }
-
-
-def summarize_runs(probabilities: dict[str, list], y_true, sensitive_features, *, threshold: float = 0.5) -> pd.DataFrame:
-    """Mean and sd over runs (seeds) of :func:`fairness_summary`, one row per model.
-
-    ``probabilities`` maps a model name to a list of P(y=1) arrays, shape ``(n,)``, one per seed;
-    predictions are ``p >= threshold``. Columns: each metric, its ``<metric>_sd`` (sample sd,
-    ddof = 1; NaN for a single run, whose spread is unknown, not 0) and ``runs``.
-    """
-    rows = []
-    for name, runs in probabilities.items():
-        if len(runs) == 0:
-            raise ValueError(f"Model {name!r} has no runs.")
-        per_run = pd.DataFrame([
-            fairness_summary(y_true, (np.asarray(p) >= threshold).astype(int), sensitive_features) for p in runs
-        ])  # fmt: skip
-        row = per_run.mean().to_dict()
-        sd = per_run.std(ddof=1)  # NaN for one run
-        row.update({f"{k}_sd": v for k, v in sd.items()})
-        row["runs"] = len(runs)
-        rows.append(pd.Series(row, name=name))
-    return pd.DataFrame(rows)
-
-
-def mean_sd_table(summary: pd.DataFrame, columns=("accuracy", "dp_difference", "eo_difference"), *,
-                  digits: int = 3) -> pd.DataFrame:
-    """``"mean ± sd"`` strings for the ``columns`` of a :func:`summarize_runs` frame (for display);
-    ``"mean (n/a: one seed)"`` where the sd is NaN (a single run has no spread to show)."""
-    missing = [c for c in columns if c not in summary or f"{c}_sd" not in summary]
+def _columns_of(df: pd.DataFrame, by: str | Iterable[str], label: str | None) -> list[str]:
+    """The grouping columns ``by`` as a list, after checking ``df`` is a non-empty frame holding them and ``label``."""
+    if not isinstance(df, pd.DataFrame) or len(df) == 0:
+        raise ValueError("representation() needs a non-empty DataFrame (df).")
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in [*cols, label] if c is not None and c not in df.columns]
     if missing:
-        raise ValueError(f"No mean/sd columns for {missing}; pass the output of summarize_runs().")
-    def cell(m: float, s: float) -> str:
-        return f"{m:.{digits}f} ± n/a (one seed)" if pd.isna(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+        raise ValueError(f"No column(s) {missing} in the frame; it has {list(df.columns)}.")
+    return cols
 
-    return pd.DataFrame({c: [cell(m, s) for m, s in zip(summary[c], summary[f"{c}_sd"])] for c in columns},
-                        index=summary.index)
+
+#: The per-group table and run summaries (notebook 03 and later) live in :mod:`helpers.fairness.group_tables`;
+#: ``metrics.<name>`` finds them there.
+_TABLES = ('expected_calibration_error', 'group_metrics', 'fairness_summary', 'summarize_runs', 'mean_sd_table')
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TABLES:
+        from . import group_tables
+
+        return getattr(group_tables, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TABLES])

@@ -2,7 +2,9 @@
 
 Notebooks 04 and 04b interpret results only through :func:`helpers.claims.claim`: each function below computes one
 lesson's check from the run's own numbers and shows either the interpretation or a box saying what this run showed
-instead. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
+instead. Where the outcome could honestly go either way, or the run's sizes cannot decide it (a tolerance below the
+test set's noise, a fine-tuning on a few hundred sentences), the sentence is generated from the numbers instead: a
+:class:`Finding`, recorded as ``finding.<name>`` and never a failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
 Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
 """
@@ -22,6 +24,36 @@ from .metrics import gap_interval, selection_rates
 MIN_RATE = 0.01
 _NAMES = {"dp": "DP", "eo": "EO", "ap": "accuracy-parity"}
 _MADE: dict[str, dict[str, Claim]] = {}
+_FOUND: dict[str, dict[str, str]] = {}
+
+
+class Finding(str):
+    """A sentence generated from this run's numbers where the outcome could honestly go either way (no claim):
+    shown once as Markdown, recorded as ``finding.<name>`` and listed by :func:`recap`."""
+
+    def _repr_markdown_(self) -> str:
+        return f"**This run:** {self}"
+
+    def _ipython_display_(self) -> None:  # shown by :func:`_finding` already
+        pass
+
+
+def _check(nb: str, name: str, held: Any, says: str, instead: str, evidence: dict[str, Any],
+           claims: bool = True) -> Claim | Finding:
+    """A claim, or with ``claims=False`` the same sentence as a finding (where the run's sizes cannot decide it)."""
+    if claims:
+        return _claim(nb, name, held, says, instead, evidence)
+    return _finding(nb, name, says if held else instead, evidence)
+
+
+def _finding(nb: str, name: str, text: str, evidence: dict[str, Any]) -> Finding:
+    from IPython.display import Markdown, display
+
+    found = Finding(text)
+    record(nb, f"finding.{name}", {"text": text, "evidence": evidence})
+    _FOUND.setdefault(nb, {})[name] = text
+    display(Markdown(found._repr_markdown_()))
+    return found
 
 
 def _claim(nb: str, name: str, held: Any, says: str, instead: str, evidence: dict[str, Any]) -> Claim:
@@ -40,7 +72,7 @@ def selection_frame(predictions: dict[str, Any], groups: Any) -> pd.DataFrame:
     """Selection rate :math:`P(\\hat Y = 1 \\mid A = a)`: one row per model (``predictions``: name -> 0/1 decisions
     of shape (n,)), one column per group of ``groups`` (n,) (group names, not codes)."""
     return pd.DataFrame({name: selection_rates(np.asarray(p), pd.Series(np.asarray(groups)))
-                         for name, p in predictions.items()}).T
+                         for name, p in predictions.items()}).T.rename_axis(index="model", columns="group")
 
 
 def noise(y_true: Any, y_pred: Any, groups: Any, metrics: tuple[str, ...] = ("dp", "eo", "ap"),
@@ -84,65 +116,89 @@ def accuracy_vs_selection(nb: str, table: pd.DataFrame) -> Claim:
         "per-group table before answering the question below.", ev)
 
 
-def multiplier(nb: str, history: pd.DataFrame, *, delta: float, lam_max: float | None = None) -> Claim:
-    """Did the multiplier settle: ``lambda`` fell at least once (a step with the running gap below ``delta``) and the
-    running training gap averaged over the last tenth of the steps is at most ``delta``?
+def multiplier(nb: str, history: pd.DataFrame, *, delta: float, lam_max: float | None = None,
+               claims: bool = True) -> Claim | Finding:
+    """Did the multiplier settle: ``lambda`` fell at least once, and over the last tenth of the steps the running
+    training gap ``g_hat`` averaged at most ``delta`` plus its own step-to-step spread (sd over those steps)?
 
+    At a settled multiplier ``g_hat`` hovers around ``delta`` (the dual step averages to zero), so its late mean
+    lies within batch noise of ``delta``; a multiplier still climbing leaves it above by more than that.
     ``history``: ``LagrangianConstraint.history_frame()`` (columns ``step, lam, gap_estimate``).
     """
     lam, g = history["lam"].to_numpy(), history["gap_estimate"].to_numpy()
     falls = int((np.diff(lam) < 0).sum())
-    late = float(g[-max(1, len(g) // 10):].mean())
+    window = g[-max(1, len(g) // 10):]
+    late, spread = float(window.mean()), float(window.std())
     ev = {"steps": len(lam), "falls": falls, "final_lam": float(lam[-1]), "min_gap_estimate": float(g.min()),
-          "late_gap_estimate": late, "delta": delta}
+          "late_gap_estimate": late, "late_spread": spread, "delta": delta}
     capped = lam_max is not None and lam[-1] >= lam_max
-    return _claim(
-        nb, "multiplier_falls_back", falls > 0 and late <= delta,
+    return _check(
+        nb, "multiplier_falls_back", falls > 0 and late <= delta + spread,
         f"The multiplier rose while the running training gap ĝ was above δ = {delta:g} and fell at {falls} of "
         f"{len(lam)} steps, where ĝ had dropped below it; over the last tenth of training ĝ averaged {late:.3f} "
-        f"≤ δ: λ settled where the tolerance holds on the training batches.",
+        f"(step-to-step spread ± {spread:.3f}), at δ within batch noise: λ settled where the tolerance holds on the "
+        "training batches.",
         f"λ had not settled by the end of this run: over the last tenth of training the running training gap ĝ "
-        f"averaged {late:.3f}, above δ = {delta:g} (λ fell at {falls} of {len(lam)} steps and ended at "
-        f"{lam[-1]:.2f}{' (its cap)' if capped else ''}). The tolerance was not met even on training batches, so "
-        "a miss on the test split is not only a matter of new data. More epochs, a larger dual step, or gpu mode's "
-        "larger batches give λ time to settle.", ev)
+        f"averaged {late:.3f}, above δ = {delta:g} by more than its step-to-step spread (± {spread:.3f}; λ fell at "
+        f"{falls} of {len(lam)} steps and ended at {lam[-1]:.2f}{' (its cap)' if capped else ''}). The tolerance was "
+        "not met even on training batches, so a miss on the test split is not only a matter of new data. More "
+        "epochs or a larger dual step give λ time to settle.", ev, claims)
 
 
 def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, float], rates: dict[str, float],
-                     delta: float, noise: float, constraint: str = "dp", prefix: str = "") -> list[Claim]:
+                     delta: float, noise: float, constraint: str = "dp", prefix: str = "",
+                     claims: bool = True) -> list[Claim | Finding]:
     """Three checks of one constrained head on the test split: every group still selected; the gap fell by more than
     the noise; the test gap is within ``delta + noise``. ``before`` / ``after``: :func:`helpers.fairness.evaluate`
     of the unconstrained and the constrained head; ``rates``: the constrained head's selection rate per group;
-    ``prefix`` starts the claims' names (several models in one notebook)."""
+    ``prefix`` starts the claims' names (several models in one notebook); ``claims=False`` reports the same
+    sentences as findings (sizes too small to decide them)."""
     c, name, pre = constraint, _NAMES[constraint], prefix
     b, a = before[c], after[c]
     stuck = one_class_groups(rates)
     return [
-        _claim(nb, f"{pre}{c}_head_selects_every_group", not stuck,
+        _check(nb, f"{pre}{c}_head_selects_every_group", not stuck,
                f"The constrained head still selects every group ({_fmt(rates)}): the gap did not close by giving one "
                "decision to everyone.",
                f"The constrained head gives one decision to (almost) everyone in {', '.join(stuck)} (selection rates "
                f"{_fmt(rates)}): a gap near 0 that comes from predicting one class says nothing about fairness. This "
-               "is levelling down, not a success.", {"rates": rates}),
-        _claim(nb, f"{pre}{c}_head_lowers_gap", a < b - noise,
+               "is levelling down, not a success.", {"rates": rates}, claims),
+        _check(nb, f"{pre}{c}_head_lowers_gap", a < b - noise,
                f"On the test split the {name} gap fell from {b:.3f} to {a:.3f}, by more than the test set's noise "
                f"(± {noise:.3f}).",
                f"The test {name} gap moved from {b:.3f} to {a:.3f}, by less than the test set's noise (± {noise:.3f}): "
                "this run cannot tell the two heads apart. More test rows (gpu mode) narrow the interval.",
-               {"before": b, "after": a, "noise": noise}),
-        _claim(nb, f"{pre}{c}_head_meets_delta", a <= delta + noise and noise <= delta,
-               f"The test {name} gap {a:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
-               (f"This test set cannot check the tolerance: its noise (± {noise:.3f}) is larger than δ = {delta:g} "
-                f"itself, so any gap up to {delta + noise:.3f} would look compatible (measured {a:.3f}). More test "
-                "rows (gpu mode) narrow the interval." if noise > delta else
-                f"The test {name} gap {a:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
-                "head did not carry the tolerance to new data (question 2)."), {"gap": a, "delta": delta, "noise": noise}),
-    ]
+               {"before": b, "after": a, "noise": noise}, claims),
+        _meets_delta(nb, f"{pre}{c}_head_meets_delta", name, a, delta, noise, claims)]
 
 
-def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_delta: float = 0.02) -> list[Claim]:
+def _rows_needed(noise: float, delta: float) -> str:
+    if delta <= 0:
+        return "No finite test set can check δ = 0."
+    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.0f}× as many test rows (the half-width shrinks with the "
+            "square root of the rows).")
+
+
+def _meets_delta(nb: str, key: str, name: str, gap: float, delta: float, noise: float,
+                 claims: bool = True) -> Claim | Finding:
+    """A claim that the test gap is within ``delta + noise`` when the test set can check it (noise < delta);
+    otherwise a finding that says it cannot, and why."""
+    ev = {"gap": gap, "delta": delta, "noise": noise}
+    if noise >= delta:
+        return _finding(nb, key, f"This test set cannot check the tolerance δ = {delta:g}: the noise of its {name} gap "
+                        f"(± {noise:.3f}) is larger than δ itself, so any gap up to {delta + noise:.3f} would look "
+                        f"compatible (measured {gap:.3f}). {_rows_needed(noise, delta)}", ev)
+    return _check(nb, key, gap <= delta + noise,
+                  f"The test {name} gap {gap:.3f} meets the tolerance δ = {delta:g} within the noise (± {noise:.3f}).",
+                  f"The test {name} gap {gap:.3f} exceeds δ = {delta:g} by more than the noise (± {noise:.3f}): this "
+                  "head did not carry the tolerance to new data (question 2).", ev, claims)
+
+
+def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
+             policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
-    every tolerance met within the noise; reweighing part of the way; ThresholdOptimizer at parity."""
+    every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
+    reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
 
     def first(target: str, method: str) -> float | None:
@@ -152,20 +208,27 @@ def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *, policy_
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
         gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
-        missed = {d: g for d, g in gaps.items() if g > d + noise[c]}
-        listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in gaps.items())
-        too_noisy = noise[c] > policy_delta
-        out.append(_claim(
-            nb, f"constraint_meets_each_delta_{c}", not missed and not too_noisy,
-            f"Every tolerance was met on the test split within its noise (± {noise[c]:.3f}); measured {_NAMES[c]} "
-            f"gaps {listing}. You state the gap, the multiplier finds the weight. Tolerances closer together than the "
-            "noise give gaps this test set cannot order.",
-            (f"This test set cannot check the tolerances: its {_NAMES[c]} noise (± {noise[c]:.3f}) is larger than "
-             f"δ = {policy_delta:g}, so gaps far apart look alike ({listing}). More test rows (gpu mode) narrow it."
-             if too_noisy and not missed else
-             f"Not every tolerance was met on the test split: {listing} (noise ± {noise[c]:.3f}); missed: "
-             f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new data "
-             "the gap can exceed it (question 2)."), {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}))
+        checkable = {d: g for d, g in gaps.items() if d > noise[c]}
+        unchecked = {d: g for d, g in gaps.items() if d <= noise[c]}
+        ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}
+        if checkable:
+            missed = {d: g for d, g in checkable.items() if g > d + noise[c]}
+            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
+            out.append(_claim(
+                nb, f"constraint_meets_each_delta_{c}", not missed,
+                f"Every tolerance larger than the test set's noise (± {noise[c]:.3f}) was met on the test split within "
+                f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+                f"Not every tolerance the test set can check was met: {listing} (noise ± {noise[c]:.3f}); missed: "
+                f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
+                "data the gap can exceed it (question 2).", ev))
+        if unchecked:
+            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
+            out.append(_finding(
+                nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
+                f"(± {noise[c]:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
+                f"noise cannot be told apart, so these points need not be ordered. "
+                f"{_rows_needed(noise[c], max(unchecked))}",
+                ev))
     if "dp" in set(summary["target"]):
         unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
         lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
@@ -245,7 +308,8 @@ def who_pays(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, 
 MAX_HALF_WIDTH = 0.05
 
 
-def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, float]) -> Claim:
+def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, float], *,
+                claims: bool = True) -> Claim | Finding:
     """Did a gap between selection rates close by raising the lowest group's rate (not by levelling down)?"""
     from .constrained import describe_rate_change
 
@@ -253,45 +317,46 @@ def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, f
     lo = min(before, key=before.get)
     story = describe_rate_change(before, after)
     stuck = one_class_groups(after)
-    return _claim(nb, name, after[lo] > before[lo] and not stuck,
+    return _check(nb, name, after[lo] > before[lo] and not stuck,
                   f"The lowest group's rate rose: {story}",
                   f"No levelling up in this run: {story}"
                   + (f" Groups given one decision for all: {_fmt(stuck)}." if stuck else ""),
-                  {"before": before, "after": after})
+                  {"before": before, "after": after}, claims)
 
 
 def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metric: str, what: str,
-             seed: int = 0) -> Claim:
-    """Is a test gap measured precisely enough to compare with a tolerance (95 % half-width <= ``MAX_HALF_WIDTH``)?"""
+             seed: int = 0) -> Finding:
+    """How precisely is a test gap measured? A finding (generated from the run, not a claim): the estimate, its
+    95 % bootstrap interval, and whether the half-width is small enough (<= ``MAX_HALF_WIDTH``) to compare the gap
+    with a tolerance of a few hundredths."""
     ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=metric,
                       seed=seed)
-    half, what = (ci.high - ci.low) / 2, what[:1].upper() + what[1:]
-    return _claim(nb, name, half <= MAX_HALF_WIDTH,
-                  f"{what} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f}: "
-                  "precise enough to compare with the tolerance.",
-                  f"{what} is {ci.estimate:.3f}, but its 95 % bootstrap interval runs from {ci.low:.3f} to "
-                  f"{ci.high:.3f}: with {len(np.asarray(y_true))} test sentences it cannot be compared with a "
-                  "tolerance of a few hundredths. gpu mode scores the full test split.",
-                  {"estimate": ci.estimate, "low": ci.low, "high": ci.high})
+    half, what, n = (ci.high - ci.low) / 2, what[:1].upper() + what[1:], len(np.asarray(y_true))
+    verdict = ("precise enough to compare with a tolerance of a few hundredths." if half <= MAX_HALF_WIDTH else
+               f"too wide to compare with a tolerance of a few hundredths: with {n} test sentences this run cannot "
+               f"say whether the mixture met it. About {(half / MAX_HALF_WIDTH) ** 2:.0f}× as many test sentences "
+               f"would narrow it to ± {MAX_HALF_WIDTH:g} (gpu mode scores the full test split).")
+    return _finding(nb, name, f"{what} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f} "
+                    f"(± {half:.3f}): {verdict}",
+                    {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "test_rows": n})
 
 
 def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, noise: float,
-                 n_test: int) -> Claim:
-    """Are two methods' test accuracy and gap within the test set's noise of each other?
-
-    ``table``: methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the normal-approximation
-    95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows.
-    """
+                 n_test: int) -> Finding:
+    """Are two methods' test accuracy and gap within the test set's noise of each other? A finding (either outcome
+    is a fair result): ``table`` holds methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the
+    normal-approximation 95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows."""
     (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
     acc_noise = 1.96 * np.sqrt(m(a, "accuracy") * (1 - m(a, "accuracy")) / n_test)
     d_acc, d_gap = abs(m(a, "accuracy") - m(b, "accuracy")), abs(m(a, gap) - m(b, gap))
     points = f"{a}: accuracy {m(a, 'accuracy'):.3f}, {_NAMES[gap]} {m(a, gap):.3f}; {b}: {m(b, 'accuracy'):.3f}, {m(b, gap):.3f}"
-    return _claim(nb, f"methods_meet_{gap}", d_acc <= acc_noise and d_gap <= noise,
-                  f"On the same embeddings the two land within the test set's noise of each other ({points}; noise ± "
-                  f"{acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap): this run credits neither method.",
-                  f"The two differ by more than the test set's noise ({points}; noise ± {acc_noise:.3f} in accuracy, "
-                  f"± {noise:.3f} in the gap). With one seed, check the seed spread before crediting the method.",
-                  {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise, "gap_noise": noise})
+    noise_text = f"noise ± {acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap"
+    text = (f"On the same embeddings the two land within the test set's noise of each other ({points}; {noise_text}): "
+            "this run credits neither method." if d_acc <= acc_noise and d_gap <= noise else
+            f"The two differ by more than the test set's noise ({points}; {noise_text}). With one seed, check the "
+            "seed spread before crediting the method.")
+    return _finding(nb, f"methods_meet_{gap}", text, {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise,
+                                                      "gap_noise": noise})
 
 
 def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim]:
@@ -321,9 +386,10 @@ NEAR_CONSTANT = 0.05
 
 
 def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
-                narrowing: list[str]) -> list[Claim]:
-    """With several groups: did any method (nearly) become a constant classifier, and did the ``narrowing`` methods
-    (those that target selection rates) at least halve the largest gap between group selection rates?
+                narrowing: list[str]) -> list[Claim | Finding]:
+    """With several groups: which methods (nearly) became a constant classifier (a finding, with every group's
+    selection rate), and did the ``narrowing`` methods (those that target selection rates) at least halve the largest
+    gap between group selection rates (a claim)?
 
     ``predictions``: method -> 0/1 decisions (n,); ``groups``: group names (n,); ``before``: the unconstrained method.
     A method counts as levelled to a constant if it gives one decision to more than ``1 - NEAR_CONSTANT`` of everyone
@@ -339,16 +405,19 @@ def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, 
     spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
     narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
     listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
+    ev = {"share_positive": share, "accuracy": acc, "constant_accuracy": constant,
+          "rates": {m: rates.loc[m].to_dict() for m in predictions}}
+    text = ("No method became a constant classifier: each gives the positive decision to between "
+            f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group." if not flat else
+            "Levelled down to (nearly) a constant classifier: "
+            + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
+                        f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
+            + f". With {rates.shape[1]} groups the tolerance must hold for every pair, and one way to meet "
+            "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
+            "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
+            "only through features correlated with it; read the per-group rates before the gap.")
     return [
-        _claim(nb, "no_method_levels_to_a_constant", not flat,
-               f"No method became a constant classifier: each gives the positive decision to between "
-               f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group.",
-               "Levelled down to (nearly) a constant classifier: "
-               + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
-                           f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
-               + ". A small gap from treating (almost) everyone the same way is not groups treated alike. The "
-               "features here do not contain the group: a head can move a group's rate only through features "
-               "correlated with it.", {"share_positive": share, "accuracy": acc, "constant_accuracy": constant}),
+        _finding(nb, "levelled_to_a_constant", text, ev),
         _claim(nb, "dp_methods_halve_largest_gap", all(narrowed.values()),
                f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups' rates "
                f"(unconstrained {spread[before]:.3f}; {listing}).",
@@ -359,14 +428,15 @@ def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, 
 
 
 def recap(nb: str) -> Any:
-    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text)."""
+    """Every claim this kernel checked for ``nb``, as one Markdown list (held: the sentence; failed: the box text),
+    then the findings (sentences generated from the numbers, not claims)."""
     from IPython.display import Markdown
 
-    made = _MADE.get(nb, {})
-    if not made:
+    made, found = _MADE.get(nb, {}), _FOUND.get(nb, {})
+    if not made and not found:
         return Markdown("No claims were checked in this run.")
     lines = [f"* {'✓' if c.held else '✗ *this run showed instead:*'} {c.says if c.held else c.instead}"
-             for c in made.values()]
+             for c in made.values()] + [f"* *this run (not a claim):* {text}" for text in found.values()]
     held = sum(c.held for c in made.values())
     return Markdown(f"**{held} of {len(made)} checks held on this run.**\n\n" + "\n".join(lines))
 

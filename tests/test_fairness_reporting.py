@@ -1,0 +1,65 @@
+"""helpers.fairness.reporting: which sentences are claims (checked) and which are findings (generated), on hand-made
+numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.claims import Claim
+from helpers.fairness import reporting as rep
+
+
+@pytest.fixture(autouse=True)
+def _build(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_BUILD_DIR", str(tmp_path))
+    rep._MADE.clear()
+    rep._FOUND.clear()
+
+
+def _history(gaps, lams):
+    return pd.DataFrame({"step": range(len(gaps)), "lam": lams, "gap_estimate": gaps, "surrogate": 0.0})
+
+
+def test_multiplier_settled_vs_still_climbing():
+    rng = np.random.default_rng(0)
+    settled = 0.02 + rng.normal(0, 0.01, 400)  # hovers around delta
+    lam = np.clip(np.cumsum(1.0 * (settled - 0.02)) + 3, 0, None)
+    assert rep.multiplier("t", _history(settled, lam), delta=0.02).held
+    climbing = 0.06 + rng.normal(0, 0.005, 400)  # 0.04 above delta, spread 0.005: lambda still rising
+    lam = np.cumsum(0.2 * (climbing - 0.02))
+    made = rep.multiplier("t", _history(climbing, lam), delta=0.02)
+    assert isinstance(made, Claim) and not made.held
+    assert made.evidence["late_gap_estimate"] == pytest.approx(0.06, abs=0.003)
+
+
+def test_tolerance_below_the_noise_is_a_finding_not_a_claim():
+    kw = dict(before={"dp": 0.22}, rates={"A": 0.2, "B": 0.25})
+    out = rep.constrained_head("t", after={"dp": 0.05}, delta=0.02, noise=0.03, **kw)
+    assert [type(o) for o in out] == [Claim, Claim, rep.Finding]
+    assert "cannot check" in out[2] and "2×" in out[2]  # (0.03 / 0.02)^2 = 2.25 times the rows
+    met, missed = (rep.constrained_head("t", after={"dp": g}, delta=0.05, noise=0.03, **kw)[2] for g in (0.07, 0.09))
+    assert met.held and not missed.held  # 0.07 <= 0.05 + 0.03 < 0.09
+    assert [type(o) for o in rep.constrained_head("t", after={"dp": 0.0}, delta=0.02, noise=0.01, claims=False,
+                                                  rates={"A": 0.0, "B": 0.0}, before={"dp": 0.2})] == [rep.Finding] * 3
+
+
+def test_frontier_claims_only_the_tolerances_the_test_set_can_check():
+    rows = [dict(target="ap", method="lagrangian", param=d, ap_mean=g)
+            for d, g in ((0.15, 0.14), (0.1, 0.12), (0.05, 0.08), (0.02, 0.06), (0.0, 0.05))]
+    out = rep.frontier("t", pd.DataFrame(rows), {"ap": 0.033})
+    claim, finding = out
+    assert claim.held and claim.evidence["noise"] == 0.033  # 0.14, 0.12, 0.08 within delta + 0.033
+    assert "δ = 0.02: 0.060" in finding and "δ = 0.15" not in finding
+    rows[2]["ap_mean"] = 0.084  # 0.05 + 0.033 = 0.083: missed by 0.001
+    assert not rep.frontier("t", pd.DataFrame(rows), {"ap": 0.033})[0].held
+
+
+def test_levelled_down_groups_are_reported_with_their_rates():
+    y = np.array([0, 1] * 50)
+    groups = np.array(["a"] * 40 + ["b"] * 40 + ["c"] * 20)
+    preds = {"unconstrained": np.r_[np.ones(40), np.zeros(60)].astype(int), "flat": np.zeros(100, int)}
+    finding, _ = rep.multi_group("t", preds, y, groups, before="unconstrained", narrowing=["flat"])
+    assert "flat gives the positive decision to 0.0% of people (a 0.000, b 0.000, c 0.000)" in finding
+    assert "unconstrained gives" in finding  # 40 % share, but group b and c at 0 and a at 1: one decision per group
