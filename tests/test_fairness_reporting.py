@@ -38,7 +38,7 @@ def test_tolerance_below_the_noise_is_a_finding_not_a_claim():
     kw = dict(before={"dp": 0.22}, rates={"A": 0.2, "B": 0.25})
     out = rep.constrained_head("t", after={"dp": 0.05}, delta=0.02, noise=0.03, **kw)
     assert [type(o) for o in out] == [Claim, Claim, rep.Finding]
-    assert "cannot check" in out[2] and "2×" in out[2]  # (0.03 / 0.02)^2 = 2.25 times the rows
+    assert "cannot check" in out[2] and "about 2.2× as many" in out[2]  # (0.03 / 0.02)^2 = 2.25 times the rows
     met, missed = (rep.constrained_head("t", after={"dp": g}, delta=0.05, noise=0.03, **kw)[2] for g in (0.07, 0.09))
     assert met.held and not missed.held  # 0.07 <= 0.05 + 0.03 < 0.09
     assert [type(o) for o in rep.constrained_head("t", after={"dp": 0.0}, delta=0.02, noise=0.01, claims=False,

@@ -175,7 +175,7 @@ def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, floa
 def _rows_needed(noise: float, delta: float) -> str:
     if delta <= 0:
         return "No finite test set can check δ = 0."
-    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.0f}× as many test rows (the half-width shrinks with the "
+    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.1f}× as many test rows (the half-width shrinks with the "
             "square root of the rows).")
 
 
