@@ -38,7 +38,7 @@ def test_tolerance_below_the_noise_is_a_finding_not_a_claim():
     kw = dict(before={"dp": 0.22}, rates={"A": 0.2, "B": 0.25})
     out = rep.constrained_head("t", after={"dp": 0.05}, delta=0.02, noise=0.03, **kw)
     assert [type(o) for o in out] == [Claim, Claim, rep.Finding]
-    assert "cannot check" in out[2] and "2×" in out[2]  # (0.03 / 0.02)^2 = 2.25 times the rows
+    assert "cannot check" in out[2] and "about 2.2× as many" in out[2]  # (0.03 / 0.02)^2 = 2.25 times the rows
     met, missed = (rep.constrained_head("t", after={"dp": g}, delta=0.05, noise=0.03, **kw)[2] for g in (0.07, 0.09))
     assert met.held and not missed.held  # 0.07 <= 0.05 + 0.03 < 0.09
     assert [type(o) for o in rep.constrained_head("t", after={"dp": 0.0}, delta=0.02, noise=0.01, claims=False,
@@ -63,3 +63,15 @@ def test_levelled_down_groups_are_reported_with_their_rates():
     finding, _ = rep.multi_group("t", preds, y, groups, before="unconstrained", narrowing=["flat"])
     assert "flat gives the positive decision to 0.0% of people (a 0.000, b 0.000, c 0.000)" in finding
     assert "unconstrained gives" in finding  # 40 % share, but group b and c at 0 and a at 1: one decision per group
+
+
+def test_monotone_leaves_delta_zero_to_a_finding():
+    rows = [dict(target="dp", method="lagrangian", param=d, dp_mean=g)
+            for d, g in ((0.1, 0.09), (0.05, 0.04), (0.02, 0.01), (0.0, 0.05))]
+    claim, finding = rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})
+    assert claim.held and claim.evidence["max_increase"]["lagrangian"] == 0.0
+    assert "0.050 is larger than that of δ = 0.02 (0.010)" in finding
+    rows[1]["dp_mean"] = 0.0  # tightening 0.05 -> 0.02 raises the gap by 0.01 only: still within 0.03
+    assert rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})[0].held
+    rows[2]["dp_mean"] = 0.04  # now by 0.04 > 0.03
+    assert not rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})[0].held

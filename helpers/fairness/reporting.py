@@ -175,7 +175,7 @@ def constrained_head(nb: str, *, before: dict[str, float], after: dict[str, floa
 def _rows_needed(noise: float, delta: float) -> str:
     if delta <= 0:
         return "No finite test set can check δ = 0."
-    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.0f}× as many test rows (the half-width shrinks with the "
+    return (f"Checking δ = {delta:g} needs about {(noise / delta) ** 2:.1f}× as many test rows (the half-width shrinks with the "
             "square root of the rows).")
 
 
@@ -359,25 +359,38 @@ def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: st
                                                       "gap_noise": noise})
 
 
-def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim]:
-    """Is each constrained frontier monotone within the noise: tightening delta never raises the test gap by more
-    than the 95 % half-width? (The penalty's largest increase as lambda grows is reported beside it.)"""
+def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim | Finding]:
+    """Is each constrained frontier monotone within the noise over the tolerances ``delta > 0``: tightening delta
+    never raises the test gap by more than the 95 % half-width? (The penalty's largest increase as lambda grows is
+    reported beside it.) ``delta = 0`` gets a finding instead: the running gap of hard decisions is never below 0,
+    so the dual step is never negative and the multiplier only grows; that point is not a tolerance being met."""
     out = []
     for c in summary["target"].unique():
         part = summary[summary["target"] == c]
         worst = {}
         for method, ascending in (("lagrangian", False), ("penalty", True)):
-            rows = part[part["method"] == method].sort_values("param", ascending=ascending)
+            rows = part[(part["method"] == method) & ((part["param"] > 0) | (method == "penalty"))]
+            rows = rows.sort_values("param", ascending=ascending)
             worst[method] = float(np.clip(rows[f"{c}_mean"].diff().max(), 0, None)) if len(rows) > 1 else 0.0
         out.append(_claim(
             nb, f"frontier_monotone_{c}", worst["lagrangian"] <= noise[c],
-            f"Tightening δ raised the measured {_NAMES[c]} gap by at most {worst['lagrangian']:.3f}, within the test "
-            f"set's noise (± {noise[c]:.3f}): the constrained frontier is monotone as far as this test set can tell "
-            f"(penalty: up to {worst['penalty']:.3f} as λ grows).",
-            f"Tightening δ raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test set's "
-            f"noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More epochs or "
-            "seeds (gpu mode) make it monotone; look at which δ broke the order.",
+            f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by at most {worst['lagrangian']:.3f}, within the "
+            f"test set's noise (± {noise[c]:.3f}): the constrained frontier is monotone as far as this test set can "
+            f"tell (penalty: up to {worst['penalty']:.3f} as λ grows).",
+            f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test "
+            f"set's noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More "
+            "epochs or seeds (gpu mode) make it monotone; look at which δ broke the order.",
             {"max_increase": worst, "noise": noise[c]}))
+        lag = part[part["method"] == "lagrangian"].set_index("param")[f"{c}_mean"]
+        if 0 in lag.index and (lag.index > 0).any():
+            d = float(lag.index[lag.index > 0].min())
+            g0, gd = float(lag.loc[0]), float(lag.loc[d])
+            how = ("no larger than" if g0 <= gd + noise[c] else "larger than")
+            out.append(_finding(
+                nb, f"delta_zero_{c}", f"δ = 0 asks for a {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
+                "is never below 0, so λ never falls and keeps growing for the whole run. Its test gap "
+                f"{g0:.3f} is {how} that of δ = {d:g} ({gd:.3f}) plus the noise (± {noise[c]:.3f}); a tolerance that "
+                "cannot be met is not a tighter one.", {"gap_at_0": g0, "gap_at_smallest": gd, "noise": noise[c]}))
     return out
 
 
