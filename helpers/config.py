@@ -74,6 +74,8 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb03_encode_rows":        (128,   1500,  None),   # 03: training rows embedded for the frozen head
     "nb03_test_rows":          (100,   1000,  None),   # 03: test rows every model is evaluated on
     "nb03_lora_lr":            (1e-3,  1e-3,  5e-4),   # 03: AdamW learning rate of the LoRA adapters and head
+    "nb03_lora_rank":          (4,     8,     8),      # 03: LoRA rank r (alpha = 2r)
+    "nb03_lora_epochs":        (1,     2,     2),      # 03: LoRA fine-tuning epochs
     # --- 04_fairness_constrained_training ---------------------------------------------------
     "nb04_head_epochs":        (10,    60,    60),     # 04: epochs of the frozen-embedding head
     "nb04_head_batch":         (128,   512,   2048),   # 04: head mini-batch (stratified by group x label)

@@ -375,13 +375,14 @@ def linear_probe(model, tok: Tokenized, y: np.ndarray, *, sample_weight=None, ba
     Out-of-Distribution*, ICLR): fit the linear head on the frozen model's features before fine-tuning.
 
     The features are the inputs of ``model.classifier`` (a ``Linear(H, 2)``) in eval mode. An L2-regularised
-    logistic regression ``P(y=1|x) = sigmoid(w.x + b)`` (scikit-learn's ``LogisticRegressionCV``, the strength
-    ``C`` chosen by stratified cross-validated log-loss; plain ``C = 1`` when a class has fewer than 2 rows) is
-    written into the head as logits ``(-(w.x + b)/2, (w.x + b)/2)``, whose softmax is that same sigmoid.
+    logistic regression ``P(y=1|x) = sigmoid(w.x + b)`` (scikit-learn's ``LogisticRegression``; the strength
+    ``C`` in 1e-2..1e3 chosen by ``GridSearchCV`` on stratified, cross-validated log-loss; ``C = 1`` when a class has
+    fewer than 2 rows) is written into the head as logits ``(-(w.x + b)/2, (w.x + b)/2)``, whose softmax is that same sigmoid.
     Changes ``model.classifier`` in place; returns ``{"C": ..., "train_accuracy": ...}``.
     """
     import torch
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     head = getattr(model, "classifier", None)
     if not isinstance(head, torch.nn.Linear) or head.out_features != 2:
@@ -389,17 +390,18 @@ def linear_probe(model, tok: Tokenized, y: np.ndarray, *, sample_weight=None, ba
                          "(helpers.models.load_classifier gives one).")
     X = _pooled_features(model, tok, tok.lengths.cpu().numpy(), batch_size)
     folds = int(min(5, np.bincount(y, minlength=2).min()))
+    fit = {} if sample_weight is None else {"sample_weight": sample_weight}
+    lr = LogisticRegression(C=1.0, max_iter=5000)
     if folds >= 2:
-        lr = LogisticRegressionCV(Cs=np.logspace(-2, 3, 6), cv=folds, scoring="neg_log_loss", max_iter=5000)
-    else:
-        lr = LogisticRegression(C=1.0, max_iter=5000)
-    lr.fit(X, y, sample_weight=sample_weight)
+        lr = GridSearchCV(lr, {"C": np.logspace(-2, 3, 6)}, cv=StratifiedKFold(folds), scoring="neg_log_loss")
+    lr.fit(X, y, **fit)
+    C = float(lr.best_params_["C"]) if folds >= 2 else 1.0
+    lr = lr.best_estimator_ if folds >= 2 else lr
     w = torch.as_tensor(lr.coef_[0], dtype=head.weight.dtype) / 2
     b = float(lr.intercept_[0]) / 2
     with torch.no_grad():
         head.weight.copy_(torch.stack([-w, w]).to(head.weight.device))
         head.bias.copy_(torch.tensor([-b, b], dtype=head.bias.dtype, device=head.bias.device))
-    C = float(np.ravel(lr.C_)[0]) if hasattr(lr, "C_") else 1.0
     return {"C": C, "train_accuracy": float((lr.predict(X) == y).mean())}
 
 
