@@ -123,6 +123,62 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
     rate ``batch_size / n`` with Poisson sampling. ``epsilon = inf`` trains the same model, optimiser, batches and
     epochs with neither clipping nor noise (the non-private reference).
     """
+    import torch
+
+    from . import validation as check
+    from .config import seeded
+    from .training import Head
+
+    X = check.features(X, "X")
+    yv = check.binary_labels(y, "y", n=len(X))
+    with seeded(seed):
+        model = Head.build(X.shape[1], hidden)
+    return _dp_fit(model, [torch.as_tensor(X)], yv, lambda m, x: m(x), epsilon=epsilon, delta=delta, epochs=epochs,
+                   batch_size=batch_size, lr=lr, max_grad_norm=max_grad_norm, seed=seed)
+
+
+def train_dp_lora(texts, y, *, epsilon: float, delta: float, r: int = 8, epochs: int = 2, batch_size: int = 64,
+                  lr: float = 1e-3, max_grad_norm: float = 1.0, max_length: int = 128, seed: int = 0) -> DPHead:
+    """DP-SGD on the LoRA parameters (and head) of MiniLM: the same loop as :func:`train_dp_head`, on texts.
+
+    The classifier (:func:`helpers.models.load_classifier`) gets rank-``r`` adapters (:func:`helpers.lora.add_lora`,
+    alpha = 2r); only the adapters and the head are trained, with per-example clipping and noise (opacus computes
+    the per-example gradients of the adapters' ``Linear`` layers). The head starts at zero, so no statistic of the
+    private data enters the model outside DP-SGD. The model's logit of y = 1 is ``logits[:, 1] - logits[:, 0]``.
+    Returns a :class:`DPHead` whose ``model`` takes ``input_ids, attention_mask`` (use
+    :func:`helpers.training.predict_proba` with :func:`helpers.models.load_tokenizer`).
+    """
+    import torch
+
+    from . import lora
+    from . import validation as check
+    from .config import seeded
+    from .models import load_classifier, load_tokenizer
+    from .training import pretokenize
+
+    texts = check.texts(texts, "texts")
+    yv = check.binary_labels(y, "y", n=len(texts))
+    tok = pretokenize(texts, load_tokenizer(), max_length=max_length, device="cpu")
+    mask = (torch.arange(tok.ids.shape[1])[None, :] < tok.lengths[:, None]).long()
+    with seeded(seed):
+        model = load_classifier(device="cpu", seed=None)
+        torch.nn.init.zeros_(model.classifier.weight)
+        torch.nn.init.zeros_(model.classifier.bias)
+        model = lora.add_lora(model, r=r, alpha=2 * r)
+
+    def logit(m, ids, att):
+        z = m(input_ids=ids, attention_mask=att).logits.float()
+        return z[:, 1] - z[:, 0]
+
+    return _dp_fit(model, [tok.ids, mask], yv, logit, epsilon=epsilon, delta=delta, epochs=epochs,
+                   batch_size=batch_size, lr=lr, max_grad_norm=max_grad_norm, seed=seed)
+
+
+def _dp_fit(model, inputs: list, y: np.ndarray, logit, *, epsilon: float, delta: float, epochs: int, batch_size: int,
+            lr: float, max_grad_norm: float, seed: int) -> DPHead:
+    """The DP-SGD loop shared by :func:`train_dp_head` and :func:`train_dp_lora`: ``logit(model, *batch_inputs)``
+    gives the ``(B,)`` logits of y = 1; binary cross-entropy; Adam on the privatised gradient of the parameters that
+    require gradients. ``epsilon = inf``: same loop without clipping or noise."""
     import warnings
 
     import torch
@@ -130,21 +186,16 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
     from opacus.accountants.utils import get_noise_multiplier
     from torch.utils.data import DataLoader, TensorDataset
 
-    from . import validation as check
-    from .training import Head
+    from .config import seeded
 
-    X = check.features(X, "X")
-    yv = check.binary_labels(y, "y", n=len(X))
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive (or inf), got {epsilon}.")
-    torch.manual_seed(seed)
-    model = Head.build(X.shape[1], hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(yv, dtype=torch.float32)),
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loader = DataLoader(TensorDataset(*inputs, torch.as_tensor(y, dtype=torch.float32)),
                         batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    q = min(1.0, batch_size / len(X))
+    q = min(1.0, batch_size / len(y))
     sigma, engine = 0.0, None
-    with warnings.catch_warnings():  # opacus's notes on its (deliberately) non-cryptographic RNG and on hooks
+    with warnings.catch_warnings(), seeded(seed):  # opacus's notes on its non-cryptographic RNG and on hooks
         warnings.filterwarnings("ignore", message=".*(Secure RNG|Full backward hook).*")
         if not math.isinf(epsilon):
             sigma = get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=q, epochs=epochs,
@@ -158,15 +209,15 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
         for epoch in range(1, epochs + 1):
             model.train()
             total, count = 0.0, 0
-            for xb, yb in loader:
-                if len(xb) == 0:  # Poisson sampling drew nobody (probability (1 - q)^n): skip the step
+            for *xb, yb in loader:
+                if len(yb) == 0:  # Poisson sampling drew nobody (probability (1 - q)^n): skip the step
                     continue
                 opt.zero_grad(set_to_none=True)
-                loss = bce(model(xb), yb)
+                loss = bce(logit(model, *xb), yb)
                 loss.backward()
                 opt.step()
                 steps += 1
-                total, count = total + float(loss.detach()) * len(xb), count + len(xb)
+                total, count = total + float(loss.detach()) * len(yb), count + len(yb)
             history.append({"epoch": epoch, "train_loss": total / max(count, 1)})
     net = model._module if engine is not None else model
     eps_opacus = engine.accountant.get_epsilon(delta) if engine is not None else math.inf
