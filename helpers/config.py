@@ -118,6 +118,11 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb07_mia_rows":           (100,   400,   2000),   # members = non-members per membership-inference run
     "nb07_mlp_epochs":         (20,    120,   200),    # epochs of the unregularised (memorising) MLP
     "nb07_dp_epochs":          (2,     30,    30),     # epochs of each DP-SGD head (one per epsilon)
+    # DP-SGD on LoRA adapters: same loop as the heads; none at cpu size (per-example gradients through MiniLM)
+    "nb07_dp_lora_epsilons":   ((8.0,), (),   (float("inf"), 8.0, 3.0, 1.0)),
+    "nb07_dp_lora_rows":       (16,    0,     2000),   # training sentences of each DP LoRA model
+    "nb07_dp_lora_epochs":     (1,     2,     3),      # epochs of each DP LoRA model
+    "nb07_dp_lora_lr":         (1e-2,  1e-2,  3e-3),   # Adam learning rate of the DP LoRA adapters and head
 }
 
 #: Expected wall-clock minutes per notebook and mode (smoke, cpu, gpu); the headless runner

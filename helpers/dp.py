@@ -225,35 +225,54 @@ def _dp_fit(model, inputs: list, y: np.ndarray, logit, *, epsilon: float, delta:
 
 
 def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequence[float] = (math.inf, 8, 3, 1),
-             n_attack: int | None = None, seed: int = 0, **train_kwargs):
-    """One DP head per epsilon at delta = 1/n: test accuracy, accuracy per group, the loss-threshold membership
+             n_attack: int | None = None, seed: int = 0, lora_rank: int | None = None, **train_kwargs):
+    """One DP model per epsilon at delta = 1/n: test accuracy, accuracy per group, the loss-threshold membership
     attack (first ``n_attack`` training rows vs as many test rows; :func:`helpers.privacy.loss_threshold_attack`)
-    and :func:`advantage_bound`. Returns ``(table, heads)`` - a DataFrame with one row per epsilon, and the heads."""
+    and :func:`advantage_bound`. ``lora_rank=None``: ``X_*`` are features and each model is a
+    :func:`train_dp_head`; an integer: ``X_*`` are texts and each model is a :func:`train_dp_lora` of that rank.
+    Returns ``(table, models)`` - a DataFrame with one row per epsilon (empty for no epsilons), and the models."""
     import pandas as pd
 
     from .privacy import loss_threshold_attack
     from .progress import tqdm
-    from .training import predict_head
+    from .training import predict_head, predict_proba
+
+    if lora_rank is None:
+        def fit(eps, delta):
+            return train_dp_head(X_train, y_train, epsilon=eps, delta=delta, seed=seed, **train_kwargs)
+
+        def predict(model, X):
+            return predict_head(model, X)
+    else:
+        from .models import load_tokenizer
+
+        def fit(eps, delta):
+            return train_dp_lora(X_train, y_train, epsilon=eps, delta=delta, r=lora_rank, seed=seed, **train_kwargs)
+
+        def predict(model, texts):
+            return predict_proba(model, load_tokenizer(), texts)[:, 1]
 
     n = len(X_train)
-    delta = 1.0 / n
+    delta = 1.0 / n if n else math.nan  # no training rows: only an empty sweep (no epsilons) makes sense
     m = min(n_attack or n, n, len(X_test))
     groups_test = np.asarray(groups_test, dtype=object)
     y_test = np.asarray(y_test)
     rows, heads = [], {}
     for eps in tqdm(epsilons, desc="DP-SGD", leave=False):
-        head = train_dp_head(X_train, y_train, epsilon=eps, delta=delta, seed=seed, **train_kwargs)
-        heads[eps] = head
-        p = predict_head(head.model, X_test)
+        head = heads[eps] = fit(eps, delta)
+        p = predict(head.model, X_test)
         correct = (p >= 0.5).astype(int) == y_test
-        mia = loss_threshold_attack(predict_head(head.model, X_train[:m]), np.asarray(y_train)[:m], p[:m], y_test[:m])
+        mia = loss_threshold_attack(predict(head.model, X_train[:m]), np.asarray(y_train)[:m], p[:m], y_test[:m])
         rows.append({"target_epsilon": eps, "noise_multiplier": head.noise_multiplier,
                      "epsilon_opacus": head.epsilon_opacus, "epsilon_ours": head.epsilon_ours,
                      "accuracy": float(correct.mean()),
                      **{f"accuracy.{g}": float(correct[groups_test == g].mean()) for g in sorted(set(groups_test))},
                      "mia_auc": mia["auc"], "mia_best_advantage": mia["best_advantage"],
                      "advantage_bound": advantage_bound(eps, delta)})  # fmt: skip
-    return pd.DataFrame(rows).set_index("target_epsilon"), heads
+    table = pd.DataFrame(rows, columns=["target_epsilon", "noise_multiplier", "epsilon_opacus", "epsilon_ours",
+                                        "accuracy", "mia_auc", "mia_best_advantage", "advantage_bound"]
+                         if not rows else None)
+    return table.set_index("target_epsilon"), heads
 
 
 def plot_dp_sweep(table, *, title: str = "DP-SGD: what each epsilon costs and buys"):
