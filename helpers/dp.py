@@ -258,7 +258,7 @@ def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequenc
     groups_test = np.asarray(groups_test, dtype=object)
     y_test = np.asarray(y_test)
     rows, heads = [], {}
-    for eps in tqdm(epsilons, desc="DP-SGD", leave=False):
+    for eps in tqdm(epsilons, desc="DP-SGD", leave=False, disable=not len(epsilons)):
         head = heads[eps] = fit(eps, delta)
         p = predict(head.model, X_test)
         correct = (p >= 0.5).astype(int) == y_test
