@@ -74,6 +74,8 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb03_encode_rows":        (128,   1500,  None),   # 03: training rows embedded for the frozen head
     "nb03_test_rows":          (100,   1000,  None),   # 03: test rows every model is evaluated on
     "nb03_lora_lr":            (1e-3,  1e-3,  5e-4),   # 03: AdamW learning rate of the LoRA adapters and head
+    "nb03_lora_rank":          (4,     8,     8),      # 03: LoRA rank r (alpha = 2r)
+    "nb03_lora_epochs":        (1,     2,     2),      # 03: LoRA fine-tuning epochs
     # --- 04_fairness_constrained_training ---------------------------------------------------
     "nb04_head_epochs":        (10,    60,    60),     # 04: epochs of the frozen-embedding head
     "nb04_head_batch":         (128,   256,   2048),   # 04: head mini-batch (stratified by group x label)
@@ -117,6 +119,11 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb07_mia_rows":           (100,   400,   2000),   # members = non-members per membership-inference run
     "nb07_mlp_epochs":         (20,    120,   200),    # epochs of the unregularised (memorising) MLP
     "nb07_dp_epochs":          (2,     30,    30),     # epochs of each DP-SGD head (one per epsilon)
+    # DP-SGD on LoRA adapters: same loop as the heads; none at cpu size (per-example gradients through MiniLM)
+    "nb07_dp_lora_epsilons":   ((8.0,), (),   (float("inf"), 8.0, 3.0, 1.0)),
+    "nb07_dp_lora_rows":       (16,    0,     2000),   # training sentences of each DP LoRA model
+    "nb07_dp_lora_epochs":     (1,     2,     3),      # epochs of each DP LoRA model
+    "nb07_dp_lora_lr":         (1e-2,  1e-2,  3e-3),   # Adam learning rate of the DP LoRA adapters and head
 }
 
 #: Expected wall-clock minutes per notebook and mode (smoke, cpu, gpu); the headless runner

@@ -123,6 +123,62 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
     rate ``batch_size / n`` with Poisson sampling. ``epsilon = inf`` trains the same model, optimiser, batches and
     epochs with neither clipping nor noise (the non-private reference).
     """
+    import torch
+
+    from . import validation as check
+    from .config import seeded
+    from .training import Head
+
+    X = check.features(X, "X")
+    yv = check.binary_labels(y, "y", n=len(X))
+    with seeded(seed):
+        model = Head.build(X.shape[1], hidden)
+    return _dp_fit(model, [torch.as_tensor(X)], yv, lambda m, x: m(x), epsilon=epsilon, delta=delta, epochs=epochs,
+                   batch_size=batch_size, lr=lr, max_grad_norm=max_grad_norm, seed=seed)
+
+
+def train_dp_lora(texts, y, *, epsilon: float, delta: float, r: int = 8, epochs: int = 2, batch_size: int = 64,
+                  lr: float = 1e-3, max_grad_norm: float = 1.0, max_length: int = 128, seed: int = 0) -> DPHead:
+    """DP-SGD on the LoRA parameters (and head) of MiniLM: the same loop as :func:`train_dp_head`, on texts.
+
+    The classifier (:func:`helpers.models.load_classifier`) gets rank-``r`` adapters (:func:`helpers.lora.add_lora`,
+    alpha = 2r); only the adapters and the head are trained, with per-example clipping and noise (opacus computes
+    the per-example gradients of the adapters' ``Linear`` layers). The head starts at zero, so no statistic of the
+    private data enters the model outside DP-SGD. The model's logit of y = 1 is ``logits[:, 1] - logits[:, 0]``.
+    Returns a :class:`DPHead` whose ``model`` takes ``input_ids, attention_mask`` (use
+    :func:`helpers.training.predict_proba` with :func:`helpers.models.load_tokenizer`).
+    """
+    import torch
+
+    from . import lora
+    from . import validation as check
+    from .config import seeded
+    from .models import load_classifier, load_tokenizer
+    from .training import pretokenize
+
+    texts = check.texts(texts, "texts")
+    yv = check.binary_labels(y, "y", n=len(texts))
+    tok = pretokenize(texts, load_tokenizer(), max_length=max_length, device="cpu")
+    mask = (torch.arange(tok.ids.shape[1])[None, :] < tok.lengths[:, None]).long()
+    with seeded(seed):
+        model = load_classifier(device="cpu", seed=None)
+        torch.nn.init.zeros_(model.classifier.weight)
+        torch.nn.init.zeros_(model.classifier.bias)
+        model = lora.add_lora(model, r=r, alpha=2 * r)
+
+    def logit(m, ids, att):
+        z = m(input_ids=ids, attention_mask=att).logits.float()
+        return z[:, 1] - z[:, 0]
+
+    return _dp_fit(model, [tok.ids, mask], yv, logit, epsilon=epsilon, delta=delta, epochs=epochs,
+                   batch_size=batch_size, lr=lr, max_grad_norm=max_grad_norm, seed=seed)
+
+
+def _dp_fit(model, inputs: list, y: np.ndarray, logit, *, epsilon: float, delta: float, epochs: int, batch_size: int,
+            lr: float, max_grad_norm: float, seed: int) -> DPHead:
+    """The DP-SGD loop shared by :func:`train_dp_head` and :func:`train_dp_lora`: ``logit(model, *batch_inputs)``
+    gives the ``(B,)`` logits of y = 1; binary cross-entropy; Adam on the privatised gradient of the parameters that
+    require gradients. ``epsilon = inf``: same loop without clipping or noise."""
     import warnings
 
     import torch
@@ -130,21 +186,16 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
     from opacus.accountants.utils import get_noise_multiplier
     from torch.utils.data import DataLoader, TensorDataset
 
-    from . import validation as check
-    from .training import Head
+    from .config import seeded
 
-    X = check.features(X, "X")
-    yv = check.binary_labels(y, "y", n=len(X))
     if not epsilon > 0:
         raise ValueError(f"epsilon must be positive (or inf), got {epsilon}.")
-    torch.manual_seed(seed)
-    model = Head.build(X.shape[1], hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loader = DataLoader(TensorDataset(torch.as_tensor(X), torch.as_tensor(yv, dtype=torch.float32)),
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    loader = DataLoader(TensorDataset(*inputs, torch.as_tensor(y, dtype=torch.float32)),
                         batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    q = min(1.0, batch_size / len(X))
+    q = min(1.0, batch_size / len(y))
     sigma, engine = 0.0, None
-    with warnings.catch_warnings():  # opacus's notes on its (deliberately) non-cryptographic RNG and on hooks
+    with warnings.catch_warnings(), seeded(seed):  # opacus's notes on its non-cryptographic RNG and on hooks
         warnings.filterwarnings("ignore", message=".*(Secure RNG|Full backward hook).*")
         if not math.isinf(epsilon):
             sigma = get_noise_multiplier(target_epsilon=epsilon, target_delta=delta, sample_rate=q, epochs=epochs,
@@ -158,15 +209,15 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
         for epoch in range(1, epochs + 1):
             model.train()
             total, count = 0.0, 0
-            for xb, yb in loader:
-                if len(xb) == 0:  # Poisson sampling drew nobody (probability (1 - q)^n): skip the step
+            for *xb, yb in loader:
+                if len(yb) == 0:  # Poisson sampling drew nobody (probability (1 - q)^n): skip the step
                     continue
                 opt.zero_grad(set_to_none=True)
-                loss = bce(model(xb), yb)
+                loss = bce(logit(model, *xb), yb)
                 loss.backward()
                 opt.step()
                 steps += 1
-                total, count = total + float(loss.detach()) * len(xb), count + len(xb)
+                total, count = total + float(loss.detach()) * len(yb), count + len(yb)
             history.append({"epoch": epoch, "train_loss": total / max(count, 1)})
     net = model._module if engine is not None else model
     eps_opacus = engine.accountant.get_epsilon(delta) if engine is not None else math.inf
@@ -174,35 +225,54 @@ def train_dp_head(X, y, *, epsilon: float, delta: float, hidden: int = 0, epochs
 
 
 def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequence[float] = (math.inf, 8, 3, 1),
-             n_attack: int | None = None, seed: int = 0, **train_kwargs):
-    """One DP head per epsilon at delta = 1/n: test accuracy, accuracy per group, the loss-threshold membership
+             n_attack: int | None = None, seed: int = 0, lora_rank: int | None = None, **train_kwargs):
+    """One DP model per epsilon at delta = 1/n: test accuracy, accuracy per group, the loss-threshold membership
     attack (first ``n_attack`` training rows vs as many test rows; :func:`helpers.privacy.loss_threshold_attack`)
-    and :func:`advantage_bound`. Returns ``(table, heads)`` - a DataFrame with one row per epsilon, and the heads."""
+    and :func:`advantage_bound`. ``lora_rank=None``: ``X_*`` are features and each model is a
+    :func:`train_dp_head`; an integer: ``X_*`` are texts and each model is a :func:`train_dp_lora` of that rank.
+    Returns ``(table, models)`` - a DataFrame with one row per epsilon (empty for no epsilons), and the models."""
     import pandas as pd
 
     from .privacy import loss_threshold_attack
     from .progress import tqdm
-    from .training import predict_head
+    from .training import predict_head, predict_proba
+
+    if lora_rank is None:
+        def fit(eps, delta):
+            return train_dp_head(X_train, y_train, epsilon=eps, delta=delta, seed=seed, **train_kwargs)
+
+        def predict(model, X):
+            return predict_head(model, X)
+    else:
+        from .models import load_tokenizer
+
+        def fit(eps, delta):
+            return train_dp_lora(X_train, y_train, epsilon=eps, delta=delta, r=lora_rank, seed=seed, **train_kwargs)
+
+        def predict(model, texts):
+            return predict_proba(model, load_tokenizer(), texts)[:, 1]
 
     n = len(X_train)
-    delta = 1.0 / n
+    delta = 1.0 / n if n else math.nan  # no training rows: only an empty sweep (no epsilons) makes sense
     m = min(n_attack or n, n, len(X_test))
     groups_test = np.asarray(groups_test, dtype=object)
     y_test = np.asarray(y_test)
     rows, heads = [], {}
-    for eps in tqdm(epsilons, desc="DP-SGD", leave=False):
-        head = train_dp_head(X_train, y_train, epsilon=eps, delta=delta, seed=seed, **train_kwargs)
-        heads[eps] = head
-        p = predict_head(head.model, X_test)
+    for eps in tqdm(epsilons, desc="DP-SGD", leave=False, disable=not len(epsilons)):
+        head = heads[eps] = fit(eps, delta)
+        p = predict(head.model, X_test)
         correct = (p >= 0.5).astype(int) == y_test
-        mia = loss_threshold_attack(predict_head(head.model, X_train[:m]), np.asarray(y_train)[:m], p[:m], y_test[:m])
+        mia = loss_threshold_attack(predict(head.model, X_train[:m]), np.asarray(y_train)[:m], p[:m], y_test[:m])
         rows.append({"target_epsilon": eps, "noise_multiplier": head.noise_multiplier,
                      "epsilon_opacus": head.epsilon_opacus, "epsilon_ours": head.epsilon_ours,
                      "accuracy": float(correct.mean()),
                      **{f"accuracy.{g}": float(correct[groups_test == g].mean()) for g in sorted(set(groups_test))},
                      "mia_auc": mia["auc"], "mia_best_advantage": mia["best_advantage"],
                      "advantage_bound": advantage_bound(eps, delta)})  # fmt: skip
-    return pd.DataFrame(rows).set_index("target_epsilon"), heads
+    table = pd.DataFrame(rows, columns=["target_epsilon", "noise_multiplier", "epsilon_opacus", "epsilon_ours",
+                                        "accuracy", "mia_auc", "mia_best_advantage", "advantage_bound"]
+                         if not rows else None)
+    return table.set_index("target_epsilon"), heads
 
 
 def plot_dp_sweep(table, *, title: str = "DP-SGD: what each epsilon costs and buys"):

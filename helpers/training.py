@@ -161,6 +161,84 @@ def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, 
     return batches
 
 
+def adamw_with_schedule(model, *, lr: float, weight_decay: float, warmup_steps: int, total_steps: int):
+    """AdamW (Loshchilov & Hutter 2019) over the parameters that require gradients, with transformers'
+    ``get_linear_schedule_with_warmup`` (linear warm-up over ``warmup_steps``, then linear decay to 0 at
+    ``total_steps``). Weight decay applies to weight matrices only: biases and LayerNorm parameters (``dim < 2``
+    or ``LayerNorm`` in the name) are not decayed, as in BERT (Devlin et al. 2019) and transformers' ``Trainer``.
+
+    Returns ``(optimizer, scheduler)``; call ``scheduler.step()`` after every ``optimizer.step()``.
+    """
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ValueError("The model has no trainable parameters (every parameter has requires_grad=False).")
+    decay = [p for n, p in named if p.dim() >= 2 and "LayerNorm" not in n]
+    no_decay = [p for n, p in named if not (p.dim() >= 2 and "LayerNorm" not in n)]
+    fused = {"fused": True} if named[0][1].device.type == "cuda" else {}
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, **fused)
+    return opt, get_linear_schedule_with_warmup(opt, max(1, warmup_steps), max(1, total_steps))
+
+
+def _pooled_features(model, tok: Tokenized, lengths_np: np.ndarray, batch_size: int) -> np.ndarray:
+    """What ``model.classifier`` receives for every text (eval mode: no dropout), shape ``(n, H)``, input order."""
+    import torch
+
+    feats: list = [None] * len(lengths_np)
+    order = np.argsort(-lengths_np, kind="stable")
+    grabbed = {}
+    handle = model.classifier.register_forward_hook(lambda _m, inp, _out: grabbed.__setitem__("x", inp[0]))
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for s in range(0, len(order), batch_size):
+                idx = order[s : s + batch_size]
+                model(*tok.batch(torch.as_tensor(idx, device=tok.ids.device), width=lengths_np[idx].max()))
+                for i, row in zip(idx, grabbed["x"].float().cpu().numpy()):
+                    feats[i] = row
+    finally:
+        handle.remove()
+    return np.stack(feats)
+
+
+def linear_probe(model, tok: Tokenized, y: np.ndarray, *, sample_weight=None, batch_size: int = 64) -> dict:
+    """Step 1 of LP-FT (Kumar et al. 2022, *Fine-Tuning can Distort Pretrained Features and Underperform
+    Out-of-Distribution*, ICLR): fit the linear head on the frozen model's features before fine-tuning.
+
+    The features are the inputs of ``model.classifier`` (a ``Linear(H, 2)``) in eval mode. An L2-regularised
+    logistic regression ``P(y=1|x) = sigmoid(w.x + b)`` (scikit-learn's ``LogisticRegression``; the strength
+    ``C`` in 1e-2..1e3 chosen by ``GridSearchCV`` on stratified, cross-validated log-loss; ``C = 1`` when a class has
+    fewer than 2 rows) is written into the head as logits ``(-(w.x + b)/2, (w.x + b)/2)``, whose softmax is that same sigmoid.
+    Changes ``model.classifier`` in place; returns ``{"C": ..., "train_accuracy": ...}``.
+    """
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    head = getattr(model, "classifier", None)
+    if not isinstance(head, torch.nn.Linear) or head.out_features != 2:
+        raise ValueError("linear_probe needs a model whose .classifier is a Linear layer with 2 outputs "
+                         "(helpers.models.load_classifier gives one).")
+    X = _pooled_features(model, tok, tok.lengths.cpu().numpy(), batch_size)
+    folds = int(min(5, np.bincount(y, minlength=2).min()))
+    fit = {} if sample_weight is None else {"sample_weight": sample_weight}
+    lr = LogisticRegression(C=1.0, max_iter=5000)
+    if folds >= 2:
+        lr = GridSearchCV(lr, {"C": np.logspace(-2, 3, 6)}, cv=StratifiedKFold(folds), scoring="neg_log_loss")
+    lr.fit(X, y, **fit)
+    C = float(lr.best_params_["C"]) if folds >= 2 else 1.0
+    lr = lr.best_estimator_ if folds >= 2 else lr
+    w = torch.as_tensor(lr.coef_[0], dtype=head.weight.dtype) / 2
+    b = float(lr.intercept_[0]) / 2
+    with torch.no_grad():
+        head.weight.copy_(torch.stack([-w, w]).to(head.weight.device))
+        head.bias.copy_(torch.tensor([-b, b], dtype=head.bias.dtype, device=head.bias.device))
+    return {"C": C, "train_accuracy": float((lr.predict(X) == y).mean())}
+
+
 def fine_tune(
     train_texts: Sequence[str],
     train_labels,
@@ -177,47 +255,47 @@ def fine_tune(
     groups=None,
     weight_decay: float = 0.01,
     warmup_fraction: float = 0.06,
+    max_grad_norm: float | None = 1.0,
+    linear_probe_first: bool = True,
     stratify: bool = False,
     progress: bool = True,
     on_epoch: Callable[[int, Any], dict] | None = None,
     log_to: str | None = None,
     adapt: Callable[[Any], Any] | None = None,
 ) -> FineTuneResult:
-    """Fine-tune the whole encoder plus a fresh 2-way classification head.
+    """Fine-tune the encoder plus a 2-way classification head (LP-FT by default).
+
+    ``linear_probe_first=True`` (default): LP-FT (Kumar et al. 2022) - the head first gets the logistic
+    regression fitted on the frozen model's pooled features (:func:`linear_probe`), then everything trains from
+    there; with few rows a random head's early gradients otherwise distort the pretrained features and the model
+    can collapse to the majority class. ``False``: a randomly initialised head (plain fine-tuning).
 
     Texts are tokenized once; each epoch draws shuffled, length-bucketed batches
-    (:func:`length_bucketed_batches`), or, with ``stratify=True`` (needs ``groups``), length-bucketed
-    batches that hold every (group, label) cell in its population share (:func:`stratified_batches`:
-    a fairness term measured on the batch is far less noisy; opt-in, because on the full Adult data it has
-    not been shown to give a better constrained model); the forward pass runs under bf16 (fp16 on old GPUs)
-    autocast on CUDA and in float32 on the CPU; AdamW with linear warm-up over
-    ``warmup_fraction`` of the steps, then linear decay to 0. Loss: weighted mean cross-entropy
-    of the logits ``(B, 2)`` plus ``extra_loss(logits, labels, groups, step)`` if given.
+    (:func:`length_bucketed_batches`), or, with ``stratify=True`` (needs ``groups``), batches that hold every
+    (group, label) cell in its population share (:func:`stratified_batches`). Forward passes run under bf16
+    (fp16 on old GPUs) autocast on CUDA and in float32 on the CPU. Optimiser: :func:`adamw_with_schedule`
+    (no decay on biases/LayerNorm; warm-up over ``warmup_fraction`` of the steps, then linear decay);
+    gradients clipped to global norm ``max_grad_norm`` (``None``: no clipping). Loss: weighted mean
+    cross-entropy of the logits ``(B, 2)`` plus ``extra_loss(logits, labels, groups, step)`` if given.
 
-    ``epochs`` / ``batch_size`` / ``lr`` default to the run mode's ``finetune_epochs`` /
-    ``finetune_batch_size`` / ``finetune_lr`` sizes (few examples on a CPU need larger steps than the
-    5e-5 used with the full data). ``examples_per_second`` counts training examples over the
-    training loop's wall time (tokenization and model loading excluded, GPU synchronised).
-    ``on_epoch(epoch, model) -> dict`` and ``log_to`` (a TensorBoard run name) work as in :func:`train_head`.
-    ``adapt(model) -> model`` changes the loaded classifier before training, e.g. :func:`helpers.lora.add_lora`;
-    only parameters that still require gradients are optimised.
+    ``epochs`` / ``batch_size`` / ``lr`` default to the run mode's ``finetune_*`` sizes. ``adapt(model) -> model``
+    changes the classifier after the linear probe and before training, e.g. :func:`helpers.lora.add_lora`; only
+    parameters that still require gradients are optimised. ``on_epoch`` / ``log_to`` work as in
+    :func:`train_head`. All randomness (head initialisation, dropout, batch order) comes from ``seed``; the
+    caller's global random generators are left as they were. ``examples_per_second`` counts training examples
+    over the training loop's wall time (tokenization, model loading and the linear probe excluded).
 
     Returns:
         :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
         ``epoch``, ``train_loss``, ``seconds``, ``examples_per_second``).
     """
-    import torch
-
-    from .config import autocast, seed_everything, size
-    from .models import load_classifier, load_tokenizer
-    from .progress import tqdm
+    from .config import seeded, size
 
     texts = check.texts(train_texts, "train_texts")
     n = len(texts)
     y = check.binary_labels(train_labels, "train_labels", n=n)
     w = check.sample_weights(sample_weight, n)
     g = check.group_codes(groups, n=n) if groups is not None else None
-    stratify = bool(stratify)
     if stratify and g is None:
         raise ValueError("stratify=True needs the groups: pass groups=... (one group code per sentence).")
     epochs = int(epochs if epochs is not None else size("finetune_epochs"))
@@ -225,35 +303,49 @@ def fine_tune(
     lr = float(lr if lr is not None else size("finetune_lr"))
     if epochs < 1 or batch_size < 1:
         raise ValueError("epochs and batch_size must be at least 1.")
-    dev = _device(device)
-    seed_everything(seed)
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}.")
+    with seeded(seed):  # head init and dropout reproducible; the caller's generators untouched
+        return _fine_tune_loop(texts, y, w, g, model_name=model_name, epochs=epochs, lr=lr, batch_size=batch_size,
+                               max_length=max_length, seed=seed, dev=_device(device), extra_loss=extra_loss,
+                               weight_decay=weight_decay, warmup_fraction=warmup_fraction,
+                               max_grad_norm=max_grad_norm, probe=bool(linear_probe_first), stratify=bool(stratify),
+                               progress=progress, on_epoch=on_epoch, log_to=log_to, adapt=adapt)
+
+
+def _fine_tune_loop(texts, y, w, g, *, model_name, epochs, lr, batch_size, max_length, seed, dev, extra_loss,
+                    weight_decay, warmup_fraction, max_grad_norm, probe, stratify, progress, on_epoch, log_to,
+                    adapt) -> FineTuneResult:
+    """The body of :func:`fine_tune` (inputs already checked; runs inside ``seeded(seed)``)."""
+    import torch
+
+    from .config import autocast
+    from .models import load_classifier, load_tokenizer
+    from .progress import tqdm
+
+    n = len(texts)
     tokenizer = load_tokenizer(model_name)
     model = load_classifier(model_name, num_labels=2, device=dev, seed=seed)
-    if adapt is not None:
-        model = adapt(model)
     tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
     lengths_np = tok.lengths.cpu().numpy()
+    if probe:
+        linear_probe(model, tok, y, sample_weight=w, batch_size=max(batch_size, 64))
+    if adapt is not None:
+        model = adapt(model)
     yt = torch.as_tensor(y, device=dev)
     wt = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
     gt = torch.as_tensor(g, device=dev) if g is not None else None
-
     rng = np.random.default_rng(seed)
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
-    warmup = max(1, int(warmup_fraction * total_steps))
-    fused = {"fused": True} if dev.type == "cuda" else {}
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay,
-                            **fused)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warmup, max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
-    )
+    total_steps = epochs * math.ceil(n / batch_size)
+    opt, sched = adamw_with_schedule(model, lr=lr, weight_decay=weight_decay, total_steps=total_steps,
+                                     warmup_steps=int(warmup_fraction * total_steps))
+    params = [p for p in model.parameters() if p.requires_grad]
     history: list[dict] = []
-    step = 0
-    seconds = 0.0
+    step, seconds = 0, 0.0
     bar = tqdm(total=total_steps, desc="fine-tuning", disable=not progress, leave=False)
     board = _board(log_to)
-    model.train()
     for epoch in range(1, epochs + 1):
+        model.train()
         if stratify:
             batches = stratified_batches(y, g, batch_size, rng, lengths=lengths_np)
         else:
@@ -274,6 +366,8 @@ def fine_tune(
                 loss = loss + extra_loss(logits, yt[idx], gt[idx] if gt is not None else None, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             opt.step()
             sched.step()
             step += 1
@@ -287,7 +381,6 @@ def fine_tune(
                         "examples_per_second": n / dt if dt > 0 else math.nan})  # fmt: skip
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", ex_per_s=f"{n / dt:.0f}")
         _end_epoch(history[-1], model, on_epoch, board)
-        model.train()
     bar.close()
     if board is not None:
         board.close()

@@ -120,3 +120,26 @@ def test_readable_errors():
         dp.epsilon_from_rdp([1.0], [2], 0.0)
     with pytest.raises(ValueError, match="epsilon"):
         dp.train_dp_head(np.zeros((4, 2)), [0, 1, 0, 1], epsilon=0.0, delta=0.1)
+
+
+def test_dp_sgd_on_lora_trains_only_adapters_and_head_with_matching_epsilons():
+    from helpers.models import load_classifier, load_tokenizer
+    from helpers.training import predict_proba
+
+    texts = [f"A {a}-year-old person works {h} hours a week." for a, h in zip(range(20, 36), range(30, 46))]
+    y = [int(i % 2 == 0) for i in range(len(texts))]
+    head = dp.train_dp_lora(texts, y, epsilon=8.0, delta=1 / 16, r=2, epochs=2, batch_size=8, lr=1e-2,
+                            max_length=24, seed=0)
+    assert head.epsilon_opacus == pytest.approx(8.0, rel=0.03)
+    assert head.epsilon_ours >= head.epsilon_opacus  # ours: integer orders only (few steps at q = 1/2: far above)
+    base = dict(load_classifier(device="cpu", seed=0).named_parameters())
+    moved_adapters, moved_frozen = 0, 0
+    for name, p in head.model.named_parameters():
+        if "lora_B" in name or "modules_to_save" in name:
+            moved_adapters += int(p.detach().abs().sum() > 0)  # B and the head start at zero
+        elif "lora_" not in name and "original_module" not in name:
+            key = name.replace("base_model.model.", "").replace(".base_layer", "")
+            moved_frozen += int(key in base and not torch.equal(p.detach(), base[key]))
+    assert moved_adapters >= 2 * 6 and moved_frozen == 0  # 6 layers x (query, value)
+    p = predict_proba(head.model, load_tokenizer(), texts[:3])
+    assert p.shape == (3, 2) and np.allclose(p.sum(1), 1)
