@@ -58,7 +58,7 @@ def machine(dev, torch) -> dict:
         pass
     return {"date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
             "device": str(dev), "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "",
             "torch": torch.__version__, "python": platform.python_version()}
 
