@@ -15,8 +15,9 @@ import contextlib
 import copy
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -302,6 +303,134 @@ def mean_pool(last_hidden_state, attention_mask):
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+# --------------------------------------------------------------------------------------------
+# The one text-inference path: tokenise and pad once, run the model in length-sorted batches
+# --------------------------------------------------------------------------------------------
+
+#: How a text longer than ``max_length`` tokens is treated everywhere (encode, predict_proba, BatchedPredictor):
+#: it is cut to its first ``max_length - 1`` tokens followed by the closing special token (transformers'
+#: ``truncation=True``), the same cut fine-tuning applies. Explanations (``explain.MaskedText``) raise instead,
+#: because a word past the cut would silently get a zero attribution.
+TRUNCATION_RULE = "first max_length - 1 tokens + the closing special token"
+
+
+@dataclass
+class Tokenized:
+    """Texts tokenized once and padded to a common length: ``ids`` (n, T) long, ``lengths`` (n,) long."""
+
+    ids: Any
+    lengths: Any
+    pad_id: int
+
+    def batch(self, idx, width: int | None = None):
+        """Slice a batch and trim it to its longest sentence: ``(input_ids, attention_mask)`` (B, L).
+
+        Pass ``width`` (the longest length in the batch, known on the host) to avoid a GPU sync.
+        """
+        import torch
+
+        lens = self.lengths[idx]
+        width = int(lens.max()) if width is None else int(width)
+        ids = self.ids[idx, :width]
+        mask = (torch.arange(width, device=ids.device)[None, :] < lens[:, None]).long()
+        return ids, mask
+
+
+def pad_token_id(tokenizer) -> int:
+    """The tokenizer's padding id (0 when it has none)."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int, *, device=None) -> Tokenized:
+    """Right-pad lists of token ids into one ``(n, max length)`` tensor on ``device`` (default CPU)."""
+    import torch
+
+    lengths = np.fromiter((len(e) for e in sequences), dtype=np.int64, count=len(sequences))
+    ids = np.full((len(sequences), int(lengths.max())), pad_id, dtype=np.int64)
+    for i, e in enumerate(sequences):
+        ids[i, : len(e)] = e
+    dev = device if device is None or hasattr(device, "type") else torch.device(device)
+    return Tokenized(torch.as_tensor(ids, device=dev), torch.as_tensor(lengths, device=dev), int(pad_id))
+
+
+def tokenize(texts: Sequence[str], tokenizer, *, max_length: int = 128, device=None) -> Tokenized:
+    """Tokenize every text once (with special tokens), truncated by :data:`TRUNCATION_RULE`, padded on ``device``.
+
+    ``ValueError`` for a single string, an empty list, a non-string item or ``max_length < 3``.
+    """
+    texts = check.texts(texts, "texts")
+    if int(max_length) < 3:
+        raise ValueError(f"max_length must be at least 3 tokens, got {max_length}.")
+    enc = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=int(max_length),
+                    padding=False)["input_ids"]
+    return pad_ids(enc, pad_token_id(tokenizer), device=device)
+
+
+def forward_batches(model, tok: Tokenized, *, batch_size: int, head, progress: bool = False,
+                    desc: str = "predicting"):
+    """Run ``model`` over padded ids in length-sorted batches; ``head(output, attention_mask) -> (B, ...)`` per batch.
+
+    Rows are sorted longest first and each batch is cut to its own longest row (little padding), run under
+    ``inference_mode`` with :func:`helpers.config.autocast` (bf16/fp16 on CUDA, fp32 on CPU). The model's
+    train/eval mode is left as it is (dropout stays on in train mode). Returns ``head``'s outputs concatenated
+    in input order, as a float32 tensor on the model's device.
+    """
+    import torch
+
+    from .config import autocast
+    from .progress import tqdm
+
+    dev = tok.ids.device
+    n = tok.ids.shape[0]
+    lengths_np = tok.lengths.cpu().numpy()
+    order = np.argsort(-lengths_np, kind="stable")
+    starts = range(0, n, int(batch_size))
+    out = []
+    with torch.inference_mode():
+        for s in tqdm(starts, desc=desc, disable=not progress or len(starts) < 3, leave=False):
+            idx_np = order[s : s + batch_size]
+            ids, mask = tok.batch(torch.as_tensor(idx_np, device=dev), width=lengths_np[idx_np].max())
+            with autocast(dev):
+                out.append(head(model(input_ids=ids, attention_mask=mask), mask).float())
+        result = torch.cat(out)
+        inverse = torch.as_tensor(np.argsort(order, kind="stable"), device=result.device)
+        return result[inverse]
+
+
+def logits_of(out):
+    """Logits from a transformers output (``.logits``) or a plain tensor; shape (N, C)."""
+    return out.logits if hasattr(out, "logits") else out
+
+
+def quantize_for_cpu(model):
+    """An int8 copy of ``model`` for fast CPU inference; ``model`` itself is left unchanged (the fp32 reference).
+
+    Dynamic quantisation (Jacob et al. 2018, "Quantization and training of neural networks for efficient
+    integer-arithmetic-only inference"): every ``nn.Linear`` weight is stored as int8 with one scale per
+    tensor; at run time each activation batch is quantised with its own scale, the matrix product runs in
+    int8 with int32 accumulation (fbgemm/x86 kernels) and is rescaled to float. Embeddings, LayerNorm, softmax
+    and the pooling stay fp32. It uses ``torch.ao.quantization.quantize_dynamic``: torch marks it deprecated in
+    favour of torchao's ``quantize_``, but torchao's int8 configurations run eager-mode CPU matrix products
+    without int8 kernels (slower than fp32, see ``benchmarks/explain_speed.py``), so the torch.ao path is the one
+    that speeds up a CPU; its deprecation warnings are silenced here. ``ValueError`` when the installed torch
+    has no int8 CPU engine.
+    """
+    import warnings
+
+    import torch
+
+    engines = getattr(torch.backends.quantized, "supported_engines", [])
+    if not any(e in engines for e in ("x86", "fbgemm", "onednn", "qnnpack")):
+        raise ValueError(f"This torch build has no int8 CPU engine (engines: {engines}); use quantize=False.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        from torch.ao.quantization import quantize_dynamic
+
+        cpu_copy = copy.deepcopy(model).to("cpu").eval()
+        return quantize_dynamic(cpu_copy, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
 def encode(
     texts: Sequence[str],
     model=None,
@@ -315,36 +444,25 @@ def encode(
 ) -> np.ndarray:
     """Mean-pooled sentence embeddings, shape ``(len(texts), hidden)``, float32, in input order.
 
-    Batches are formed after sorting by length (less padding); runs under ``inference_mode`` with
-    bf16/fp16 autocast on CUDA. ``normalize`` scales each row to unit L2 norm.
+    Through the one inference path (:func:`tokenize`, :func:`forward_batches`): length-sorted batches,
+    ``inference_mode``, bf16/fp16 autocast on CUDA, long texts cut by :data:`TRUNCATION_RULE`.
+    ``normalize`` scales each row to unit L2 norm.
     """
     import torch
 
-    from .config import autocast, size
-    from .progress import tqdm
+    from .config import size
 
     texts = check.texts(texts, "texts")
     model = model if model is not None else load_encoder(device=device)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
     dev = next(model.parameters()).device
-    batch_size = batch_size or size("encode_batch_size")
-    lengths = [len(t) for t in texts]
-    order = np.argsort(lengths, kind="stable")[::-1]
-    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
     model.eval()
-    starts = range(0, len(texts), batch_size)
-    with torch.inference_mode():
-        for s in tqdm(starts, desc="encoding", disable=not progress or len(starts) < 3, leave=False):
-            idx = order[s : s + batch_size]
-            batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                              max_length=max_length, return_tensors="pt").to(dev)  # fmt: skip
-            with autocast(dev):
-                hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-            emb = mean_pool(hidden.float(), batch["attention_mask"])
-            if normalize:
-                emb = torch.nn.functional.normalize(emb, dim=-1)
-            out[idx] = emb.cpu().numpy()
-    return out
+    tok = tokenize(texts, tokenizer, max_length=max_length, device=dev)
+    emb = forward_batches(model, tok, batch_size=batch_size or size("encode_batch_size"), progress=progress,
+                          desc="encoding", head=lambda out, mask: mean_pool(out.last_hidden_state.float(), mask))
+    if normalize:
+        emb = torch.nn.functional.normalize(emb, dim=-1)
+    return emb.cpu().numpy().astype(np.float32)
 
 
 def cached_encode(texts: Sequence[str], *, model_name: str | None = None, max_length: int = 128,

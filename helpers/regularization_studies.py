@@ -228,10 +228,9 @@ def _dropout_spread(texts: list[str], ps: Sequence[float], model: nn.Module, tok
 
 
 def _encode_train_mode(texts: list[str], model: nn.Module, tok: Any) -> torch.Tensor:
-    from .models import mean_pool
+    """Mean-pooled embeddings (n, H) on the CPU with the model in its current (train) mode: dropout stays on."""
+    from .models import forward_batches, mean_pool, tokenize
 
-    dev = next(model.parameters()).device
-    batch = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="pt").to(dev)
-    with torch.no_grad():
-        hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-    return mean_pool(hidden.float(), batch["attention_mask"]).cpu()
+    ids = tokenize(texts, tok, max_length=128, device=next(model.parameters()).device)
+    return forward_batches(model, ids, batch_size=len(texts),
+                           head=lambda out, mask: mean_pool(out.last_hidden_state.float(), mask)).cpu()

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import validation as check
 from .heads import ExtraLoss, Head, _board, _device, _end_epoch, _weighted_mean, predict_head, train_head
+from .models import Tokenized, tokenize
 
 __all__ = ["FineTuneResult", "Head", "Tokenized", "fine_tune", "length_bucketed_batches", "predict_head",
            "predict_proba", "pretokenize", "stratified_batches", "train_head"]
@@ -52,45 +53,12 @@ class FineTuneResult:
     seconds: float = math.nan
 
 
-@dataclass
-class Tokenized:
-    """Texts tokenized once and padded to a common length: ``ids`` (n, T) long, ``lengths`` (n,)."""
-
-    ids: Any
-    lengths: Any
-    pad_id: int
-
-    def batch(self, idx, width: int | None = None):
-        """Slice a batch and trim it to its longest sentence: ``(input_ids, attention_mask)`` (B, L).
-
-        Pass ``width`` (the longest length in the batch, known on the host) to avoid a GPU sync.
-        """
-        import torch
-
-        lens = self.lengths[idx]
-        width = int(lens.max()) if width is None else int(width)
-        ids = self.ids[idx, :width]
-        mask = (torch.arange(width, device=ids.device)[None, :] < lens[:, None]).long()
-        return ids, mask
-
-
 def pretokenize(texts: Sequence[str], tokenizer, *, max_length: int = 128, device=None) -> Tokenized:
-    """Tokenize every text once (truncated to ``max_length`` tokens), padded into one tensor on ``device``."""
-    import torch
+    """Tokenize every text once, padded into one tensor on ``device`` (:func:`helpers.models.tokenize`).
 
-    if isinstance(texts, str):
-        raise ValueError("Pass a list of sentences, not a single string.")
-    texts = list(texts)
-    if not texts:
-        raise ValueError("No texts to tokenize.")
-    enc = tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
-    lengths = np.fromiter((len(e) for e in enc), dtype=np.int64, count=len(enc))
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = np.full((len(enc), int(lengths.max())), pad_id, dtype=np.int64)
-    for i, e in enumerate(enc):
-        ids[i, : len(e)] = e
-    dev = _device(device)
-    return Tokenized(torch.as_tensor(ids, device=dev), torch.as_tensor(lengths, device=dev), int(pad_id))
+    Texts longer than ``max_length`` tokens are cut by :data:`helpers.models.TRUNCATION_RULE`.
+    """
+    return tokenize(texts, tokenizer, max_length=max_length, device=_device(device))
 
 
 def length_bucketed_batches(lengths: np.ndarray, batch_size: int, *, rng: np.random.Generator,
@@ -391,30 +359,18 @@ def _fine_tune_loop(texts, y, w, g, *, model_name, epochs, lr, batch_size, max_l
 
 def predict_proba(model, tokenizer, texts: Sequence[str], *, batch_size: int | None = None, max_length: int = 128,
                   device=None, progress: bool = False) -> np.ndarray:
-    """Class probabilities ``softmax(logits)`` from a sequence classifier, shape ``(n, 2)``, input order.
+    """Class probabilities ``softmax(logits)`` from a sequence classifier, shape ``(n, C)``, float64, input order.
 
-    Sentences are tokenized once and run longest-first in batches (little padding), under
-    ``inference_mode`` and bf16 autocast on CUDA.
+    The one inference path (:func:`helpers.models.tokenize` and :func:`helpers.models.forward_batches`):
+    tokenized once, run longest-first in batches, ``inference_mode``, bf16 autocast on CUDA; texts longer
+    than ``max_length`` tokens are cut by :data:`helpers.models.TRUNCATION_RULE`.
     """
-    import torch
-
-    from .config import autocast, size
-    from .progress import tqdm
+    from .config import size
+    from .models import forward_batches, logits_of
 
     dev = next(model.parameters()).device if device is None else _device(device)
     model = model.to(dev).eval()
     tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
-    n = len(tok.lengths)
-    batch_size = batch_size or size("encode_batch_size")
-    lengths_np = tok.lengths.cpu().numpy()
-    order = np.argsort(-lengths_np, kind="stable")
-    out = np.empty((n, model.config.num_labels), dtype=np.float64)
-    starts = range(0, n, batch_size)
-    with torch.inference_mode():
-        for s in tqdm(starts, desc="predicting", disable=not progress or len(starts) < 3, leave=False):
-            idx_np = order[s : s + batch_size]
-            ids, mask = tok.batch(torch.as_tensor(idx_np, device=dev), width=lengths_np[idx_np].max())
-            with autocast(dev):
-                logits = model(input_ids=ids, attention_mask=mask).logits
-            out[idx_np] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    return out
+    probs = forward_batches(model, tok, batch_size=batch_size or size("encode_batch_size"), progress=progress,
+                            head=lambda out, mask: logits_of(out).float().softmax(-1))
+    return probs.cpu().numpy().astype(np.float64)

@@ -114,9 +114,14 @@ def test_explain_speed_reports_every_row(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBOOK_MODE", "smoke")
     out = tmp_path / "speed.json"
     assert _load("explain_speed").main(["--device", "cpu", "--texts", "40", "--lime", "40", "--shap", "20",
-                                        "--naive", "4", "--global-n", "2", "--repeats", "1", "--json", str(out)]) == 0
+                                        "--naive", "4", "--global-n", "2", "--repeats", "1", "--agree", "2", "--finetune-rows", "16",
+                                        "--agree-lime", "20", "--agree-shap", "10", "--no-fresh", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["info"]["texts_per_s_token_ids"] > 0
     assert any(k.startswith("LIME 40 samples") for k in result["rows"])
     for r in result["rows"].values():  # cold-only rows (repeats=0) have no warm time: NaN, not 0
         assert r["cold_s"] > 0 and (math.isnan(r["warm_s"]) or r["warm_s"] > 0)
+    assert {"LIME: stock / ours fp32", "LIME: stock / ours int8", "SHAP: stock / ours int8"} <= set(result["ratios"])
+    assert result["info"]["date_utc"] and result["info"]["cpu"] and result["info"]["cores"] >= 1
+    agree = result["agreement"]
+    assert agree["sentences"] == 2 and 0 <= agree["max_abs_dp"] < 1

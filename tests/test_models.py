@@ -121,6 +121,42 @@ def test_encoder_with_head_equals_head_on_embeddings(encoder_and_tokenizer):
     assert getattr(enc.config, "num_labels", None) == before  # the shared encoder's config is not touched
 
 
+def test_one_inference_path_cuts_long_texts_the_same_way(encoder_and_tokenizer):
+    """encode, training.predict_proba, BatchedPredictor and the train-mode encoder agree, long texts included."""
+    from helpers import explain as ex
+    from helpers import training
+    from helpers.regularization_studies import _encode_train_mode
+
+    enc, tok = encoder_and_tokenizer
+    texts = ["Age 39, a man, husband, 40 hours a week, never married, Exec-managerial.", "short",
+             "word " * 40 + "end of a long text"]
+    tok_ = models.tokenize(texts, tok, max_length=16)
+    lengths = tok_.lengths.tolist()
+    assert lengths[0] == 16 and lengths[2] == 16 and lengths[1] == 3  # [CLS] short [SEP]
+    cut = [tok.decode(row[1 : n - 1]) for row, n in zip(tok_.ids.tolist(), lengths)]
+    assert tok_.ids[2, 15].item() == tok.sep_token_id  # the rule: first max_length - 1 tokens + [SEP]
+    # encode: a long text gives the embedding of its cut version
+    np.testing.assert_allclose(models.encode(texts, enc, tok, max_length=16, progress=False),
+                               models.encode(cut, enc, tok, max_length=16, progress=False), atol=1e-5)
+    # the train-mode encoder (eval mode here: no dropout) is the same computation as encode (max_length 128)
+    np.testing.assert_allclose(_encode_train_mode(texts, enc.eval(), tok).numpy(),
+                               models.encode(texts, enc, tok, progress=False), atol=1e-5)
+    # class probabilities: training.predict_proba and BatchedPredictor (strings) and one text at a time
+    clf = models.MeanPoolClassifier(enc, 2).eval()
+    a = training.predict_proba(clf, tok, texts, max_length=16, batch_size=2)
+    pred = ex.BatchedPredictor(clf, tok, device="cpu", batch_size=2, max_length=16)
+    np.testing.assert_allclose(pred(texts), a, atol=1e-5)
+    np.testing.assert_allclose(pred.predict_one_at_a_time(cut), a, atol=1e-5)
+
+
+def test_tokenize_rejects_bad_input(encoder_and_tokenizer):
+    _, tok = encoder_and_tokenizer
+    with pytest.raises(ValueError, match="max_length"):
+        models.tokenize(["a b"], tok, max_length=2)
+    with pytest.raises(ValueError, match="texts must hold strings"):
+        models.tokenize(["a", 3], tok)
+
+
 def test_model_from_environment_and_half_precision_folder(tmp_path, monkeypatch):
     """WORKBOOK_MODEL names the default model; weights saved in fp16 load as float32."""
     import shutil

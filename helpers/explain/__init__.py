@@ -47,11 +47,13 @@ from .core import (  # noqa: F401
 )
 from .evaluation import (  # noqa: F401
     aopc,
+    compare_predictors,
     deletion_curve,
     explain_many,
     lime_stability,
     random_deletion_curve,
     rank_agreement,
+    time_breakdown,
     time_call,
     token_importance,
     word_importance_per_text,
@@ -65,6 +67,7 @@ from .lime_shap import (  # noqa: F401
     lime_samples,
     shap_explain,
     shap_explain_strings,
+    warm_up,
 )
 
-__all__ = ["Attribution", "BatchedPredictor", "GENDER_WORDS", "MaskedText", "WordMasker", "all_masks", "aopc", "contiguous_tree", "deletion_curve", "exact_shapley", "explain_many", "lime_explain", "lime_explain_strings", "lime_kernel", "lime_samples", "lime_stability", "random_deletion_curve", "rank_agreement", "shap_explain", "shap_explain_strings", "shapley_from_values", "time_call", "token_importance", "word_importance_per_text"]
+__all__ = ["Attribution", "BatchedPredictor", "GENDER_WORDS", "MaskedText", "WordMasker", "all_masks", "aopc", "compare_predictors", "contiguous_tree", "deletion_curve", "exact_shapley", "explain_many", "lime_explain", "lime_explain_strings", "lime_kernel", "lime_samples", "lime_stability", "random_deletion_curve", "rank_agreement", "shap_explain", "shap_explain_strings", "shapley_from_values", "time_breakdown", "time_call", "token_importance", "warm_up", "word_importance_per_text"]

@@ -69,44 +69,55 @@ class Attribution:
 # --------------------------------------------------------------------------------------------
 
 
-def _logits(out):
-    """Logits from a transformers output (``.logits``) or a plain tensor; shape (N, C)."""
-    return out.logits if hasattr(out, "logits") else out
-
-
 class BatchedPredictor:
     """Class probabilities of a sequence classifier, batched: ``predictor(texts) -> (n, C)``.
 
-    Texts are tokenized in one call, sorted by length (so each batch pads only to its own longest
-    text), run under ``torch.inference_mode`` with bf16/fp16 autocast on CUDA
-    (:func:`helpers.config.autocast`), and returned in input order as float32 probabilities
-    ``softmax(logits)``. ``model(input_ids=..., attention_mask=...)`` must return logits (N, C) or an
-    object with ``.logits``. The tokenizer must be a fast (Rust) tokenizer: word spans come from its
-    offset mapping.
+    Strings go through the workbook's one inference path (:func:`helpers.models.tokenize`,
+    :func:`helpers.models.forward_batches`): tokenized in one call, texts longer than ``max_length``
+    tokens cut by :data:`helpers.models.TRUNCATION_RULE`, sorted by length (each batch pads only to its own
+    longest text), run under ``torch.inference_mode`` with bf16/fp16 autocast on CUDA, returned in input
+    order as float32 probabilities ``softmax(logits)``. ``model(input_ids=..., attention_mask=...)`` must
+    return logits (N, C) or an object with ``.logits``. The tokenizer must be a fast (Rust) tokenizer: word
+    spans come from its offset mapping.
+
+    ``quantize=True`` (CPU only) runs an int8 copy of the model (:func:`helpers.models.quantize_for_cpu`):
+    faster on a CPU, slightly different probabilities; ``model`` itself stays fp32, the reference. The
+    :meth:`quantized` method gives such a predictor from an fp32 one.
     """
 
     def __init__(self, model, tokenizer, *, device=None, batch_size: int | None = None, max_length: int = 128,
-                 class_names: Sequence[str] | None = None) -> None:
+                 class_names: Sequence[str] | None = None, quantize: bool = False) -> None:
         import torch
 
         from ..config import get_device, size
+        from ..models import pad_token_id, quantize_for_cpu
 
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("BatchedPredictor needs a fast tokenizer (AutoTokenizer.from_pretrained(..., use_fast=True)).")
         if max_length < 3:
             raise ValueError(f"max_length must be at least 3 tokens, got {max_length}.")
         self.device = get_device(device) if not isinstance(device, torch.device) else device
-        self.model = model.to(self.device).eval()
+        if quantize and self.device.type != "cpu":
+            raise ValueError(f"quantize=True is for CPU inference; this predictor runs on {self.device}. "
+                             "On a GPU leave quantize=False (bf16 autocast is used there).")
+        self.quantize = bool(quantize)
+        self.fp32_model = model.to(self.device).eval()
+        self.model = quantize_for_cpu(self.fp32_model) if quantize else self.fp32_model
         self.tokenizer = tokenizer
         self.batch_size = int(batch_size or size("encode_batch_size"))
         self.max_length = int(max_length)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = pad_token_id(tokenizer)
         n_out = getattr(getattr(model, "config", None), "num_labels", None)
         if class_names is None:
             id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
             class_names = [str(id2label.get(i, f"class {i}")) for i in range(n_out or 2)]
         self.class_names = [str(c) for c in class_names]
         self.calls = 0  # texts (or perturbed inputs) evaluated so far
+
+    def quantized(self) -> "BatchedPredictor":
+        """The same predictor on an int8 copy of the model (CPU only); this one is left as it is."""
+        return BatchedPredictor(self.fp32_model, self.tokenizer, device=self.device, batch_size=self.batch_size,
+                                max_length=self.max_length, class_names=self.class_names, quantize=True)
 
     # -- classes -----------------------------------------------------------------------------
     def class_index(self, label: int | str) -> int:
@@ -127,29 +138,15 @@ class BatchedPredictor:
         """
         import torch
 
-        from ..config import autocast
+        from ..models import Tokenized, forward_batches, logits_of
 
         ids = input_ids.to(self.device)
         n, t = ids.shape
         lengths = torch.full((n,), t, device=self.device) if lengths is None else lengths.to(self.device)
-        order = torch.argsort(lengths, descending=True, stable=True)
-        lens_sorted = lengths[order].tolist()  # one small copy, used to cut batches
-        out = []
-        positions = torch.arange(t, device=self.device)
-        with torch.inference_mode():
-            for s in range(0, n, self.batch_size):
-                idx = order[s : s + self.batch_size]
-                width = int(lens_sorted[s])
-                batch = ids[idx, :width]
-                attn = (positions[:width][None, :] < lengths[idx][:, None]).long()
-                with autocast(self.device):
-                    logits = _logits(self.model(input_ids=batch, attention_mask=attn))
-                out.append(logits.float())
-            logits = torch.cat(out)
-            result = torch.empty_like(logits)
-            result[order] = logits
+        logits = forward_batches(self.model, Tokenized(ids, lengths, self.pad_id), batch_size=self.batch_size,
+                                 head=lambda out, mask: logits_of(out))
         self.calls += n
-        return result
+        return logits
 
     def proba_from_ids(self, input_ids, lengths=None) -> np.ndarray:
         """Probabilities (N, C) as a NumPy array for token ids (see :meth:`logits_from_ids`)."""
@@ -157,42 +154,30 @@ class BatchedPredictor:
 
     # -- strings -----------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text (with special tokens); ``ValueError`` for empty or too long texts."""
-        if isinstance(texts, str):
-            raise ValueError("Pass a list of texts, not a single string: predictor([text]).")
-        texts = list(texts)
-        if not texts:
-            raise ValueError("No texts to predict.")
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise ValueError(f"Text {i} is a {type(t).__name__}, not a string.")
-        enc = self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        for i, ids in enumerate(enc):
-            if len(ids) > self.max_length:
-                raise ValueError(f"Text {i} has {len(ids)} tokens, more than max_length={self.max_length}; "
-                                 "shorten it or build the predictor with a larger max_length.")
-        return enc
+        """Token ids of each text (with special tokens, cut by :data:`helpers.models.TRUNCATION_RULE`)."""
+        from ..models import tokenize
+
+        tok = tokenize(texts, self.tokenizer, max_length=self.max_length)
+        return [row[:n].tolist() for row, n in zip(tok.ids, tok.lengths.tolist())]
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities (len(texts), C), float32, in input order."""
-        import torch
+        from ..models import tokenize
 
-        enc = self.tokenize(texts)
-        lengths = torch.tensor([len(e) for e in enc])
-        ids = torch.full((len(enc), int(lengths.max())), self.pad_id, dtype=torch.long)
-        for i, e in enumerate(enc):
-            ids[i, : len(e)] = torch.tensor(e)
-        return self.proba_from_ids(ids, lengths)
+        tok = tokenize(texts, self.tokenizer, max_length=self.max_length)
+        return self.proba_from_ids(tok.ids, tok.lengths)
 
     def predict_one_at_a_time(self, texts: Sequence[str]) -> np.ndarray:
         """The naive reference: one forward pass per text, no padding (slow; used by tests/benchmarks)."""
         import torch
 
+        from ..models import logits_of
+
         rows = []
         with torch.inference_mode():
             for ids in self.tokenize(texts):
                 x = torch.tensor([ids], device=self.device)
-                rows.append(_logits(self.model(input_ids=x, attention_mask=torch.ones_like(x))).float().softmax(-1))
+                rows.append(logits_of(self.model(input_ids=x, attention_mask=torch.ones_like(x))).float().softmax(-1))
         return torch.cat(rows).cpu().numpy()
 
     def masked(self, text: str, *, label: int | str | None = None, hide: str = "mask",

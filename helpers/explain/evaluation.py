@@ -154,3 +154,109 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 3) -> dict[str, float]:
         sync()
         warm.append(time.perf_counter() - t0)
     return {"cold_s": cold, "warm_s": float(np.median(warm)) if warm else float("nan")}
+
+
+# --------------------------------------------------------------------------------------------
+# Where the time goes, and what a faster (quantised) model changes
+# --------------------------------------------------------------------------------------------
+
+
+class _TimedValue:
+    """A :class:`MaskedText` whose value-function calls are timed (``seconds``); everything else is delegated."""
+
+    def __init__(self, m: MaskedText) -> None:
+        self._m, self.seconds = m, 0.0
+
+    def __call__(self, keep) -> np.ndarray:
+        import time
+
+        t0 = time.perf_counter()
+        out = self._m(keep)
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def full(self) -> float:
+        return float(self(np.ones((1, self._m.n_words), dtype=bool))[0])
+
+    def empty(self) -> float:
+        return float(self(np.zeros((1, self._m.n_words), dtype=bool))[0])
+
+    def __getattr__(self, name: str):
+        return getattr(self._m, name)
+
+
+def time_breakdown(m: MaskedText, *, num_samples: int = 1000, max_evals: int = 500, seed: int = 0) -> "pd.DataFrame":  # noqa: F821
+    """Seconds per part of one LIME and one SHAP explanation of ``m`` (one run each, after one warm-up call).
+
+    Rows: tokenising the ``num_samples`` perturbed strings (what the string path pays and the token-id path
+    avoids), the forward passes on their token ids, LIME's own regression (``LimeBase`` on the same samples),
+    LIME in total, SHAP Partition's forward passes, shap's own overhead (its total minus the time inside the
+    model) and SHAP in total. Column ``seconds``; ``share`` = part / its explanation's total.
+    """
+    import time
+
+    import pandas as pd
+    from lime.lime_base import LimeBase
+
+    from .lime_shap import lime_kernel, lime_samples
+
+    def clock(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    data, distances = lime_samples(m.n_words, num_samples, seed)
+    keep = data.astype(bool)
+    strings = m.texts(keep)
+    m(keep[:2])  # warm-up
+    t_tok = clock(lambda: m.predictor.tokenize(strings))
+    scores = m(keep)[:, None]
+    t_fwd = clock(lambda: m(keep))
+    base = LimeBase(lambda d: lime_kernel(d), random_state=seed)
+    t_fit = clock(lambda: base.explain_instance_with_data(data, scores, distances, 0, m.n_words))
+    t_lime = clock(lambda: lime_explain(m, num_samples=num_samples, seed=seed))
+    timed = _TimedValue(m)
+    t_shap = clock(lambda: shap_explain(timed, max_evals=max_evals, seed=seed))
+    rows = {f"tokenising {num_samples} strings (string path only)": (t_tok, np.nan),
+            f"forward pass, {num_samples} perturbed inputs": (t_fwd, t_fwd / t_lime),
+            f"LIME's own regression ({num_samples} samples)": (t_fit, t_fit / t_lime),
+            f"LIME {num_samples} samples, total": (t_lime, 1.0),
+            f"SHAP Partition {max_evals} evals: forward passes": (timed.seconds, timed.seconds / t_shap),
+            "SHAP Partition: shap's own overhead": (t_shap - timed.seconds, (t_shap - timed.seconds) / t_shap),
+            f"SHAP Partition {max_evals} evals, total": (t_shap, 1.0)}
+    return pd.DataFrame(rows, index=["seconds", "share"]).T
+
+
+def compare_predictors(reference: BatchedPredictor, candidate: BatchedPredictor, texts: Sequence[str], *,
+                       label: int | str = 1, num_samples: int = 1000, max_evals: int = 500, seed: int = 0,
+                       progress: bool = True) -> "pd.DataFrame":  # noqa: F821
+    """How far ``candidate`` (e.g. the int8 predictor) moves predictions and explanations from ``reference``.
+
+    One row per text: ``max_abs_dp`` = max over classes of |p_candidate - p_reference| on the whole sentence;
+    ``lime_spearman`` and ``shap_spearman`` = Spearman correlation of the two predictors' LIME (same seed, so the
+    same samples) and SHAP Partition attributions; ``reference_s`` and ``candidate_s`` = seconds for that LIME +
+    SHAP pair on each predictor. Spearman is NaN when one attribution is constant.
+    """
+    import time
+
+    import pandas as pd
+
+    from ..progress import tqdm
+
+    texts = list(texts)
+    if not texts:
+        raise ValueError("compare_predictors needs at least one text.")
+    dp = np.abs(reference(texts) - candidate(texts)).max(1)
+    rows = []
+    for i, t in enumerate(tqdm(texts, desc="fp32 vs int8", disable=not progress, leave=False)):
+        row, attrs = {"max_abs_dp": float(dp[i])}, {}
+        for name, p in (("reference", reference), ("candidate", candidate)):
+            m = MaskedText(p, t, label=label)
+            t0 = time.perf_counter()
+            attrs[name] = (lime_explain(m, num_samples=num_samples, seed=seed), shap_explain(m, max_evals=max_evals, seed=seed))
+            row[f"{name}_s"] = time.perf_counter() - t0
+        for j, method in enumerate(("lime", "shap")):
+            a, b = attrs["reference"][j], attrs["candidate"][j]
+            row[f"{method}_spearman"] = rank_agreement(a, b)["spearman"] if np.ptp(a.weights) and np.ptp(b.weights) else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)[["max_abs_dp", "lime_spearman", "shap_spearman", "reference_s", "candidate_s"]]

@@ -142,6 +142,7 @@ def shap_explain(m: MaskedText, *, max_evals: int = 500, batch_size: int = 512, 
 
     if max_evals < 3:
         raise ValueError(f"max_evals must be at least 3, got {max_evals}.")
+    _wait_for_warm_up()
     masker = WordMasker(m.n_words, batch_size)
     explainer = shap.explainers.Partition(lambda keep: m(keep), masker)
     if m.n_words == 1:  # one word: its value is the whole difference
@@ -171,3 +172,48 @@ def shap_explain_strings(predictor: BatchedPredictor, text: str, *, label: int |
                        prediction=float(m.probabilities(np.ones((1, m.n_words), dtype=bool))[0, m.label_index]),
                        base_value=float(row.base_values), text=text, info={"max_evals": max_evals})
     return attr, exp
+
+
+# --------------------------------------------------------------------------------------------
+# Warm start
+# --------------------------------------------------------------------------------------------
+
+_WARM: dict[str, object] = {}
+
+
+def warm_up(*, background: bool = True):
+    """Do the one-off work of the first explanation now: import shap and lime, compile shap's numba helpers.
+
+    The first SHAP Partition call in a fresh process compiles shap's ``lower_credit`` and ``MaskedModel``
+    helpers with numba, which costs seconds; LIME's first call imports scikit-learn's linear models. Called
+    early (``background=True``: in a daemon thread, while the notebook does other work), the student's first
+    explanation then costs only the model's forward passes. Runs once per process; returns the thread (or
+    ``None`` when run in the foreground or already done). :func:`shap_explain` waits for a running warm-up.
+    """
+    import threading
+
+    if "thread" in _WARM:
+        return None
+
+    def work() -> None:
+        import shap
+        from lime.lime_base import LimeBase  # noqa: F401
+        from sklearn.linear_model import Ridge  # noqa: F401
+
+        toy = shap.explainers.Partition(lambda keep: np.asarray(keep, dtype=float).sum(1), WordMasker(4, 64))
+        toy(np.ones((1, 4)), max_evals=20, batch_size=64, silent=True)
+
+    if not background:
+        _WARM["thread"] = None
+        work()
+        return None
+    thread = threading.Thread(target=work, name="explain-warm-up", daemon=True)
+    _WARM["thread"] = thread
+    thread.start()
+    return thread
+
+
+def _wait_for_warm_up() -> None:
+    thread = _WARM.get("thread")
+    if thread is not None:
+        thread.join()
