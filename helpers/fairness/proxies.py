@@ -11,7 +11,7 @@ Two measures:
   ``sklearn.feature_selection.mutual_info_classif`` (plug-in for categorical columns and for numeric
   ones with at most ``DISCRETE_LEVELS`` distinct values, such as a code; the Kraskov et al. 2004 k-NN estimator,
   which assumes continuous values, for the others), reported in bits and as a share of :math:`H(A)`. The plug-in
-  estimate is biased upwards by about :math:`(|X|-1)(|A|-1)/(2n\ln 2)` bits (Miller 1955), so a column with
+  estimate is biased upwards by about :math:`(|X|-1)(|A|-1)/(2n\\ln 2)` bits (Miller 1955), so a column with
   many levels on a few thousand rows shows a little information even when it carries none.
 """
 
