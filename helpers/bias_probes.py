@@ -216,8 +216,9 @@ def format_p_value(p: float, *, draws: int, exact: bool) -> str:
     """A permutation p-value as text that does not claim more precision than it has.
 
     An exact p (all ``draws`` partitions enumerated) is a multiple of 1/draws and is printed with 2 significant
-    digits. A Monte Carlo p = (1 + hits) / (1 + draws) (Phipson & Smyth 2010) cannot go below 1 / (draws + 1): when
-    no drawn partition was as extreme, the text says so ("<= 1/5,001") instead of rounding it to "0.000".
+    digits. A Monte Carlo p = (1 + hits) / (1 + draws) (Phipson & Smyth 2010) is itself a valid p-value and cannot
+    go below 1 / (draws + 1): when no drawn partition was as extreme, it is printed as that fraction ("= 1/5,001")
+    instead of being rounded to "0.000".
     """
     if not 0 < p <= 1:
         raise ValueError(f"A permutation p-value lies in (0, 1], got {p!r}.")
@@ -225,7 +226,7 @@ def format_p_value(p: float, *, draws: int, exact: bool) -> str:
         raise ValueError(f"draws must be a positive whole number, got {draws!r}.")
     floor = 1 / draws if exact else 1 / (draws + 1)
     if p <= floor * (1 + 1e-9):
-        return f"{'=' if exact else '<='} 1/{draws + (0 if exact else 1):,}"
+        return f"= 1/{draws + (0 if exact else 1):,}"
     return f"{p:.2g}"
 
 

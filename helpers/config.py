@@ -65,7 +65,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     # --- 02_data_bias_audit -----------------------------------------------------------------
     "nb02_proxy_rows":         (400,   3000,  None),   # 02: training rows for the proxy classifiers
     "nb02_embed_rows":         (64,    300,   4000),   # 02: sentences embedded to test the text proxy
-    "nb02_leak_seeds":         ((0,),  (0, 1, 2), (0, 1, 2)),  # 02: resampling + split draws in the leakage trap
+    "nb02_leak_seeds":         ((0,),  (0, 1, 2, 3, 4), (0, 1, 2, 3, 4)),  # 02: resampling + split draws in the leakage trap
     # --- 03_finetuning_and_fairness_metrics -------------------------------------------------
     "finetune_epochs":         (1,     2,     2),      # full fine-tuning epochs
     "finetune_batch_size":     (16,    16,    64),     # sentences per fine-tuning step

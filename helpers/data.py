@@ -43,7 +43,7 @@ CHECKSUMS: dict[str, str] = {
     "adult.names": "c248284c0b5de30c9e1958d6cdd168a34a654758b620e68f46aefa83fc0a576a",
     "compas-scores-two-years.csv.gz": "706137877c1ffafbb8580f2523644bbe34e639dad00922abc6079f8f31d75514",
     "weat.json": "f94fb1de585933313447ace32e088f2db6f2a26499b4d1be48ee31b6f2c1891d",
-    "weat_glove.json": "1476d5112a41ac2001b119cab31b0c41000fb791f2f6a9668be3a8eacc46250b",
+    "weat_glove.json": "fb0fd58d8386d84d5dbca6b2f32646f6fda8517e43699c70ba1480ff8c3a7d2e",
 }
 
 

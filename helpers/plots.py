@@ -77,7 +77,7 @@ def plot_weat(results, *, ax=None, title: str = "WEAT / SEAT effect sizes on the
     ax.set_yticks(mid, [t.split(":", 1)[-1].strip() for t in wide.index], fontsize=8)
     ax.axvline(0, color="grey", lw=0.8)
     ax.invert_yaxis()
-    ax.set(xlabel="effect size d (standard deviations; |d| > 0.8 is large)", title=title)
+    ax.set(xlabel="effect size d (in pooled standard deviations of the target words' scores)", title=title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a marker
     return ax
 

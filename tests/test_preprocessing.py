@@ -101,3 +101,20 @@ def test_proxies_find_a_planted_proxy():
     counts = dict(zip(words["word -> M"], words["texts_1"])) | dict(zip(words["word -> F"], words["texts_0"]))
     assert counts["husband"] == (sex == "M").sum() and counts["wife"] == (sex == "F").sum()
     assert counts["works"] == n  # in every text
+
+
+def test_mutual_information_of_a_code_equals_the_plug_in_estimate_of_its_category():
+    from sklearn.metrics import mutual_info_score
+
+    rng = np.random.default_rng(1)
+    n = 2000
+    sex = rng.choice(["F", "M"], n)
+    level = np.where(sex == "M", rng.integers(0, 12, n), rng.integers(4, 16, n))  # 16 levels, shifted by sex
+    names = np.array([f"level-{k}" for k in range(16)])
+    df = pd.DataFrame({"sex": sex, "education": names[level], "education_num": level + 1,
+                       "hours": rng.normal(40, 5, n) + (sex == "M") * 3})  # continuous: k-NN estimate
+    mi = X.mutual_information(df, "sex", ["education", "education_num", "hours"])
+    reference = mutual_info_score(sex, level) / np.log(2)  # plug-in, nats -> bits
+    assert mi["education"] == pytest.approx(reference, rel=1e-9)
+    assert mi["education_num"] == pytest.approx(reference, rel=1e-9)  # a one-to-one recoding: same information
+    assert 0 < mi["hours"] < X.entropy_bits(sex)

@@ -119,7 +119,7 @@ def test_format_p_value_never_rounds_to_zero():
     A, B = np.array([[1.0, 0.0, 0.0]]), np.array([[-1.0, 0.0, 0.0]])
     res = pt.weat(X, Y, A, B, n_permutations=999, seed=0)  # C(24, 12) partitions: sampled
     assert not res.exact and res.p_value == pytest.approx(1 / 1000)
-    assert pt.format_p_value(res.p_value, draws=999, exact=False) == "<= 1/1,000"
+    assert pt.format_p_value(res.p_value, draws=999, exact=False) == "= 1/1,000"
     assert pt.format_p_value(1 / 6, draws=6, exact=True) == "= 1/6"
     assert pt.format_p_value(0.0123, draws=5000, exact=False) == "0.012"
     for bad in (dict(p=0.0, draws=10, exact=True), dict(p=0.5, draws=0, exact=True)):

@@ -40,3 +40,25 @@ def test_paired_bootstrap_hand_cases():
 def test_paired_bootstrap_bad_input(kwargs):
     with pytest.raises(ValueError):
         stats.paired_bootstrap(**kwargs)
+
+
+def test_welch_interval_matches_scipy_ttest_ind():
+    rng = np.random.default_rng(0)
+    for n_a, n_b in [(3, 3), (5, 3), (2, 7)]:
+        a, b = rng.normal(0.06, 0.01, n_a), rng.normal(0.02, 0.03, n_b)
+        got = stats.welch_interval(a.mean(), a.std(ddof=1), n_a, b.mean(), b.std(ddof=1), n_b, level=0.9)
+        ref = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.9)
+        assert got.estimate == pytest.approx(a.mean() - b.mean())
+        assert (got.low, got.high) == (pytest.approx(ref.low, rel=1e-9), pytest.approx(ref.high, rel=1e-9))
+
+
+def test_welch_interval_hand_case_and_bad_input():
+    # equal sds and sizes: se = sqrt(2 * 1 / 2) = 1, df = 2 -> half-width t_{2, 0.975} = 4.3027
+    got = stats.welch_interval(3.0, 1.0, 2, 1.0, 1.0, 2)
+    assert got.estimate == 2.0 and got.high - 2.0 == pytest.approx(4.302652729749464)
+    assert not got.excludes(0.0)
+    assert stats.welch_interval(1.0, 0.0, 3, 1.0, 0.0, 3) == stats.Interval(0.0, 0.0, 0.0, 0.95)
+    for bad in [dict(n_a=1), dict(sd_a=float("nan")), dict(sd_b=-1.0), dict(level=0.0)]:
+        kwargs = dict(mean_a=1.0, sd_a=0.1, n_a=3, mean_b=0.0, sd_b=0.1, n_b=3) | bad
+        with pytest.raises(ValueError):
+            stats.welch_interval(**kwargs)

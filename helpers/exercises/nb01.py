@@ -155,8 +155,8 @@ experiment(
     "01.5", "how far does the model copy its corpus?",
     outcomes=("narrower", "about the same", "wider"),
     observe=_spread,
-    reasons={"a": "the model only partly learned the occupation-pronoun statistics: its she-ratios are pulled "
-                  "towards the corpus's overall she share",
+    reasons={"a": "the model only partly learned the occupation-pronoun statistics: occupations it saw too rarely "
+                  "keep an uninformed she-ratio (near 0.5, no preference), which narrows the spread",
              "b": "the model exaggerates the corpus's associations (bias amplification)",
              "c": "the model reproduces the corpus's rates, occupation by occupation",
              "d": "the tokenizer splits the pronouns into pieces, so the model cannot see them"},

@@ -142,5 +142,5 @@ experiment(
     nudges={"a": "the run kept the records and changed only the columns, and the share changed.",
             "c": "combined with age, sex, race and country, it is what singles people out in this run.",
             "d": "nothing was removed: k_anonymity only counts class sizes."},
-    hint="Look at the k-anonymity table of section 4: how do the class sizes change row by row as columns are added?",
+    hint="Look at the uniqueness table of section 5: how do the class sizes change row by row as columns are added?",
 )

@@ -19,7 +19,7 @@ def deletion_curve(m: MaskedText, order: Sequence[int], *, steps: int | None = N
     """Scores after hiding the first k words of ``order``, for k = 0..steps (default W).
 
     A faithful attribution, deleted most-important first, makes the score fall fast
-    (Samek et al. 2017, IEEE TNNLS, "Evaluating the visualization of what a deep network has learned").
+    (Samek et al. 2017, IEEE TNNLS, "Evaluating the visualization of what a deep neural network has learned").
     """
     order = np.asarray(order, dtype=int)
     if sorted(order.tolist()) != list(range(m.n_words)):
@@ -40,7 +40,7 @@ def random_deletion_curve(m: MaskedText, *, repeats: int = 10, steps: int | None
 def aopc(curve: Sequence[float]) -> float:
     """Area over the perturbation curve: :math:`\\frac{1}{K+1}\\sum_{k=0}^{K} (f(x) - f(x^{(k)}))`.
 
-    ``curve[k]`` is the score after k deletions, ``curve[0] = f(x)`` (Samek et al. 2017, Eq. 12).
+    ``curve[k]`` is the score after k deletions, ``curve[0] = f(x)`` (Samek et al. 2017).
     """
     c = np.asarray(curve, dtype=np.float64)
     if c.ndim != 1 or len(c) < 2 or not np.isfinite(c).all():

@@ -44,7 +44,7 @@ def lime_explain(m: MaskedText, *, num_samples: int = 1000, num_features: int | 
     """LIME on token ids: LimeTextExplainer's sampling and kernel, fitted by ``LimeBase``.
 
     LIME fits a weighted linear surrogate :math:`g(z) = w_0 + w^\\top z` to the model's scores on
-    the binary masks ``z`` (Ribeiro et al. 2016, Eq. 1-3), with weights :math:`\\pi(z)` from
+    the binary masks ``z`` (Ribeiro et al. 2016, Eq. 1-2), with weights :math:`\\pi(z)` from
     :func:`lime_kernel`, by ridge regression (alpha = 1). Weights of features not selected are 0.
     """
     from lime.lime_base import LimeBase

@@ -8,9 +8,11 @@ Two measures:
   (:func:`proxy_auc`) and one column at a time (:func:`proxy_table`);
 * the mutual information :math:`I(X_j; A) = \\sum p(x, a) \\log \\frac{p(x,a)}{p(x)p(a)}` between each
   column and the attribute (Cover & Thomas 2006, ch. 2), estimated with
-  ``sklearn.feature_selection.mutual_info_classif`` (plug-in for categorical columns, the
-  Kraskov et al. 2004 k-NN estimator for numeric ones), reported in bits and as a share of
-  :math:`H(A)`.
+  ``sklearn.feature_selection.mutual_info_classif`` (plug-in for categorical columns and for numeric
+  ones with at most ``DISCRETE_LEVELS`` distinct values, such as a code; the Kraskov et al. 2004 k-NN estimator,
+  which assumes continuous values, for the others), reported in bits and as a share of :math:`H(A)`. The plug-in
+  estimate is biased upwards by about :math:`(|X|-1)(|A|-1)/(2n\\ln 2)` bits (Miller 1955), so a column with
+  many levels on a few thousand rows shows a little information even when it carries none.
 """
 
 from __future__ import annotations
@@ -76,9 +78,18 @@ def proxy_auc(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] |
     return _cv_auc(df[cols], y, seed=seed, folds=folds, pipeline_first=_design(df, cols))
 
 
+#: A numeric column with at most this many distinct values is treated as categorical by
+#: :func:`mutual_information` (a code such as ``education_num`` then gets the same value as the category it codes).
+DISCRETE_LEVELS = 20
+
+
 def mutual_information(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
                        seed: int = 0) -> pd.Series:
-    """:math:`I(X_j; A)` in bits for each column ``j`` (sorted, largest first)."""
+    """:math:`I(X_j; A)` in bits for each column ``j`` (sorted, largest first).
+
+    Plug-in estimate for categorical columns and numeric columns with at most ``DISCRETE_LEVELS`` distinct values
+    (invariant under a one-to-one recoding of the values), k-NN estimate (Kraskov et al. 2004) for the others.
+    """
     from sklearn.feature_selection import mutual_info_classif
 
     cols = list(columns) if columns is not None else [
@@ -88,7 +99,7 @@ def mutual_information(df: pd.DataFrame, sensitive: str = "sex", columns: Sequen
         pd.factorize(df[c].astype(object))[0] if not pd.api.types.is_numeric_dtype(df[c]) else df[c].to_numpy(float)
         for c in cols
     ])  # fmt: skip
-    discrete = np.array([not pd.api.types.is_numeric_dtype(df[c]) for c in cols])
+    discrete = np.array([not pd.api.types.is_numeric_dtype(df[c]) or df[c].nunique() <= DISCRETE_LEVELS for c in cols])
     mi = mutual_info_classif(X, y, discrete_features=discrete, random_state=seed)
     return pd.Series(mi / np.log(2), index=cols, name="mutual_information_bits").sort_values(ascending=False)
 
