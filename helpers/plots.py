@@ -194,7 +194,7 @@ def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accurac
     for ax, m in zip(axes, metrics):
         df = pd.DataFrame({name: t[m] for name, t in tables.items()})
         df.index = [str(i) for i in df.index]
-        df.columns = [textwrap.fill(str(c), 12) for c in df.columns]  # model names on two or three short lines
+        df.columns = [textwrap.fill(str(c), 13, break_long_words=False) for c in df.columns]  # model names on two or three short lines
         df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
         ax.tick_params(axis="x", labelsize=8)
         names = {"tpr": "true positive rate", "fpr": "false positive rate"}

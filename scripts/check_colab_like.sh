@@ -21,6 +21,7 @@ peft==0.17.1 tensorboard==2.19.0 shap==0.50.0 scikit-learn==1.6.1 imbalanced-lea
 pandas==2.2.2 numpy==2.0.2 matplotlib==3.10.0 tqdm==4.67.1 ipywidgets==7.7.1 ipykernel==6.17.1 ipython==7.34.0
 jupyter-client==7.4.9 jupyter-server==2.14.0 tornado==6.5.1 notebook==6.5.7 nbformat==5.10.4 nbconvert==7.16.6
 nbclient==0.10.2 pytest==8.4.2"
+mkdir -p "$VENV"
 SET="$VENV/colab_set.txt"
 if [ -n "${COLAB_SET:-}" ]; then cp "$COLAB_SET" "$SET"; else echo "$DEFAULT_SET" | tr ' ' '\n' | sed '/^$/d' > "$SET"; fi
 "$PY" -m venv "$VENV"
