@@ -194,9 +194,12 @@ def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accurac
     for ax, m in zip(axes, metrics):
         df = pd.DataFrame({name: t[m] for name, t in tables.items()})
         df.index = [str(i) for i in df.index]
-        df.columns = [textwrap.fill(str(c), 13, break_long_words=False) for c in df.columns]  # model names on two or three short lines
+        if len(tables) <= 2:  # model names on two or three short lines; more names are slanted below instead
+            df.columns = [textwrap.fill(str(c), 13, break_long_words=False) for c in df.columns]
         df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
         ax.tick_params(axis="x", labelsize=8)
+        if len(tables) > 2:  # side by side, three or more names collide: slant them
+            plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
         names = {"tpr": "true positive rate", "fpr": "false positive rate"}
         ax.set_title(names.get(m, m.replace("_", " ")))
         ax.set_xlabel("model")
@@ -568,7 +571,7 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
     ax.set_ylabel("accuracy on the test split (share correct)")
     ax.set_title(title or f"The accuracy–fairness frontier ({gap.upper()}); mean ± 1 sd over seeds")
     # below the axes, so it never hides the end of a curve
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     return ax
 
 

@@ -32,6 +32,34 @@ def _shown(labels, locs, lim):
     return [t for t, loc in zip(labels, locs) if lo - 1e-9 * abs(hi - lo) <= loc <= hi + 1e-9 * abs(hi - lo)]
 
 
+def _slanted(labels) -> bool:
+    return bool(labels) and labels[0].get_rotation() % 90 != 0
+
+
+def _slanted_overlap(labels, renderer) -> bool:
+    """Slanted tick labels (parallel lines of text at angle θ) collide when the distance between neighbouring
+    anchors times sin θ is less than a label's height; their upright bounding boxes always overlap, so that test
+    cannot be used."""
+    shown = [t for t in labels if t.get_visible() and t.get_text().strip()]
+    if not _slanted(shown):
+        return False
+    theta = np.deg2rad(shown[0].get_rotation())
+    rows = []
+    for t in shown:
+        rot = t.get_rotation()
+        t.set_rotation(0)
+        height = t.get_window_extent(renderer).height
+        t.set_rotation(rot)
+        rows.append((t.get_transform().transform(t.get_position())[0], height))
+    rows.sort()
+    return any((x2 - x1) * abs(np.sin(theta)) < (h1 + h2) / 2 for (x1, h1), (x2, h2) in zip(rows, rows[1:]))
+
+
+def _twins(a, b) -> bool:
+    """Axes drawn in the same box (``ax.twinx()``)."""
+    return tuple(a.get_position().bounds) == tuple(b.get_position().bounds)
+
+
 def layout_problems(fig) -> list[str]:
     """Overlapping tick labels, axis labels or tick labels over another panel, legends over plotted points."""
     fig.canvas.draw()
@@ -42,9 +70,10 @@ def layout_problems(fig) -> list[str]:
         ticks = {"x": _shown(ax.get_xticklabels(), ax.get_xticks(), ax.get_xlim()),
                  "y": _shown(ax.get_yticklabels(), ax.get_yticks(), ax.get_ylim())}
         for which, labels in ticks.items():
-            for a, b in itertools.combinations(_texts(labels, renderer), 2):
-                if a.overlaps(b):
-                    problems.append(f"axes {n}: {which} tick labels overlap")
+            if _slanted_overlap(labels, renderer) or any(
+                    a.overlaps(b) for a, b in itertools.combinations(_texts(labels, renderer), 2)
+                    if not _slanted(labels)):
+                problems.append(f"axes {n}: {which} tick labels overlap")
         own = _texts([ax.xaxis.label, ax.yaxis.label, *ticks["x"], *ticks["y"]], renderer)
         for m, other in enumerate(axes):
             if other is not ax and any(t.overlaps(other.get_window_extent(renderer)) for t in own):
@@ -52,6 +81,11 @@ def layout_problems(fig) -> list[str]:
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():
             box = legend.get_window_extent(renderer)
+            for m, other in enumerate(axes):
+                theirs = other.get_legend()
+                if other is not ax and not _twins(ax, other) and (box.overlaps(other.get_window_extent(renderer)) or (
+                        theirs is not None and theirs.get_visible() and box.overlaps(theirs.get_window_extent(renderer)))):
+                    problems.append(f"axes {n}: the legend lies over axes {m} or its legend")
             for line in ax.lines:
                 pts = line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
                 if any(box.contains(x, y) for x, y in pts if np.isfinite(x) and np.isfinite(y)):
@@ -74,12 +108,19 @@ def test_the_checker_finds_overlaps():
     ax.legend(loc="center", bbox_to_anchor=(0.5, 0.5))
     found = layout_problems(fig)
     assert any("tick labels overlap" in p for p in found) and any("legend hides" in p for p in found)
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_xticks(range(20), [f"label {i}" for i in range(20)], rotation=40, ha="right")
+    assert layout_problems(fig) == ["axes 0: x tick labels overlap"]  # slanted, still too many
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_xticks(range(3), ["label a", "label b", "label c"], rotation=40, ha="right")
+    assert layout_problems(fig) == []
 
 
 def test_frontier_side_by_side_legend_hides_no_point_and_labels_are_readable():
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
-    plots.plot_frontier(_frontier_rows(), gap="dp", ax=axes[0])
-    plots.plot_frontier(_frontier_rows(), gap="dp", ax=axes[1])
+    """As notebook 04 draws them: three panels in one row."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
+    for ax in axes:
+        plots.plot_frontier(_frontier_rows(), gap="dp", ax=ax)
     plt.tight_layout()
     assert layout_problems(fig) == []
     labels = [t for t in axes[0].texts if t.get_text().startswith(("λ", "δ"))]
@@ -175,7 +216,8 @@ def _sweep(param, values):
 def _group_tables():
     table = pd.DataFrame({"selection_rate": [0.1, 0.3], "tpr": [0.5, 0.7], "fpr": [0.02, 0.1],
                           "accuracy": [0.9, 0.8]}, index=SEX)
-    return {"unconstrained": table, "constrained DP≤0.02": table * 0.9, "constrained EO≤0.03": table * 0.95}
+    return {"unconstrained": table, "DP≤0.02": table * 0.9, "EO≤0.03": table * 0.95, "AP≤0.02": table * 0.97,
+            "constrained, gap ≤ δ (long name)": table * 0.8}
 
 
 def _weat():
