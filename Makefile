@@ -2,7 +2,7 @@
 PY ?= python3
 MODE ?=
 
-.PHONY: help install run test lab lowest strip badges lint clean
+.PHONY: help install run test lab lowest colab-like strip badges lint clean
 
 help:
 	@echo "make run    - execute every notebook headless into build/<mode>/ (MODE=smoke|cpu|gpu)"
@@ -10,6 +10,7 @@ help:
 	@echo "make test   - run the tests (they execute every notebook in smoke mode)"
 	@echo "make lab    - open JupyterLab on the notebooks (installs only what is missing; works as root)"
 	@echo "make lowest - install the lowest declared versions in /tmp and run the smoke tests"
+	@echo "make colab-like - Colab's preinstalled versions + the setup cell's install in /tmp; notebook 02 and the smoke tests"
 	@echo "make strip  - remove outputs from notebooks before committing"
 	@echo "make badges - point badges and setup cells at helpers.config.REPOSITORY"
 	@echo "make lint   - ruff"
@@ -28,6 +29,9 @@ lab:
 
 lowest:
 	scripts/check_lowest.sh
+
+colab-like:
+	scripts/check_colab_like.sh
 
 strip:
 	$(PY) -m helpers strip

@@ -10,11 +10,12 @@ import argparse
 import hashlib
 import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from .install import COLAB_KEEP, requirements_to_install
 
 ROOT = Path(__file__).resolve().parent.parent
 NEEDED = ("torch", "transformers", "shap", "lime", "fairlearn", "sklearn", "pandas", "matplotlib",
@@ -80,43 +81,6 @@ def ensure_installed(*, force: bool = False, modules: tuple[str, ...] = NEEDED) 
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(req)], check=True)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
-
-
-#: Left as Colab ships them: its Jupyter stack (upgrading ipykernel pulls jupyter-client and tornado, which Colab
-#: warns can crash the runtime), its ipywidgets 7 (its renderer) and the tools only a headless run needs.
-COLAB_KEEP = ("jupyterlab", "ipykernel", "ipywidgets", "nbclient", "nbconvert", "nbformat", "pytest")
-
-
-def requirements_to_install(req: Path | None = None, *, skip: tuple[str, ...] = ()) -> list[str]:
-    """Lines of requirements.txt whose package is not installed, or installed outside the declared range.
-
-    Version ranges are checked with ``packaging`` where it is importable (it is on Colab); without it, any
-    installed version counts as fine.
-    """
-    from importlib import metadata
-
-    try:
-        from packaging.specifiers import SpecifierSet
-        from packaging.version import Version
-    except ImportError:  # pragma: no cover - pip vendors it, but not importably
-        SpecifierSet = Version = None  # noqa: N806
-    todo = []
-    for line in (req or ROOT / "requirements.txt").read_text().splitlines():
-        spec = line.split("#")[0].strip()
-        if not spec:
-            continue
-        name = re.split(r"[<>=!~ \[]", spec)[0]
-        if name.lower() in skip:
-            continue
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            todo.append(spec)
-            continue
-        if SpecifierSet is not None and not SpecifierSet(spec[len(name):].strip()).contains(Version(installed),
-                                                                                            prereleases=True):
-            todo.append(spec)
-    return todo
 
 
 def colab_install() -> int:

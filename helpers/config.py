@@ -379,6 +379,16 @@ def torch_build_note(cuda: str | None, device_type: str) -> str:
             "install, see README)")
 
 
+def _version_problems() -> list[str]:
+    """Installed packages outside requirements.txt's ranges (:func:`helpers.install.version_problems`); on Colab
+    its own Jupyter stack and ipywidgets 7 are expected and not listed."""
+    from .install import COLAB_KEEP, ROOT, version_problems
+
+    if not (ROOT / "requirements.txt").is_file():
+        return []
+    return version_problems(skip=COLAB_KEEP if on_colab() else ())
+
+
 def on_colab() -> bool:
     """True inside Google Colab."""
     import sys
@@ -424,6 +434,10 @@ def start(notebook: str, *, seed: int = 0, quiet: bool = True) -> dict[str, str]
     when = f"; expected run time in {m} mode: about {expected[MODES.index(m)]:g} min" if expected else ""
     print(f"[{notebook}] mode={m} device={info.get('device')} torch={info.get('torch')} "
           f"({info.get('torch_build', '?')}){when}")
+    out_of_range = _version_problems()
+    if out_of_range:
+        print(f"Outside the versions the workbook declares (requirements.txt): {'; '.join(out_of_range)}. "
+              "`python3 -m helpers install` installs them (on Colab, the setup cell); then restart the kernel.")
     if on_colab() and info.get("device") == "cpu":
         print("This Colab runtime has no GPU. For the full-size runs choose Runtime > Change runtime type > "
               "T4 GPU, then run the notebook again (everything also works, smaller, on the CPU).")

@@ -286,12 +286,12 @@ def plot_dp_sweep(table, *, title: str = "DP-SGD: what each epsilon costs and bu
     for col in [c for c in table.columns if c.startswith("accuracy")]:
         a1.plot(x, table[col], marker="o", label=col.replace("accuracy.", "") if "." in col else "all")
     a1.set(xticks=x, xticklabels=labels, xlabel="target ε (δ = 1/n)", ylabel="test accuracy", title="Accuracy")
-    a1.legend(frameon=False)
+    a1.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # never on a line
     a2.plot(x, table["mia_best_advantage"], marker="o", label="measured: loss-threshold attack, best TPR − FPR")
     a2.plot(x, table["advantage_bound"], marker="s", ls="--", label="bound (e^ε − 1 + 2δ)/(e^ε + 1)")
     a2.set(xticks=x, xticklabels=labels, xlabel="target ε (δ = 1/n)", ylabel="membership advantage", ylim=(0, 1.05),
            title="Membership inference")
-    a2.legend(frameon=False, fontsize=8)
+    a2.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -194,11 +194,12 @@ def plot_group_metrics(tables, metrics=("selection_rate", "tpr", "fpr", "accurac
     for ax, m in zip(axes, metrics):
         df = pd.DataFrame({name: t[m] for name, t in tables.items()})
         df.index = [str(i) for i in df.index]
-        df.columns = [textwrap.fill(str(c), 12, break_long_words=False) for c in df.columns]  # model names on two or three short lines
+        if len(tables) <= 2:  # model names on two or three short lines; more names are slanted below instead
+            df.columns = [textwrap.fill(str(c), 13, break_long_words=False) for c in df.columns]
         df.T.plot.bar(ax=ax, rot=0, width=0.8, legend=ax is axes[0])
         ax.tick_params(axis="x", labelsize=8)
-        if len(df.columns) > 3:  # four or more model names side by side: slant them so they do not touch
-            plt.setp(ax.get_xticklabels(), rotation=25, ha="right", rotation_mode="anchor")
+        if len(tables) > 2:  # side by side, three or more names collide: slant them
+            plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
         names = {"tpr": "true positive rate", "fpr": "false positive rate"}
         ax.set_title(names.get(m, m.replace("_", " ")))
         ax.set_xlabel("model")

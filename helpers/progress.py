@@ -29,7 +29,11 @@ def _text_when_closed_class():
             if show and not self.disable:
                 from IPython.display import display
 
-                self._handle = display(self.container, display_id=True)
+                # the widget's mime bundle, not the widget: ipywidgets 7 (Colab) displays a widget object through
+                # _ipython_display_, which drops the display id, so close() could not replace it
+                view = {"version_major": 2, "version_minor": 0, "model_id": self.container.model_id}
+                self._handle = display({"text/plain": repr(self.container),
+                                        "application/vnd.jupyter.widget-view+json": view}, raw=True, display_id=True)
                 self.displayed = True
 
         def close(self):

@@ -5,7 +5,11 @@ Each figure is drawn with the Agg renderer and the text extents matplotlib compu
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import itertools
+import pkgutil
+from types import SimpleNamespace
 
 import matplotlib
 
@@ -28,6 +32,34 @@ def _shown(labels, locs, lim):
     return [t for t, loc in zip(labels, locs) if lo - 1e-9 * abs(hi - lo) <= loc <= hi + 1e-9 * abs(hi - lo)]
 
 
+def _slanted(labels) -> bool:
+    return bool(labels) and labels[0].get_rotation() % 90 != 0
+
+
+def _slanted_overlap(labels, renderer) -> bool:
+    """Slanted tick labels (parallel lines of text at angle θ) collide when the distance between neighbouring
+    anchors times sin θ is less than a label's height; their upright bounding boxes always overlap, so that test
+    cannot be used."""
+    shown = [t for t in labels if t.get_visible() and t.get_text().strip()]
+    if not _slanted(shown):
+        return False
+    theta = np.deg2rad(shown[0].get_rotation())
+    rows = []
+    for t in shown:
+        rot = t.get_rotation()
+        t.set_rotation(0)
+        height = t.get_window_extent(renderer).height
+        t.set_rotation(rot)
+        rows.append((t.get_transform().transform(t.get_position())[0], height))
+    rows.sort()
+    return any((x2 - x1) * abs(np.sin(theta)) < (h1 + h2) / 2 for (x1, h1), (x2, h2) in zip(rows, rows[1:]))
+
+
+def _twins(a, b) -> bool:
+    """Axes drawn in the same box (``ax.twinx()``)."""
+    return tuple(a.get_position().bounds) == tuple(b.get_position().bounds)
+
+
 def layout_problems(fig) -> list[str]:
     """Overlapping tick labels, axis labels or tick labels over another panel, legends over plotted points."""
     fig.canvas.draw()
@@ -38,9 +70,10 @@ def layout_problems(fig) -> list[str]:
         ticks = {"x": _shown(ax.get_xticklabels(), ax.get_xticks(), ax.get_xlim()),
                  "y": _shown(ax.get_yticklabels(), ax.get_yticks(), ax.get_ylim())}
         for which, labels in ticks.items():
-            for a, b in itertools.combinations(_texts(labels, renderer), 2):
-                if a.overlaps(b):
-                    problems.append(f"axes {n}: {which} tick labels overlap")
+            if _slanted_overlap(labels, renderer) or any(
+                    a.overlaps(b) for a, b in itertools.combinations(_texts(labels, renderer), 2)
+                    if not _slanted(labels)):
+                problems.append(f"axes {n}: {which} tick labels overlap")
         own = _texts([ax.xaxis.label, ax.yaxis.label, *ticks["x"], *ticks["y"]], renderer)
         for m, other in enumerate(axes):
             if other is not ax and any(t.overlaps(other.get_window_extent(renderer)) for t in own):
@@ -48,6 +81,11 @@ def layout_problems(fig) -> list[str]:
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():
             box = legend.get_window_extent(renderer)
+            for m, other in enumerate(axes):
+                theirs = other.get_legend()
+                if other is not ax and not _twins(ax, other) and (box.overlaps(other.get_window_extent(renderer)) or (
+                        theirs is not None and theirs.get_visible() and box.overlaps(theirs.get_window_extent(renderer)))):
+                    problems.append(f"axes {n}: the legend lies over axes {m} or its legend")
             for line in ax.lines:
                 pts = line.get_transform().transform(np.column_stack(line.get_data()).astype(float))
                 if any(box.contains(x, y) for x, y in pts if np.isfinite(x) and np.isfinite(y)):
@@ -70,40 +108,19 @@ def test_the_checker_finds_overlaps():
     ax.legend(loc="center", bbox_to_anchor=(0.5, 0.5))
     found = layout_problems(fig)
     assert any("tick labels overlap" in p for p in found) and any("legend hides" in p for p in found)
-
-
-def test_who_pays_model_names_do_not_overlap():
-    groups = ["Female", "Male"]
-    table = pd.DataFrame({"selection_rate": [0.1, 0.3], "tpr": [0.5, 0.7], "fpr": [0.02, 0.1],
-                          "accuracy": [0.9, 0.8]}, index=groups)
-    tables = {"unconstrained": table, "constrained DP≤0.02": table * 0.9, "constrained EO≤0.03": table * 0.95}
-    fig = plots.plot_group_metrics(tables, title="Who pays: per-group rates before and after the constraint")
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_xticks(range(20), [f"label {i}" for i in range(20)], rotation=40, ha="right")
+    assert layout_problems(fig) == ["axes 0: x tick labels overlap"]  # slanted, still too many
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.set_xticks(range(3), ["label a", "label b", "label c"], rotation=40, ha="right")
     assert layout_problems(fig) == []
 
 
-def test_decay_heatmaps_labels_stay_in_their_panel():
-    rows = [{"method": m, "lr": lr, "decay": d, "val_acc": 0.7 + 0.01 * i}
-            for m in ("Adam+L2", "AdamW") for i, (lr, d) in enumerate(itertools.product(
-                (1e-3, 3e-3, 1e-2, 3e-2), (1e-3, 1e-2, 1e-1, 1.0, 10.0)))]
-    axes = plots.plot_decay_heatmaps(pd.DataFrame(rows))
-    assert layout_problems(axes[0].figure) == []
-
-
-def test_frontier_legend_hides_no_point():
-    rows = []
-    for seed in (0, 1):
-        for i, lam in enumerate((0.25, 0.5, 1.0, 2.0, 4.0, 8.0)):
-            rows.append(dict(method="penalty", constraint="dp", param=lam, seed=seed,
-                             accuracy=0.82 - 0.01 * i, dp=0.18 - 0.03 * i, eo=0.1))
-        for i, delta in enumerate((0.15, 0.1, 0.05, 0.03, 0.02, 0.0)):
-            rows.append(dict(method="lagrangian", constraint="dp", param=delta, seed=seed,
-                             accuracy=0.815 - 0.008 * i, dp=delta + 0.01, eo=0.1))
-        for method, acc, dp in (("unconstrained", 0.83, 0.19), ("reweighing", 0.82, 0.12),
-                                ("expgrad", 0.80, 0.03), ("threshold", 0.79, 0.02)):
-            rows.append(dict(method=method, constraint="dp", param=np.nan, seed=seed, accuracy=acc, dp=dp, eo=0.1))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
-    plots.plot_frontier(pd.DataFrame(rows), gap="dp", ax=axes[0])
-    plots.plot_frontier(pd.DataFrame(rows), gap="dp", ax=axes[1])
+def test_frontier_side_by_side_legend_hides_no_point_and_labels_are_readable():
+    """As notebook 04 draws them: three panels in one row."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
+    for ax in axes:
+        plots.plot_frontier(_frontier_rows(), gap="dp", ax=ax)
     plt.tight_layout()
     assert layout_problems(fig) == []
     labels = [t for t in axes[0].texts if t.get_text().startswith(("λ", "δ"))]
@@ -124,17 +141,171 @@ def test_shap_text_plot_has_colours_a_browser_reads_and_no_maths():
     assert html.startswith("<div class='tex2jax_ignore'>") and "$2,392" in html
 
 
+# --- every plot helper ---------------------------------------------------------------------------------------------
+# Each public plot_* function anywhere in `helpers` is drawn with inputs shaped like the notebooks' (their real
+# group, model and method names) and checked. A new plot helper fails test_every_plot_helper_has_an_example until
+# it gets an entry in EXAMPLES.
+
+
+def plot_helpers() -> dict[str, object]:
+    """Every public ``plot_*`` function defined in a ``helpers`` module (found by walking the package)."""
+    import helpers
+
+    found = {}
+    for info in pkgutil.walk_packages(helpers.__path__, "helpers."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if name.startswith("plot_") and inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                found[name] = obj
+    return found
+
+
+PLOT_HELPERS = plot_helpers()
+RNG = np.random.default_rng(0)
+RACES = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"]
+SEX = ["Female", "Male"]
+
+
 def _race_rates():
-    groups = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"]
-    return pd.DataFrame({"original": [0.26, 0.12, 0.28, 0.12, 0.09], "reweighed": [0.24] * 5}, index=groups)
+    return pd.DataFrame({"original": [0.26, 0.12, 0.28, 0.12, 0.09], "reweighed": [0.24] * 5}, index=RACES)
 
 
-@pytest.mark.parametrize("draw", [
-    lambda: plots.plot_group_bars(_race_rates(), reference=0.24, title="base rates").figure,
-    lambda: plots.plot_base_rates_compared(_race_rates(), ess={"original": 3000, "reweighed": 2712.4}).figure,
-    lambda: plots.plot_k_anonymity(np.random.default_rng(0).integers(1, 2000, size=3000)).figure,
-    lambda: plots.plot_proxies(pd.DataFrame({"auc": np.linspace(0.5, 0.95, 12), "mi_share": np.linspace(0, 0.4, 12)},
-                                            index=[f"marital-status-{i}" for i in range(12)])),
-], ids=["group_bars", "base_rates_compared", "k_anonymity", "proxies"])
-def test_more_plot_helpers_have_no_overlapping_labels(draw):
-    assert layout_problems(draw()) == []
+def _frontier_rows():
+    rows = []
+    for seed in (0, 1):
+        for i, lam in enumerate((0.25, 0.5, 1.0, 2.0, 4.0, 8.0)):
+            rows.append(dict(method="penalty", constraint="dp", param=lam, seed=seed,
+                             accuracy=0.82 - 0.01 * i, dp=0.18 - 0.03 * i, eo=0.1))
+        for i, delta in enumerate((0.15, 0.1, 0.05, 0.03, 0.02, 0.0)):
+            rows.append(dict(method="lagrangian", constraint="dp", param=delta, seed=seed,
+                             accuracy=0.815 - 0.008 * i, dp=delta + 0.01, eo=0.1))
+        for method, acc, dp in (("unconstrained", 0.83, 0.19), ("reweighing", 0.82, 0.12),
+                                ("expgrad", 0.80, 0.03), ("threshold", 0.79, 0.02)):
+            rows.append(dict(method=method, constraint="dp", param=np.nan, seed=seed, accuracy=acc, dp=dp, eo=0.1))
+    return pd.DataFrame(rows)
+
+
+def _train_result(best_epoch=None, epochs=30):
+    e = np.arange(1, epochs + 1)
+    history = pd.DataFrame({"epoch": e, "train_loss": 0.6 * np.exp(-e / 8), "val_loss": 0.35 + 0.004 * e,
+                            "train_acc": 0.8 + 0.006 * e, "val_acc": 0.82 - 0.001 * e})
+    return SimpleNamespace(history=history, best_epoch=best_epoch)
+
+
+def _attribution():
+    from helpers.explain.core import Attribution
+
+    words = "age: 52; workclass: Self-emp-inc; education: Doctorate; marital-status: Married-civ-spouse".split()
+    return Attribution(tokens=words, weights=RNG.normal(0, 0.05, len(words)), method="LIME", label=">50K",
+                       prediction=0.81, base_value=0.24)
+
+
+def _decay_grid():
+    return pd.DataFrame([{"method": m, "lr": lr, "decay": d, "val_acc": 0.7 + 0.01 * i}
+                         for m in ("Adam+L2", "AdamW") for i, (lr, d) in enumerate(itertools.product(
+                             (1e-3, 3e-3, 1e-2, 3e-2), (1e-3, 1e-2, 1e-1, 1.0, 10.0)))])
+
+
+def _sweep(param, values):
+    return pd.DataFrame([{param: v, "seed": s, "train_acc": 0.85 + 0.01 * s - 0.02 * i,
+                          "val_acc": 0.82 - 0.01 * abs(i - 2)} for i, v in enumerate(values) for s in (0, 1, 2)])
+
+
+def _group_tables():
+    table = pd.DataFrame({"selection_rate": [0.1, 0.3], "tpr": [0.5, 0.7], "fpr": [0.02, 0.1],
+                          "accuracy": [0.9, 0.8]}, index=SEX)
+    return {"unconstrained": table, "DP≤0.02": table * 0.9, "EO≤0.03": table * 0.95, "AP≤0.02": table * 0.97,
+            "constrained, gap ≤ δ (long name)": table * 0.8}
+
+
+def _weat():
+    tests = ["WEAT 1: flowers/insects vs pleasant/unpleasant", "WEAT 6: career/family vs male/female names",
+             "WEAT 7: maths/arts vs male/female terms", "WEAT 8: science/arts vs male/female terms"]
+    return pd.DataFrame([{"test": t, "method": m, "effect_size": RNG.uniform(-0.5, 1.5), "glove_d": 1.5 - 0.1 * i,
+                          "iat_d": 1.0 if i else np.nan} for i, t in enumerate(tests) for m in ("WEAT", "SEAT")])
+
+
+def _dp_table():
+    eps = [0.5, 1.0, 2.0, 4.0, 8.0, float("inf")]
+    return pd.DataFrame({"accuracy": np.linspace(0.76, 0.83, 6), "accuracy.Female": np.linspace(0.86, 0.9, 6),
+                         "accuracy.Male": np.linspace(0.7, 0.79, 6), "mia_best_advantage": np.linspace(0.01, 0.08, 6),
+                         "advantage_bound": [np.tanh(e / 2) for e in eps]}, index=pd.Index(eps, name="target_epsilon"))
+
+
+EXAMPLES = {
+    "plot_pretraining": lambda f: f(pd.DataFrame({"step": [0, 50, 100, 150, 200], "heldout_loss": [9, 6, 5, 4.6, 4.4],
+                                                  "train_loss": [np.nan, 7, 5.5, 4.9, 4.6],
+                                                  "heldout_accuracy": [0, 0.1, 0.16, 0.19, 0.2]}),
+                                    baseline={"loss": 6.2, "accuracy": 0.06}),
+    "plot_bias_absorption": lambda f: f(pd.DataFrame({"n": RNG.integers(5, 200, 12), "corpus_she_rate": RNG.uniform(0, 1, 12),
+                                                      "model_she_ratio": RNG.uniform(0, 1, 12)},
+                                                     index=[f"occupation {i}" for i in range(12)]), 0.41, (0.1, 0.7)),
+    "plot_weat": lambda f: f(_weat()),
+    "plot_group_bars": lambda f: f(_race_rates(), reference=0.24, title="base rates"),
+    "plot_representation": lambda f: f(pd.DataFrame({"share": [0.6, 0.25, 0.1, 0.03, 0.02]},
+                                                    index=[("Male", r) for r in RACES])),
+    "plot_k_anonymity": lambda f: f(RNG.integers(1, 2000, size=3000)),
+    "plot_proxies": lambda f: f(pd.DataFrame({"auc": np.linspace(0.5, 0.95, 12), "mi_share": np.linspace(0, 0.4, 12)},
+                                             index=[f"marital-status-{i}" for i in range(12)])),
+    "plot_base_rates_compared": lambda f: f(_race_rates(), ess={"original": 3000, "reweighed": 2712.4}),
+    "plot_group_metrics": lambda f: f(_group_tables(), title="Who pays: per-group rates before and after the constraint"),
+    "plot_calibration_by_group": lambda f: f(RNG.integers(0, 2, 400), RNG.uniform(0, 1, 400), RNG.choice(SEX, 400)),
+    "plot_accuracy_vs_gap": lambda f: f(pd.DataFrame({"accuracy": [0.83, 0.82, 0.8], "dp_difference": [0.18, 0.1, 0.02],
+                                                      "accuracy_sd": [0.01, np.nan, 0.01],
+                                                      "dp_difference_sd": [0.02, 0.01, np.nan]},
+                                                     index=["frozen encoder + head", "LoRA", "reweighed head"])),
+    "plot_overfitting_curves": lambda f: f({"fixed epochs": _train_result(),
+                                           "early stopping (patience 10)": _train_result(best_epoch=12)}),
+    "plot_regularization_sweep": lambda f: f(_sweep("l2", [0.0, 1e-4, 1e-3, 1e-2, 1e-1]), "l2", log=True,
+                                             xlabel="L2 strength λ (log scale; 0 = none)"),
+    "plot_decay_heatmaps": lambda f: f(_decay_grid()),
+    "plot_reliability_diagram": lambda f: f({"single pass (ECE 0.041)": pd.DataFrame(
+        {"confidence": np.linspace(0.05, 0.95, 10), "accuracy": np.linspace(0.02, 0.9, 10), "count": np.arange(1, 11)}),
+        "MC dropout (ECE 0.035)": pd.DataFrame({"confidence": np.linspace(0.06, 0.94, 10),
+                                                "accuracy": np.linspace(0.05, 0.93, 10), "count": np.arange(10, 0, -1)})}),
+    "plot_group_gap_bars": lambda f: f(pd.DataFrame({"no regularisation": [0.05, 0.12], "L2 λ = 0.01": [0.02, 0.06],
+                                                     "dropout p = 0.5": [0.03, 0.05]}, index=SEX)),
+    "plot_attack_success": lambda f: f({"before defence": {0: 0.0, 1: 0.2, 2: 0.35, 3: 0.5},
+                                       "after defence (augmented)": {0: 0.0, 1: 0.1, 2: 0.2, 3: 0.3}}),
+    "plot_membership_losses": lambda f: f({"no DP": (RNG.exponential(0.2, 300), RNG.exponential(0.4, 300)),
+                                          "DP-SGD ε = 1": (RNG.exponential(0.4, 300), RNG.exponential(0.42, 300))}),
+    "plot_attribution_bars": lambda f: f(_attribution(), top=10),
+    "plot_deletion_curves": lambda f: f({"LIME order": np.linspace(0.8, 0.3, 9), "SHAP order": np.linspace(0.8, 0.25, 9),
+                                        "random order (mean of 20)": np.linspace(0.8, 0.6, 9)}),
+    "plot_token_importance": lambda f: f({m: pd.DataFrame({"word": ["Husband", "Wife", "Female", "Male", "Own-child"],
+                                                           "mean_abs": RNG.uniform(0, 0.1, 5)})
+                                         for m in ("fine-tuned", "fine-tuned on sex-blind text")}),
+    "plot_frontier": lambda f: f(_frontier_rows(), gap="dp"),
+    "plot_multiplier": lambda f: f(pd.DataFrame({"step": np.arange(200), "lam": np.cumsum(RNG.uniform(0, 0.02, 200)),
+                                                 "gap_estimate": 0.2 * np.exp(-np.arange(200) / 60)}), delta=0.02),
+    "plot_history": lambda f: f([{"epoch": e, "train_loss": 0.6 / e, "val_loss": 0.4 + 0.01 * e, "val_accuracy": 0.8,
+                                  "val_selection_rate.Female": 0.08, "val_selection_rate.Male": 0.3}
+                                 for e in range(1, 11)], title="Logistic head on frozen embeddings"),
+    "plot_dp_sweep": lambda f: f(_dp_table()),
+}
+
+
+def _figure(drawn):
+    """The figure of what a plot helper returned: a Figure, an Axes, or an array or list of Axes."""
+    if hasattr(drawn, "savefig"):
+        return drawn
+    if hasattr(drawn, "figure"):
+        return drawn.figure
+    return np.ravel(drawn)[0].figure
+
+
+def test_every_plot_helper_has_an_example():
+    assert len(PLOT_HELPERS) >= 20, sorted(PLOT_HELPERS)  # the walk found the package's plot helpers
+    assert sorted(set(PLOT_HELPERS) - set(EXAMPLES)) == [], "add an example input for each new plot helper"
+    assert sorted(set(EXAMPLES) - set(PLOT_HELPERS)) == [], "examples for plot helpers that no longer exist"
+
+
+@pytest.mark.parametrize("name", sorted(PLOT_HELPERS))
+def test_plot_helper_labels_do_not_overlap(name):
+    if name not in EXAMPLES:
+        pytest.fail(f"{name} has no example input in EXAMPLES")
+    fig = _figure(EXAMPLES[name](PLOT_HELPERS[name]))
+    assert any(ax.has_data() for ax in fig.axes), f"{name} drew nothing"
+    assert layout_problems(fig) == []

@@ -164,7 +164,7 @@ def leakage_gap(X, y, groups, X_fresh, y_fresh, groups_fresh, *, method: Method 
 
     r = resample_cells(X, groups, y, method=method, seed=seed)
     tr, te = train_test_split(np.arange(len(r.labels)), test_size=test_fraction, random_state=seed,
-                              stratify=r.groups.astype(str) + "|" + r.labels.astype(str))
+                              stratify=[f"{g}|{lab}" for g, lab in zip(r.groups, r.labels)])  # NumPy 1.26 cannot add str arrays
     fitted = clone(model).fit(r.X[tr], r.labels[tr])
     reported = float((fitted.predict(r.X[te]) == r.labels[te]).mean())
     f = resample_cells(X_fresh, groups_fresh, y_fresh, method=method, seed=seed + 1)
