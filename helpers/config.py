@@ -94,6 +94,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "reg_epochs":              (15,    60,    100),    # epochs per training run of the MLP head
     "reg_lrs":                 ((1e-3, 1e-2), (1e-3, 3e-3, 1e-2, 3e-2), (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
     "reg_decays":              ((1e-2, 1.0), (1e-3, 1e-2, 1e-1, 1.0, 10.0), (1e-3, 1e-2, 1e-1, 1.0, 10.0)),
+    "reg_step_decays":         ((1e-4, 1e-2), (1e-4, 1e-3, 3e-3, 1e-2, 3e-2), (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)),  # AdamW: shrink per step
     "reg_mc_passes":           (5,     20,    20),     # T stochastic passes for MC dropout
     # --- 06_explanations --------------------------------------------------------------------
     "explain_train_rows":      (32,    600,   None),   # 06: rows fine-tuned on (each of the two models)

@@ -120,3 +120,12 @@ def test_readable_errors():
         dp.epsilon_from_rdp([1.0], [2], 0.0)
     with pytest.raises(ValueError, match="epsilon"):
         dp.train_dp_head(np.zeros((4, 2)), [0, 1, 0, 1], epsilon=0.0, delta=0.1)
+
+
+def test_default_delta_is_well_below_one_over_n_and_sweep_refuses_one_over_n():
+    assert dp.default_delta(1500) == pytest.approx(1 / 15000)
+    X, y = np.zeros((20, 3), np.float32), np.r_[np.zeros(10), np.ones(10)]
+    with pytest.raises(ValueError, match="1/n"):
+        dp.dp_sweep(X, y, X, y, ["a"] * 20, delta=1 / 20)
+    with pytest.raises(ValueError, match="positive integer"):
+        dp.default_delta(0)
