@@ -115,7 +115,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb07_attack_rows":        (4,     25,    500),    # sentences attacked (test, and train for the defence)
     "nb07_augment_rows":       (20,    200,   5000),   # training sentences copied with random substitutions
     "nb07_mia_rows":           (100,   400,   2000),   # members = non-members per membership-inference run
-    "nb07_mlp_epochs":         (20,    300,   200),    # epochs of the unregularised (memorising) MLP
+    "nb07_mlp_epochs":         (20,    300,   300),    # epochs of the unregularised (memorising) MLP
     "nb07_dp_epochs":          (2,     30,    30),     # epochs of each DP-SGD head (one per epsilon)
 }
 
