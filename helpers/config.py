@@ -97,6 +97,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "reg_epochs":              (15,    60,    100),    # epochs per training run of the MLP head
     "reg_lrs":                 ((1e-3, 1e-2), (1e-3, 3e-3, 1e-2, 3e-2), (3e-4, 1e-3, 3e-3, 1e-2, 3e-2)),
     "reg_decays":              ((1e-2, 1.0), (1e-3, 1e-2, 1e-1, 1.0, 10.0), (1e-3, 1e-2, 1e-1, 1.0, 10.0)),
+    "reg_step_decays":         ((1e-4, 1e-2), (1e-4, 1e-3, 3e-3, 1e-2, 3e-2), (1e-4, 1e-3, 3e-3, 1e-2, 3e-2)),  # AdamW: shrink per step
     "reg_mc_passes":           (5,     20,    20),     # T stochastic passes for MC dropout
     # --- 06_explanations --------------------------------------------------------------------
     "explain_train_rows":      (32,    600,   None),   # 06: rows fine-tuned on (each of the two models)
@@ -118,7 +119,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb07_attack_rows":        (4,     25,    500),    # sentences attacked (test, and train for the defence)
     "nb07_augment_rows":       (20,    200,   5000),   # training sentences copied with random substitutions
     "nb07_mia_rows":           (100,   400,   2000),   # members = non-members per membership-inference run
-    "nb07_mlp_epochs":         (20,    120,   200),    # epochs of the unregularised (memorising) MLP
+    "nb07_mlp_epochs":         (20,    300,   300),    # epochs of the unregularised (memorising) MLP
     "nb07_dp_epochs":          (2,     30,    30),     # epochs of each DP-SGD head (one per epsilon)
     # DP-SGD on LoRA adapters: same loop as the heads; none at cpu size (per-example gradients through MiniLM)
     "nb07_dp_lora_epsilons":   ((8.0,), (),   (float("inf"), 8.0, 3.0, 1.0)),

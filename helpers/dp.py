@@ -224,9 +224,23 @@ def _dp_fit(model, inputs: list, y: np.ndarray, logit, *, epsilon: float, delta:
     return DPHead(net.eval(), sigma, float(eps_opacus), dp_sgd_epsilon(sigma, q, steps, delta), steps, q, history)
 
 
+def default_delta(n: int) -> float:
+    """The workbook's delta for a training set of ``n`` records: ``1 / (10 n)``, well below ``1 / n``.
+
+    An (epsilon, delta)-DP mechanism may publish a random record in full with probability delta per record;
+    at delta = 1/n it may publish about one whole record of the n (Dwork & Roth 2014, *The Algorithmic
+    Foundations of Differential Privacy*, Sec. 2.3, after Def. 2.4: delta of order 1/n is "very dangerous";
+    delta should be much smaller than 1/n).
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n is a number of training records (a positive integer), got {n!r}.")
+    return 1.0 / (10 * int(n))
+
+
 def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequence[float] = (math.inf, 8, 3, 1),
-             n_attack: int | None = None, seed: int = 0, lora_rank: int | None = None, **train_kwargs):
-    """One DP model per epsilon at delta = 1/n: test accuracy, accuracy per group, the loss-threshold membership
+             n_attack: int | None = None, seed: int = 0, lora_rank: int | None = None, delta: float | None = None,
+             **train_kwargs):
+    """One DP model per epsilon at ``delta`` (default :func:`default_delta`, 1/(10 n)): test accuracy, accuracy per group, the loss-threshold membership
     attack (first ``n_attack`` training rows vs as many test rows; :func:`helpers.privacy.loss_threshold_attack`)
     and :func:`advantage_bound`. ``lora_rank=None``: ``X_*`` are features and each model is a
     :func:`train_dp_head`; an integer: ``X_*`` are texts and each model is a :func:`train_dp_lora` of that rank.
@@ -253,7 +267,10 @@ def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequenc
             return predict_proba(model, load_tokenizer(), texts)[:, 1]
 
     n = len(X_train)
-    delta = 1.0 / n if n else math.nan  # no training rows: only an empty sweep (no epsilons) makes sense
+    if delta is None:  # no training rows: only an empty sweep (no epsilons) makes sense
+        delta = default_delta(n) if n else math.nan
+    if n and not 0 < delta < 1.0 / n:
+        raise ValueError(f"delta must be in (0, 1/n) = (0, {1.0 / n:.2g}) for n = {n} training rows, got {delta!r}.")
     m = min(n_attack or n, n, len(X_test))
     groups_test = np.asarray(groups_test, dtype=object)
     y_test = np.asarray(y_test)

@@ -336,7 +336,7 @@ def plot_decay_heatmaps(grid, *, axes=None, title: str = "Validation accuracy ov
         i, j = divmod(int(np.nanargmax(t.values)), t.shape[1])
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="r", lw=2))
         ax.set_xlabel("learning rate")
-        ax.set_ylabel("L2 strength λ" if "L2" in m else "weight decay λ")
+        ax.set_ylabel("L2 strength λ" if "L2" in m else "decay per step λ")
         ax.set_title(m)
         ax.grid(False)
     axes[0].figure.colorbar(im, ax=list(axes), label="validation accuracy")

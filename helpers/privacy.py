@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -141,6 +142,20 @@ def loss_threshold_attack(member_probs, member_labels, nonmember_probs, nonmembe
         "loss_gap": float(ln.mean() - lm.mean()),
         "accuracy_gap": float(np.mean((pm >= 0.5) == ym) - np.mean((pn >= 0.5) == yn)),
     }
+
+
+def auc_null_se(n_members: int, n_nonmembers: int) -> float:
+    r"""Standard error of the attack's AUC when nothing leaks: :math:`\sqrt{(n_1 + n_0 + 1) / (12\, n_1 n_0)}`.
+
+    The AUC is the Mann-Whitney U statistic over :math:`n_1 n_0` (Hanley & McNeil 1982, *Radiology*); with
+    no leak (members' and non-members' scores exchangeable, no ties) U has variance
+    :math:`n_1 n_0 (n_1 + n_0 + 1) / 12` (Mann & Whitney 1947). An AUC more than 2 of these above 0.5 is a
+    measured leak; two AUCs on these sizes differ by noise alone up to about 2 sqrt(2) of them.
+    """
+    for name, n in (("n_members", n_members), ("n_nonmembers", n_nonmembers)):
+        if int(n) != n or n < 1:
+            raise ValueError(f"{name} must be a positive whole number of records, got {n!r}.")
+    return math.sqrt((n_members + n_nonmembers + 1) / (12.0 * n_members * n_nonmembers))
 
 
 def membership_inference_auc(member_probs, member_labels, nonmember_probs, nonmember_labels) -> float:

@@ -138,7 +138,10 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float =
 
     Note what ``weight_decay`` means: for SGD and Adam torch adds ``weight_decay * theta`` to the
     gradient (that *is* an L2 penalty, coupled to the adaptive scaling in Adam); for AdamW it is the
-    decoupled shrink ``theta -= lr * weight_decay * theta`` (Loshchilov & Hutter 2019, Algorithm 2).
+    shrink ``theta -= lr * weight_decay * theta`` outside the adaptive step. That shrink is still scaled by
+    the learning rate ``lr``; Loshchilov & Hutter (2019, Algorithm 2, line 12) shrink by ``eta_t * lambda``,
+    with ``eta_t`` the schedule multiplier and not the learning rate alpha. Their per-step decay ``lambda``
+    (at ``eta_t = 1``) is torch's ``weight_decay = lambda / lr``, as :func:`decay_grid` passes it.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
@@ -451,7 +454,7 @@ def mc_dropout_predict(model: nn.Module, X: Any, *, T: int = 20, seed: int = 0) 
 
 #: Studies built on the trainer (calibration tables, sweeps and grids, per-group gaps, the broken "regulariser",
 #: the encoder's own dropout) live in :mod:`helpers.regularization_studies`; ``reg.<name>`` finds them there.
-_STUDIES = ("reliability_table", "expected_calibration_error", "top_label_calibration_error", "group_gaps", "sweep", "decay_grid", "good_region", "reinit_and_clamp_", "encoder_dropout_spread")
+_STUDIES = ("reliability_table", "expected_calibration_error", "ece_difference", "top_label_calibration_error", "group_gaps", "sweep", "decay_grid", "good_region", "reinit_and_clamp_", "encoder_dropout_spread")
 
 
 def __getattr__(name: str) -> Any:

@@ -143,3 +143,12 @@ def test_dp_sgd_on_lora_trains_only_adapters_and_head_with_matching_epsilons():
     assert moved_adapters >= 2 * 6 and moved_frozen == 0  # 6 layers x (query, value)
     p = predict_proba(head.model, load_tokenizer(), texts[:3])
     assert p.shape == (3, 2) and np.allclose(p.sum(1), 1)
+
+
+def test_default_delta_is_well_below_one_over_n_and_sweep_refuses_one_over_n():
+    assert dp.default_delta(1500) == pytest.approx(1 / 15000)
+    X, y = np.zeros((20, 3), np.float32), np.r_[np.zeros(10), np.ones(10)]
+    with pytest.raises(ValueError, match="1/n"):
+        dp.dp_sweep(X, y, X, y, ["a"] * 20, delta=1 / 20)
+    with pytest.raises(ValueError, match="positive integer"):
+        dp.default_delta(0)

@@ -174,3 +174,21 @@ def test_dp_advantage_bound_is_attained_by_randomised_response():
     for bad in ((-1.0, 0.0), (1.0, -0.1), (1.0, 1.5), (float("nan"), 0.0)):
         with pytest.raises(ValueError):
             privacy.dp_advantage_bound(*bad)
+
+
+def test_auc_null_se_matches_mann_whitney_and_simulation():
+    """scipy's asymptotic Mann-Whitney test (no continuity correction) standardises U with the same variance;
+    and on exchangeable scores the AUC's spread over draws is this standard error."""
+    from scipy.stats import mannwhitneyu, norm
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.1, 1, 400), rng.normal(0, 1, 300)
+    auc = roc_auc_score(np.r_[np.ones(400), np.zeros(300)], np.r_[a, b])
+    p_ref = mannwhitneyu(a, b, alternative="two-sided", method="asymptotic", use_continuity=False).pvalue
+    z = (auc - 0.5) / privacy.auc_null_se(400, 300)
+    assert 2 * norm.sf(abs(z)) == pytest.approx(p_ref, rel=1e-9)
+    draws = [roc_auc_score(np.r_[np.ones(50), np.zeros(80)], rng.normal(size=130)) for _ in range(4000)]
+    assert np.std(draws) == pytest.approx(privacy.auc_null_se(50, 80), rel=0.05)
+    with pytest.raises(ValueError, match="n_members"):
+        privacy.auc_null_se(0, 10)

@@ -328,8 +328,10 @@ def test_bad_inputs_raise_readable_errors():
 
 def test_grid_and_good_region():
     X, y, Xv, yv = _synthetic(n_train=60, n_val=200)
-    grid = reg.decay_grid(X, y, Xv, yv, lrs=[1e-3, 1e-2], decays=[1e-2, 1.0], hidden=16, epochs=3, progress=False)
+    grid = reg.decay_grid(X, y, Xv, yv, lrs=[1e-3, 1e-2], decays=[1e-2, 1.0], step_decays=[1e-4, 1e-2], hidden=16,
+                          epochs=3, progress=False)
     assert len(grid) == 8 and set(grid["method"]) == {"Adam+L2", "AdamW"}
+    assert sorted(set(grid.loc[grid.method == "AdamW", "decay"])) == [1e-4, 1e-2]
     gr = reg.good_region(grid, tol=0.01).set_index("method")
     assert gr["best_val_acc"].max() == grid["val_acc"].max()
     # n_good by hand: the cells of each method within tol of the best accuracy of either method
@@ -339,3 +341,46 @@ def test_grid_and_good_region():
         assert gr.loc[method, "n_good"] == sum(a >= top - 0.01 for a in accs)
         assert gr.loc[method, "fraction_good"] == pytest.approx(gr.loc[method, "n_good"] / len(accs))
     assert gr["n_good"].max() >= 1  # the best cell is always good
+
+
+def test_decay_grid_gives_adamw_the_papers_per_step_decay(monkeypatch):
+    """Loshchilov & Hutter's Algorithm 2 shrinks by lambda per step (eta_t = 1) whatever the learning rate: one
+    AdamW step on a zero gradient must multiply the weights by 1 - lambda at every learning rate of the grid."""
+    from helpers import regularization_studies as studies
+
+    seen = []
+
+    def spy(X, y, X_val, y_val, **kw):
+        if kw["optimizer"] == "adamw":
+            w = nn.Parameter(torch.ones(3))
+            step = torch.optim.AdamW([w], lr=kw["lr"], weight_decay=kw["weight_decay"])
+            w.grad = torch.zeros(3)
+            step.step()
+            seen.append((kw["lr"], float(w[0])))
+        return reg.train_mlp(X, y, X_val, y_val, **{**kw, "epochs": 1})
+
+    monkeypatch.setattr(studies, "train_mlp", spy)
+    X, y, Xv, yv = _synthetic(n_train=20, n_val=20)
+    studies.decay_grid(X, y, Xv, yv, lrs=[1e-3, 3e-2], decays=[0.1], step_decays=[0.01], hidden=4, progress=False)
+    assert [lr for lr, _ in seen] == [1e-3, 3e-2]
+    assert all(w == pytest.approx(0.99, abs=1e-7) for _, w in seen)
+    with pytest.raises(ValueError, match="per step"):
+        reg.decay_grid(X, y, Xv, yv, lrs=[1e-3], decays=[1.0], hidden=4, progress=False)
+
+
+def test_ece_difference_against_hand_loop():
+    """The estimate is the difference of the two ECEs; the interval is the percentile interval of the same
+    difference recomputed on resampled rows (a plain loop over resamples with the library's ECE)."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    a = np.clip(y * 0.6 + rng.uniform(0, 0.4, 300), 0, 1)
+    b = rng.uniform(0, 1, 300)
+    iv = reg.ece_difference(y, a, b, n_boot=200, seed=3)
+    assert iv.estimate == pytest.approx(reg.expected_calibration_error(y, a) - reg.expected_calibration_error(y, b))
+    rows = np.random.default_rng(3).integers(0, 300, size=(200, 300))
+    loop = [reg.expected_calibration_error(y[r], a[r]) - reg.expected_calibration_error(y[r], b[r]) for r in rows]
+    assert (iv.low, iv.high) == pytest.approx(tuple(np.quantile(loop, [0.025, 0.975])), abs=1e-12)
+    same = reg.ece_difference(y, a, a, n_boot=100)
+    assert same.low == same.high == same.estimate == 0.0
+    with pytest.raises(ValueError, match="n_boot"):
+        reg.ece_difference(y, a, b, n_boot=10)

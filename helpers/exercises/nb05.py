@@ -190,7 +190,7 @@ def _gap_move(run) -> str:
 
 
 experiment(
-    "05.7", "what a strong L2 does to the train-validation gap",
+    "05.7", "what L2 does to the train-validation gap over a longer training",
     outcomes=("smaller", "about the same", "larger"),
     observe=_gap_move,
     reasons={"a": "the penalty pulls the weights towards zero, so the head cannot fit the training set's "
@@ -203,7 +203,7 @@ experiment(
             "b": "the training set is the same in every run of the sweep.",
             "c": "look at the unregularised gap at lambda = 0 and at what the run shows.",
             "d": "the change this run shows is larger than that noise would explain."},
-    hint="Read the sweep table at lambda = 0 and lambda = 1: the train and the validation accuracy separately.",
+    hint="Read the table at lambda = 0 and lambda = 0.1: the train and the validation accuracy separately.",
 )
 
 choice(
