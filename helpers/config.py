@@ -123,7 +123,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "nb07_dp_epochs":          (2,     30,    30),     # epochs of each DP-SGD head (one per epsilon)
     # DP-SGD on LoRA adapters: same loop as the heads; none at cpu size (per-example gradients through MiniLM)
     "nb07_dp_lora_epsilons":   ((8.0,), (),   (float("inf"), 8.0, 3.0, 1.0)),
-    "nb07_dp_lora_rows":       (16,    0,     2000),   # training sentences of each DP LoRA model
+    "nb07_dp_lora_rows":       (16,    200,   2000),   # training sentences of each DP LoRA model (cpu: no epsilons, none trained)
     "nb07_dp_lora_epochs":     (1,     2,     3),      # epochs of each DP LoRA model
     "nb07_dp_lora_lr":         (1e-2,  1e-2,  3e-3),   # Adam learning rate of the DP LoRA adapters and head
 }

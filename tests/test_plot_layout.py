@@ -278,6 +278,8 @@ EXAMPLES = {
                                                            "mean_abs": RNG.uniform(0, 0.1, 5)})
                                          for m in ("fine-tuned", "fine-tuned on sex-blind text")}),
     "plot_frontier": lambda f: f(_frontier_rows(), gap="dp"),
+    "plot_frontiers": lambda f: f({"dp": _frontier_rows(),
+                                   "eo": _frontier_rows().assign(constraint="eo", eo=lambda d: d["dp"] + 0.05)}),
     "plot_multiplier": lambda f: f(pd.DataFrame({"step": np.arange(200), "lam": np.cumsum(RNG.uniform(0, 0.02, 200)),
                                                  "gap_estimate": 0.2 * np.exp(-np.arange(200) / 60)}), delta=0.02),
     "plot_history": lambda f: f([{"epoch": e, "train_loss": 0.6 / e, "val_loss": 0.4 + 0.01 * e, "val_accuracy": 0.8,
