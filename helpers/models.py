@@ -211,10 +211,13 @@ def load_classifier(name: str | None = None, *, num_labels: int = 2, device=None
     (tanh pooler over the [CLS] vector, as in BERT; Devlin et al. 2019), which for this model needs much more data
     before it predicts anything but the majority class.
 
-    The head is initialised randomly, so it is seeded (``seed``). Returned in eval mode (as ``from_pretrained``
+    The head is initialised randomly, so it is seeded (``seed``, inside :func:`helpers.config.seeded`: the global
+    random state is the caller's again afterwards). Returned in eval mode (as ``from_pretrained``
     does). Output ``.logits``: shape ``(batch, num_labels)``.
     """
-    from .config import get_device, seed_everything
+    from contextlib import nullcontext
+
+    from .config import get_device, seeded
 
     if num_labels < 2:
         raise ValueError(f"A classifier needs at least 2 labels, got num_labels={num_labels}.")
@@ -224,15 +227,14 @@ def load_classifier(name: str | None = None, *, num_labels: int = 2, device=None
     if pooling == "cls":
         from transformers import AutoModelForSequenceClassification
 
-        if seed is not None:
-            seed_everything(seed)
-        return _load(AutoModelForSequenceClassification, name, num_labels=num_labels).to(dev).eval()
+        with seeded(seed) if seed is not None else nullcontext():
+            return _load(AutoModelForSequenceClassification, name, num_labels=num_labels).to(dev).eval()
     from transformers import AutoModel
 
     encoder = _load(AutoModel, name)
-    if seed is not None:
-        seed_everything(seed)
-    return MeanPoolClassifier(encoder, num_labels).to(dev).eval()  # eval like from_pretrained; fine_tune calls train()
+    with seeded(seed) if seed is not None else nullcontext():  # the head's initialisation; the caller's RNGs untouched
+        model = MeanPoolClassifier(encoder, num_labels)
+    return model.to(dev).eval()  # eval like from_pretrained; fine_tune calls train()
 
 
 class MeanPoolClassifier(torch.nn.Module):

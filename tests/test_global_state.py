@@ -47,7 +47,8 @@ def _kernel_shap(X, y):
     lambda X, y: regularization.train_mlp(X, y, hidden=4, p=0.3, epochs=2, seed=3, device="cpu"),
     _pretrain,
     _kernel_shap,
-], ids=["train_head", "train_mlp", "pretrain", "kernel_shap"])
+    lambda X, y: models.load_classifier(device="cpu", seed=3),
+], ids=["train_head", "train_mlp", "pretrain", "kernel_shap", "load_classifier"])
 def test_training_does_not_reseed_the_global_generators(call):
     import shap  # noqa: F401  (importing shap draws from Python's generator once; do it before the comparison)
     rng = np.random.default_rng(0)
@@ -58,6 +59,14 @@ def test_training_does_not_reseed_the_global_generators(call):
     config.seed_everything(123)
     call(X, y)
     assert _draws() == expected
+
+
+def test_load_classifier_same_seed_same_head_whatever_the_global_state():
+    heads = []
+    for outer in (0, 99):
+        config.seed_everything(outer)
+        heads.append(models.load_classifier(device="cpu", seed=4).classifier.weight.detach().clone())
+    torch.testing.assert_close(heads[0], heads[1], rtol=0, atol=0)
 
 
 def test_same_seed_same_numbers_whatever_the_global_state():
