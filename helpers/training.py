@@ -132,20 +132,21 @@ def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, 
 def adamw_with_schedule(model, *, lr: float, weight_decay: float, warmup_steps: int, total_steps: int):
     """AdamW (Loshchilov & Hutter 2019) over the parameters that require gradients, with transformers'
     ``get_linear_schedule_with_warmup`` (linear warm-up over ``warmup_steps``, then linear decay to 0 at
-    ``total_steps``). Weight decay applies to weight matrices only: biases and LayerNorm parameters (``dim < 2``
-    or ``LayerNorm`` in the name) are not decayed, as in BERT (Devlin et al. 2019) and transformers' ``Trainer``.
+    ``total_steps``). Weight decay applies to weight matrices only: biases and LayerNorm parameters (``dim < 2``)
+    are not decayed, as in BERT (Devlin et al. 2019), by the one rule of
+    :func:`helpers.regularization.split_decay_parameters`.
 
     Returns ``(optimizer, scheduler)``; call ``scheduler.step()`` after every ``optimizer.step()``.
     """
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if not named:
+    from .regularization import split_decay_parameters
+
+    decay, no_decay = split_decay_parameters(model)
+    if not decay and not no_decay:
         raise ValueError("The model has no trainable parameters (every parameter has requires_grad=False).")
-    decay = [p for n, p in named if p.dim() >= 2 and "LayerNorm" not in n]
-    no_decay = [p for n, p in named if not (p.dim() >= 2 and "LayerNorm" not in n)]
-    fused = {"fused": True} if named[0][1].device.type == "cuda" else {}
+    fused = {"fused": True} if (decay or no_decay)[0].device.type == "cuda" else {}
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, **fused)
     return opt, get_linear_schedule_with_warmup(opt, max(1, warmup_steps), max(1, total_steps))
