@@ -194,59 +194,78 @@ def _meets_delta(nb: str, key: str, name: str, gap: float, delta: float, noise: 
                   "head did not carry the tolerance to new data (question 2).", ev, claims)
 
 
+def _mean_of(summary: pd.DataFrame, target: str, method: str) -> float | None:
+    """The first ``<target>_mean`` of ``method``'s rows for ``target`` (``None`` if it has none)."""
+    rows = summary[(summary["target"] == target) & (summary["method"] == method)]
+    return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
+
+
+def _tolerances_met(nb: str, c: str, gaps: dict[float, float], noise: float) -> list[Claim | Finding]:
+    """One constraint's Lagrangian points (delta -> test gap): a claim on the tolerances above the noise, a finding
+    on those at or below it."""
+    ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise}
+    checkable = {d: g for d, g in gaps.items() if d > noise}
+    unchecked = {d: g for d, g in gaps.items() if d <= noise}
+    return ([_checkable_met(nb, c, checkable, noise, ev)] if checkable else []) + (
+        [_unchecked(nb, c, unchecked, noise, ev)] if unchecked else [])
+
+
+def _checkable_met(nb: str, c: str, checkable: dict[float, float], noise: float, ev: dict[str, Any]) -> Claim:
+    missed = {d: g for d, g in checkable.items() if g > d + noise}
+    listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
+    return _claim(
+        nb, f"constraint_meets_each_delta_{c}", not missed,
+        f"Every tolerance larger than the test set's noise (± {noise:.3f}) was met on the test split within "
+        f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+        f"Not every tolerance the test set can check was met: {listing} (noise ± {noise:.3f}); missed: "
+        f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
+        "data the gap can exceed it (question 2).", ev)
+
+
+def _unchecked(nb: str, c: str, unchecked: dict[float, float], noise: float, ev: dict[str, Any]) -> Finding:
+    listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
+    return _finding(
+        nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
+        f"(± {noise:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
+        f"noise cannot be told apart, so these points need not be ordered. "
+        f"{_rows_needed(noise, max(unchecked))}",
+        ev)
+
+
+def _dp_methods(nb: str, summary: pd.DataFrame, noise: float, policy_delta: float) -> list[Claim]:
+    """Reweighing part of the way between unconstrained and the DP constraint at ``policy_delta``; ThresholdOptimizer
+    (if in the summary) at DP parity within the noise."""
+    unc, rew = _mean_of(summary, "dp", "unconstrained"), _mean_of(summary, "dp", "reweighing")
+    lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
+    con = float(lag.iloc[(lag["param"] - policy_delta).abs().argmin()]["dp_mean"])
+    out = [_claim(
+        nb, "reweighing_part_way", con < rew < unc,
+        f"Reweighing moved the DP gap only part of the way ({unc:.3f} → {rew:.3f}); the constraint with "
+        f"δ = {policy_delta:g} went further ({con:.3f}).",
+        f"Reweighing did not land between the two: unconstrained {unc:.3f}, reweighing {rew:.3f}, constrained "
+        f"(δ = {policy_delta:g}) {con:.3f}.", {"unconstrained": unc, "reweighing": rew, "constrained": con})]
+    thr = _mean_of(summary, "dp", "threshold")
+    if thr is not None:
+        out.append(_claim(
+            nb, "threshold_reaches_parity", thr <= noise,
+            f"ThresholdOptimizer reached DP parity within the noise ({thr:.3f}, noise ± {noise:.3f}), by "
+            "using sex at decision time: a different threshold per group.",
+            f"ThresholdOptimizer's test DP gap {thr:.3f} is above the noise (± {noise:.3f}): its thresholds "
+            "were fitted on the training split and did not transfer exactly.", {"threshold": thr}))
+    return out
+
+
 def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
              policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
     every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
     reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
-
-    def first(target: str, method: str) -> float | None:
-        rows = summary[(summary["target"] == target) & (summary["method"] == method)]
-        return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
-
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
-        gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
-        checkable = {d: g for d, g in gaps.items() if d > noise[c]}
-        unchecked = {d: g for d, g in gaps.items() if d <= noise[c]}
-        ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}
-        if checkable:
-            missed = {d: g for d, g in checkable.items() if g > d + noise[c]}
-            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
-            out.append(_claim(
-                nb, f"constraint_meets_each_delta_{c}", not missed,
-                f"Every tolerance larger than the test set's noise (± {noise[c]:.3f}) was met on the test split within "
-                f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
-                f"Not every tolerance the test set can check was met: {listing} (noise ± {noise[c]:.3f}); missed: "
-                f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
-                "data the gap can exceed it (question 2).", ev))
-        if unchecked:
-            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
-            out.append(_finding(
-                nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
-                f"(± {noise[c]:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
-                f"noise cannot be told apart, so these points need not be ordered. "
-                f"{_rows_needed(noise[c], max(unchecked))}",
-                ev))
+        out += _tolerances_met(nb, c, dict(zip(rows["param"], rows[f"{c}_mean"])), noise[c])
     if "dp" in set(summary["target"]):
-        unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
-        lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
-        con = float(lag.iloc[(lag["param"] - policy_delta).abs().argmin()]["dp_mean"])
-        out.append(_claim(
-            nb, "reweighing_part_way", con < rew < unc,
-            f"Reweighing moved the DP gap only part of the way ({unc:.3f} → {rew:.3f}); the constraint with "
-            f"δ = {policy_delta:g} went further ({con:.3f}).",
-            f"Reweighing did not land between the two: unconstrained {unc:.3f}, reweighing {rew:.3f}, constrained "
-            f"(δ = {policy_delta:g}) {con:.3f}.", {"unconstrained": unc, "reweighing": rew, "constrained": con}))
-        thr = first("dp", "threshold")
-        if thr is not None:
-            out.append(_claim(
-                nb, "threshold_reaches_parity", thr <= noise["dp"],
-                f"ThresholdOptimizer reached DP parity within the noise ({thr:.3f}, noise ± {noise['dp']:.3f}), by "
-                "using sex at decision time: a different threshold per group.",
-                f"ThresholdOptimizer's test DP gap {thr:.3f} is above the noise (± {noise['dp']:.3f}): its thresholds "
-                "were fitted on the training split and did not transfer exactly.", {"threshold": thr}))
+        out += _dp_methods(nb, summary, noise["dp"], policy_delta)
     return out
 
 
@@ -276,28 +295,38 @@ def who_pays(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, 
         f"The errors did not move as the base rates suggest: {lo} FPR {fpr[0]:.3f} → {fpr[1]:.3f}, {hi} TPR "
         f"{tpr[0]:.3f} → {tpr[1]:.3f}.", {"fpr_low": fpr, "tpr_high": tpr}))
     if eo is not None:
-        spread = {k: float(t["selection_rate"].max() - t["selection_rate"].min()) for k, t in tables.items()}
-        odds = {k: float(max(np.ptp(t["tpr"]), np.ptp(t["fpr"]))) for k, t in tables.items()}
-        margin = (noise or {}).get("dp", 0.0)
-        out.append(_claim(
-            nb, "eo_keeps_selection_apart", odds[eo] < odds[before] and spread[eo] > spread[dp] + margin,
-            f"The EO constraint narrowed the TPR/FPR gaps instead ({odds[before]:.3f} → {odds[eo]:.3f}) and left "
-            f"selection rates further apart ({spread[eo]:.3f}) than the DP constraint did ({spread[dp]:.3f}).",
-            f"EO-constrained head: TPR/FPR gap {odds[before]:.3f} → {odds[eo]:.3f}, selection-rate gap {spread[eo]:.3f} "
-            f"against {spread[dp]:.3f} under DP (noise ± {margin:.3f}): this run does not separate the two "
-            "constraints clearly.", {"eo_gap": odds, "dp_gap": spread}))
+        out.append(_eo_keeps_selection_apart(nb, tables, before=before, dp=dp, eo=eo, margin=(noise or {}).get("dp", 0.0)))
     if ap is not None:
-        acc0, acca = t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()
-        best = max(acc0, key=acc0.get)
-        gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
-        out.append(_claim(
-            nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
-            f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
-            f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
-            f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
-            f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
-            {"before": acc0, "after": acca}))
+        out.append(_ap_lowers_the_better_served(nb, t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()))
     return out
+
+
+def _eo_keeps_selection_apart(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, eo: str,
+                              margin: float) -> Claim:
+    """The EO constraint narrows the TPR/FPR gaps and leaves selection rates further apart than DP (by > ``margin``)."""
+    spread = {k: float(t["selection_rate"].max() - t["selection_rate"].min()) for k, t in tables.items()}
+    odds = {k: float(max(np.ptp(t["tpr"]), np.ptp(t["fpr"]))) for k, t in tables.items()}
+    return _claim(
+        nb, "eo_keeps_selection_apart", odds[eo] < odds[before] and spread[eo] > spread[dp] + margin,
+        f"The EO constraint narrowed the TPR/FPR gaps instead ({odds[before]:.3f} → {odds[eo]:.3f}) and left "
+        f"selection rates further apart ({spread[eo]:.3f}) than the DP constraint did ({spread[dp]:.3f}).",
+        f"EO-constrained head: TPR/FPR gap {odds[before]:.3f} → {odds[eo]:.3f}, selection-rate gap {spread[eo]:.3f} "
+        f"against {spread[dp]:.3f} under DP (noise ± {margin:.3f}): this run does not separate the two "
+        "constraints clearly.", {"eo_gap": odds, "dp_gap": spread})
+
+
+def _ap_lowers_the_better_served(nb: str, acc0: dict[str, float], acca: dict[str, float]) -> Claim:
+    """The accuracy-parity constraint narrows the accuracy gap partly by lowering the best-served group's accuracy
+    (``acc0`` / ``acca``: accuracy per group before / after)."""
+    best = max(acc0, key=acc0.get)
+    gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
+    return _claim(
+        nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
+        f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
+        f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
+        f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
+        f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
+        {"before": acc0, "after": acca})
 
 
 # --------------------------------------------------------------------------------------------

@@ -109,6 +109,27 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
 NEAR_CONSTANT = 0.05
 
 
+def _nearly_constant(share: float, rates: dict[str, float]) -> bool:
+    """One decision for more than ``1 - NEAR_CONSTANT`` of everyone (``share``: positive share) or for more than
+    ``1 - MIN_RATE`` of some group (``rates``: selection rate per group)?"""
+    return not NEAR_CONSTANT <= share <= 1 - NEAR_CONSTANT or bool(one_class_groups(rates))
+
+
+def _levelled_text(flat: dict[str, dict[str, float]], share: dict[str, float], acc: dict[str, float],
+                   constant: float, n_groups: int) -> str:
+    """The finding on the methods levelled to (nearly) a constant classifier (``flat``: method -> rate per group)."""
+    if not flat:
+        return ("No method became a constant classifier: each gives the positive decision to between "
+                f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group.")
+    return ("Levelled down to (nearly) a constant classifier: "
+            + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
+                        f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
+            + f". With {n_groups} groups the tolerance must hold for every pair, and one way to meet "
+            "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
+            "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
+            "only through features correlated with it; read the per-group rates before the gap.")
+
+
 def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
                 narrowing: list[str]) -> list[Claim | Finding]:
     """With several groups: which methods (nearly) became a constant classifier (a finding, with every group's
@@ -124,22 +145,13 @@ def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, 
     share = {m: float(np.mean(p)) for m, p in predictions.items()}
     acc = {m: float(np.mean(np.asarray(p) == y)) for m, p in predictions.items()}
     constant = max(float(y.mean()), 1 - float(y.mean()))
-    flat = {m: rates.loc[m].to_dict() for m in predictions
-            if not NEAR_CONSTANT <= share[m] <= 1 - NEAR_CONSTANT or one_class_groups(rates.loc[m].to_dict())}
+    flat = {m: rates.loc[m].to_dict() for m in predictions if _nearly_constant(share[m], rates.loc[m].to_dict())}
     spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
     narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
     listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
     ev = {"share_positive": share, "accuracy": acc, "constant_accuracy": constant,
           "rates": {m: rates.loc[m].to_dict() for m in predictions}}
-    text = ("No method became a constant classifier: each gives the positive decision to between "
-            f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group." if not flat else
-            "Levelled down to (nearly) a constant classifier: "
-            + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
-                        f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
-            + f". With {rates.shape[1]} groups the tolerance must hold for every pair, and one way to meet "
-            "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
-            "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
-            "only through features correlated with it; read the per-group rates before the gap.")
+    text = _levelled_text(flat, share, acc, constant, rates.shape[1])
     return [
         _finding(nb, "levelled_to_a_constant", text, ev),
         _claim(nb, "dp_methods_halve_largest_gap", all(narrowed.values()),
