@@ -1,8 +1,8 @@
 """What a fairness-constrained run reports: per-group selection rates, claims checked on its numbers, its records.
 
 Notebooks 04 and 04b interpret results only through :func:`helpers.claims.claim`: each function below (notebook 04b's
-in :mod:`helpers.fairness.reporting_scale`) computes one lesson's check from the run's own numbers and shows either the interpretation or a box saying what this run showed
-instead. Where the outcome could honestly go either way, or the run's sizes cannot decide it (a tolerance below the
+in :mod:`helpers.fairness.reporting_scale`) computes one lesson's check from the run's own numbers and shows either
+the interpretation or a box saying what this run showed instead. Where the outcome could honestly go either way, or the run's sizes cannot decide it (a tolerance below the
 test set's noise, a fine-tuning on a few hundred sentences), the sentence is generated from the numbers instead: a
 :class:`Finding`, recorded as ``finding.<name>`` and never a failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
