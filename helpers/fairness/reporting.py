@@ -2,12 +2,12 @@
 
 Notebooks 04 and 04b interpret results only through :func:`helpers.claims.claim`: each function below (notebook 04b's
 in :mod:`helpers.fairness.reporting_scale`) computes one lesson's check from the run's own numbers and shows either
-the interpretation or a box saying what this run showed instead. Where the outcome could honestly go either way, or the run's sizes cannot decide it (a tolerance below the
-test set's noise, a fine-tuning on a few hundred sentences), the sentence is generated from the numbers instead: a
-:class:`Finding`, recorded as ``finding.<name>`` and never a failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
+the interpretation or a box saying what this run showed instead. Where the outcome could honestly go either way, or
+the run's sizes cannot decide it (a tolerance below the test set's noise, a fine-tuning on a few hundred sentences),
+the sentence is generated from the numbers instead: a :class:`Finding`, recorded as ``finding.<name>`` and never a
+failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
-Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
-"""
+Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group". """
 
 from __future__ import annotations
 
