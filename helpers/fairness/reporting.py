@@ -7,7 +7,8 @@ the run's sizes cannot decide it (a tolerance below the test set's noise, a fine
 the sentence is generated from the numbers instead: a :class:`Finding`, recorded as ``finding.<name>`` and never a
 failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
-Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group". """
+Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
+"""
 
 from __future__ import annotations
 
