@@ -71,16 +71,21 @@ def ensure_installed(*, force: bool = False, modules: tuple[str, ...] = NEEDED) 
     if not force and not missing and stamp.exists() and stamp.read_text().strip() == digest:
         return
     if missing or force:
-        print(f"Installing requirements (missing: {', '.join(missing) or 'none'}) ...", flush=True)
-        cpu_torch = cpu_torch_command()
-        if cpu_torch:
-            print(f"No NVIDIA GPU found: installing the CPU build of torch from {CPU_TORCH_INDEX}", flush=True)
-            if subprocess.run(cpu_torch).returncode != 0:
-                print(f"Could not reach {CPU_TORCH_INDEX}; pip will install torch from the default index "
-                      "(on Linux that build includes CUDA libraries, a few GB).", flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(req)], check=True)
+        _pip_install(req, missing)
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
+
+
+def _pip_install(req: Path, missing: list[str]) -> None:
+    """Install ``req`` with pip, after the CPU build of torch where :func:`cpu_torch_command` asks for it."""
+    print(f"Installing requirements (missing: {', '.join(missing) or 'none'}) ...", flush=True)
+    cpu_torch = cpu_torch_command()
+    if cpu_torch:
+        print(f"No NVIDIA GPU found: installing the CPU build of torch from {CPU_TORCH_INDEX}", flush=True)
+        if subprocess.run(cpu_torch).returncode != 0:
+            print(f"Could not reach {CPU_TORCH_INDEX}; pip will install torch from the default index "
+                  "(on Linux that build includes CUDA libraries, a few GB).", flush=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-r", str(req)], check=True)
 
 
 def colab_install() -> int:
@@ -124,7 +129,8 @@ def _notebook_list() -> str:
         f"  {n[:2]}  {n[3:].replace('_', ' ')}" for n in names)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: ``run``, ``test``, ``lab``, ``install``, ``badges``, ``strip``."""
     examples = """examples:
   python3 -m helpers run                  every notebook, in cpu mode (gpu mode on a GPU machine)
   python3 -m helpers run 4                notebook 04 only
@@ -155,43 +161,58 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("badges", help="rewrite Binder/Colab badges and setup cells from helpers.config.REPOSITORY")
     p_strip = sub.add_parser("strip", help="remove outputs and execution counts from notebooks (before a commit)")
     p_strip.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to strip (default: all)")
+    return parser
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    ensure_installed()
+    from helpers.workbook import run_all
+
+    try:
+        return run_all(args.notebooks or None, mode=args.mode)
+    except ValueError as exc:  # an unknown notebook name: one line, no traceback
+        parser.error(str(exc))
+
+
+def _test(extra: list[str]) -> int:
+    ensure_installed()
+    code = subprocess.call([sys.executable, "-m", "pytest", *extra])
+    if code == 5:
+        print("pytest collected no tests: that counts as a failure here.")
+        return 1
+    return code
+
+
+def _install(colab: bool) -> int:
+    if colab:
+        return colab_install()
+    ensure_installed(force=True)
+    return 0
+
+
+def _badges() -> int:
+    from helpers.badges import rewrite
+
+    return rewrite()
+
+
+def _strip(notebooks: list[str]) -> int:
+    from helpers.badges import strip
+
+    return strip(notebooks or None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and args.command not in ("test", "lab"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
 
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
-    if args.command == "run":
-        ensure_installed()
-        from helpers.workbook import run_all
-
-        try:
-            return run_all(args.notebooks or None, mode=args.mode)
-        except ValueError as exc:  # an unknown notebook name: one line, no traceback
-            parser.error(str(exc))
-    if args.command == "test":
-        ensure_installed()
-        code = subprocess.call([sys.executable, "-m", "pytest", *extra])
-        if code == 5:
-            print("pytest collected no tests: that counts as a failure here.")
-            return 1
-        return code
-    if args.command == "lab":
-        return lab(extra)
-    if args.command == "install":
-        if args.colab:
-            return colab_install()
-        ensure_installed(force=True)
-        return 0
-    if args.command == "badges":
-        from helpers.badges import rewrite
-
-        return rewrite()
-    if args.command == "strip":
-        from helpers.badges import strip
-
-        return strip(args.notebooks or None)
-    return 2
+    commands = {"run": lambda: _run(args, parser), "test": lambda: _test(extra), "lab": lambda: lab(extra),
+                "install": lambda: _install(args.colab), "badges": _badges, "strip": lambda: _strip(args.notebooks)}
+    return commands.get(args.command, lambda: 2)()
 
 
 if __name__ == "__main__":

@@ -162,6 +162,25 @@ def sweep(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, param: str, val
     return pd.DataFrame(rows)
 
 
+def _grid_runs(lrs: Sequence[float], decays: Sequence[float], step_decays: Sequence[float],
+               seeds: Sequence[int]) -> list[tuple[str, float, float, int]]:
+    """The ``(method, lr, decay, seed)`` runs of :func:`decay_grid`: Adam+L2 over ``decays``, then AdamW over
+    ``step_decays`` (shrink factors per step, each in [0, 1))."""
+    step_decays = tuple(step_decays)
+    if any(not 0 <= d < 1 for d in step_decays):
+        raise ValueError(f"AdamW's decays are shrink factors per step, each in [0, 1); got {step_decays}.")
+    runs = [("Adam+L2", lr, d, s) for lr in lrs for d in decays for s in seeds]
+    return runs + [("AdamW", lr, d, s) for lr in lrs for d in step_decays for s in seeds]
+
+
+def _decay_kwargs(method: str, lr: float, decay: float) -> dict[str, Any]:
+    """:func:`train_mlp` arguments of one grid cell: Adam with the penalty ``l2 = decay``, or AdamW shrinking by
+    ``decay`` per step (torch's ``weight_decay = decay / lr``)."""
+    if method == "Adam+L2":
+        return dict(optimizer="adam", l2=decay)
+    return dict(optimizer="adamw", weight_decay=decay / lr)
+
+
 def decay_grid(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, lrs: Sequence[float],
                decays: Sequence[float], step_decays: Sequence[float] | None = None, seeds: Sequence[int] = (0,),
                progress: bool = True, **base: Any) -> pd.DataFrame:
@@ -178,15 +197,10 @@ def decay_grid(X_train: Any, y_train: Any, X_val: Any, y_val: Any, *, lrs: Seque
     """
     from .progress import tqdm
 
-    step_decays = tuple(decays if step_decays is None else step_decays)
-    if any(not 0 <= d < 1 for d in step_decays):
-        raise ValueError(f"AdamW's decays are shrink factors per step, each in [0, 1); got {step_decays}.")
-    runs = [("Adam+L2", lr, d, s) for lr in lrs for d in decays for s in seeds]
-    runs += [("AdamW", lr, d, s) for lr in lrs for d in step_decays for s in seeds]
+    runs = _grid_runs(lrs, decays, decays if step_decays is None else step_decays, seeds)
     rows = []
     for method, lr, d, s in tqdm(runs, desc="lr x decay grid", disable=not progress, leave=False):
-        kw = dict(optimizer="adam", l2=d) if method == "Adam+L2" else dict(optimizer="adamw", weight_decay=d / lr)
-        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, **kw, "lr": lr, "seed": s})
+        res = train_mlp(X_train, y_train, X_val, y_val, **{**base, **_decay_kwargs(method, lr, d), "lr": lr, "seed": s})
         f = res.final()
         rows.append({"method": method, "lr": lr, "decay": d, "seed": s, "val_acc": f["val_acc"],
                      "val_loss": f["val_loss"], "train_acc": f["train_acc"]})

@@ -132,20 +132,21 @@ def stratified_batches(labels: np.ndarray, groups: np.ndarray, batch_size: int, 
 def adamw_with_schedule(model, *, lr: float, weight_decay: float, warmup_steps: int, total_steps: int):
     """AdamW (Loshchilov & Hutter 2019) over the parameters that require gradients, with transformers'
     ``get_linear_schedule_with_warmup`` (linear warm-up over ``warmup_steps``, then linear decay to 0 at
-    ``total_steps``). Weight decay applies to weight matrices only: biases and LayerNorm parameters (``dim < 2``
-    or ``LayerNorm`` in the name) are not decayed, as in BERT (Devlin et al. 2019) and transformers' ``Trainer``.
+    ``total_steps``). Weight decay applies to weight matrices only: biases and LayerNorm parameters (``dim < 2``)
+    are not decayed, as in BERT (Devlin et al. 2019), by the one rule of
+    :func:`helpers.regularization.split_decay_parameters`.
 
     Returns ``(optimizer, scheduler)``; call ``scheduler.step()`` after every ``optimizer.step()``.
     """
     import torch
     from transformers import get_linear_schedule_with_warmup
 
-    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    if not named:
+    from .regularization import split_decay_parameters
+
+    decay, no_decay = split_decay_parameters(model)
+    if not decay and not no_decay:
         raise ValueError("The model has no trainable parameters (every parameter has requires_grad=False).")
-    decay = [p for n, p in named if p.dim() >= 2 and "LayerNorm" not in n]
-    no_decay = [p for n, p in named if not (p.dim() >= 2 and "LayerNorm" not in n)]
-    fused = {"fused": True} if named[0][1].device.type == "cuda" else {}
+    fused = {"fused": True} if (decay or no_decay)[0].device.type == "cuda" else {}
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, **fused)
     return opt, get_linear_schedule_with_warmup(opt, max(1, warmup_steps), max(1, total_steps))
@@ -257,7 +258,7 @@ def fine_tune(
         :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
         ``epoch``, ``train_loss``, ``seconds``, ``examples_per_second``).
     """
-    from .config import seeded, size
+    from .config import seeded
 
     texts = check.texts(train_texts, "train_texts")
     n = len(texts)
@@ -266,13 +267,7 @@ def fine_tune(
     g = check.group_codes(groups, n=n) if groups is not None else None
     if stratify and g is None:
         raise ValueError("stratify=True needs the groups: pass groups=... (one group code per sentence).")
-    epochs = int(epochs if epochs is not None else size("finetune_epochs"))
-    batch_size = int(batch_size if batch_size is not None else size("finetune_batch_size"))
-    lr = float(lr if lr is not None else size("finetune_lr"))
-    if epochs < 1 or batch_size < 1:
-        raise ValueError("epochs and batch_size must be at least 1.")
-    if max_grad_norm is not None and not max_grad_norm > 0:
-        raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}.")
+    epochs, batch_size, lr = _fine_tune_sizes(epochs, batch_size, lr, max_grad_norm)
     with seeded(seed):  # head init and dropout reproducible; the caller's generators untouched
         return _fine_tune_loop(texts, y, w, g, model_name=model_name, epochs=epochs, lr=lr, batch_size=batch_size,
                                max_length=max_length, seed=seed, dev=_device(device), extra_loss=extra_loss,
@@ -281,13 +276,93 @@ def fine_tune(
                                progress=progress, on_epoch=on_epoch, log_to=log_to, adapt=adapt)
 
 
+def _fine_tune_sizes(epochs: int | None, batch_size: int | None, lr: float | None,
+                     max_grad_norm: float | None) -> tuple[int, int, float]:
+    """``(epochs, batch_size, lr)``, each defaulting to the run mode's ``finetune_*`` size; checked."""
+    from .config import size
+
+    epochs = int(epochs if epochs is not None else size("finetune_epochs"))
+    batch_size = int(batch_size if batch_size is not None else size("finetune_batch_size"))
+    lr = float(lr if lr is not None else size("finetune_lr"))
+    if epochs < 1 or batch_size < 1:
+        raise ValueError("epochs and batch_size must be at least 1.")
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be positive or None, got {max_grad_norm}.")
+    return epochs, batch_size, lr
+
+
+def _as_tensor(x, dev, dtype=None):
+    """``x`` as a tensor on ``dev`` (``None`` stays ``None``)."""
+    import torch
+
+    return None if x is None else torch.as_tensor(x, dtype=dtype, device=dev)
+
+
+def _sync(dev) -> None:
+    """Wait for the GPU's queued work (so wall-clock times are real); nothing on the CPU."""
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _batch_loss(model, tok: Tokenized, b: np.ndarray, lengths_np: np.ndarray, yt, wt, gt, extra_loss, step: int, dev):
+    """Weighted mean cross-entropy of the batch ``b`` (row indices), plus ``extra_loss`` if given."""
+    import torch
+
+    from .config import autocast
+
+    idx = torch.as_tensor(b, device=dev)
+    ids, mask = tok.batch(idx, width=lengths_np[b].max())
+    with autocast(dev):
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    logits = logits.float()
+    ce = torch.nn.functional.cross_entropy(logits, yt[idx], reduction="none")
+    loss = _weighted_mean(ce, wt[idx] if wt is not None else None)
+    if extra_loss is not None:
+        loss = loss + extra_loss(logits, yt[idx], gt[idx] if gt is not None else None, step)
+    return loss
+
+
+def _optimizer_step(loss, opt, sched, params: list, max_grad_norm: float | None) -> None:
+    """Backward pass, gradient clipping to global norm ``max_grad_norm`` (``None``: none), one optimiser and
+    scheduler step."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    opt.step()
+    sched.step()
+
+
+def _probe_and_adapt(model, tok: Tokenized, y: np.ndarray, w, *, batch_size: int, probe: bool, adapt):
+    """LP-FT's linear probe (if ``probe``), then ``adapt(model)`` (if given): the model fine-tuning starts from."""
+    if probe:
+        linear_probe(model, tok, y, sample_weight=w, batch_size=max(batch_size, 64))
+    return adapt(model) if adapt is not None else model
+
+
+def _epoch_batches(y, g, lengths_np: np.ndarray, batch_size: int, rng: np.random.Generator, *,
+                   stratify: bool) -> list[np.ndarray]:
+    """One epoch's batches: :func:`stratified_batches` by (group, label) cell, or :func:`length_bucketed_batches`."""
+    if stratify:
+        return stratified_batches(y, g, batch_size, rng, lengths=lengths_np)
+    return length_bucketed_batches(lengths_np, batch_size, rng=rng)
+
+
+def _close(board) -> None:
+    if board is not None:
+        board.close()
+
+
 def _fine_tune_loop(texts, y, w, g, *, model_name, epochs, lr, batch_size, max_length, seed, dev, extra_loss,
                     weight_decay, warmup_fraction, max_grad_norm, probe, stratify, progress, on_epoch, log_to,
                     adapt) -> FineTuneResult:
     """The body of :func:`fine_tune` (inputs already checked; runs inside ``seeded(seed)``)."""
     import torch
 
-    from .config import autocast
     from .models import load_classifier, load_tokenizer
     from .progress import tqdm
 
@@ -296,13 +371,8 @@ def _fine_tune_loop(texts, y, w, g, *, model_name, epochs, lr, batch_size, max_l
     model = load_classifier(model_name, num_labels=2, device=dev, seed=seed)
     tok = pretokenize(texts, tokenizer, max_length=max_length, device=dev)
     lengths_np = tok.lengths.cpu().numpy()
-    if probe:
-        linear_probe(model, tok, y, sample_weight=w, batch_size=max(batch_size, 64))
-    if adapt is not None:
-        model = adapt(model)
-    yt = torch.as_tensor(y, device=dev)
-    wt = torch.as_tensor(w, dtype=torch.float32, device=dev) if w is not None else None
-    gt = torch.as_tensor(g, device=dev) if g is not None else None
+    model = _probe_and_adapt(model, tok, y, w, batch_size=batch_size, probe=probe, adapt=adapt)
+    yt, wt, gt = _as_tensor(y, dev), _as_tensor(w, dev, torch.float32), _as_tensor(g, dev)
     rng = np.random.default_rng(seed)
     total_steps = epochs * math.ceil(n / batch_size)
     opt, sched = adamw_with_schedule(model, lr=lr, weight_decay=weight_decay, total_steps=total_steps,
@@ -314,35 +384,17 @@ def _fine_tune_loop(texts, y, w, g, *, model_name, epochs, lr, batch_size, max_l
     board = _board(log_to)
     for epoch in range(1, epochs + 1):
         model.train()
-        if stratify:
-            batches = stratified_batches(y, g, batch_size, rng, lengths=lengths_np)
-        else:
-            batches = length_bucketed_batches(lengths_np, batch_size, rng=rng)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        batches = _epoch_batches(y, g, lengths_np, batch_size, rng, stratify=stratify)
+        _sync(dev)
         t0 = time.perf_counter()
         loss_sum = torch.zeros((), device=dev)
         for b in batches:
-            idx = torch.as_tensor(b, device=dev)
-            ids, mask = tok.batch(idx, width=lengths_np[b].max())
-            with autocast(dev):
-                logits = model(input_ids=ids, attention_mask=mask).logits
-            logits = logits.float()
-            ce = torch.nn.functional.cross_entropy(logits, yt[idx], reduction="none")
-            loss = _weighted_mean(ce, wt[idx] if wt is not None else None)
-            if extra_loss is not None:
-                loss = loss + extra_loss(logits, yt[idx], gt[idx] if gt is not None else None, step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-            opt.step()
-            sched.step()
+            loss = _batch_loss(model, tok, b, lengths_np, yt, wt, gt, extra_loss, step, dev)
+            _optimizer_step(loss, opt, sched, params, max_grad_norm)
             step += 1
             loss_sum += loss.detach() * len(b)
             bar.update(1)
-        if dev.type == "cuda":
-            torch.cuda.synchronize(dev)
+        _sync(dev)
         dt = time.perf_counter() - t0
         seconds += dt
         history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "seconds": dt,
@@ -350,8 +402,7 @@ def _fine_tune_loop(texts, y, w, g, *, model_name, epochs, lr, batch_size, max_l
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", ex_per_s=f"{n / dt:.0f}")
         _end_epoch(history[-1], model, on_epoch, board)
     bar.close()
-    if board is not None:
-        board.close()
+    _close(board)
     model.eval()
     eps = n * epochs / seconds if seconds > 0 else math.nan
     return FineTuneResult(model=model, tokenizer=tokenizer, history=history, examples_per_second=eps, seconds=seconds)

@@ -69,6 +69,27 @@ class Attribution:
 # --------------------------------------------------------------------------------------------
 
 
+def _predictor_device(device, quantize: bool):
+    """The ``torch.device`` a :class:`BatchedPredictor` runs on (``quantize=True`` only on the CPU)."""
+    import torch
+
+    from ..config import get_device
+
+    dev = get_device(device) if not isinstance(device, torch.device) else device
+    if quantize and dev.type != "cpu":
+        raise ValueError(f"quantize=True is for CPU inference; this predictor runs on {dev}. "
+                         "On a GPU leave quantize=False (bf16 autocast is used there).")
+    return dev
+
+
+def _model_class_names(model) -> list[str]:
+    """Class names from ``model.config.id2label`` (``"class i"`` where missing), ``config.num_labels`` of them
+    (2 without a config)."""
+    config = getattr(model, "config", None)
+    id2label = getattr(config, "id2label", None) or {}
+    return [str(id2label.get(i, f"class {i}")) for i in range(getattr(config, "num_labels", None) or 2)]
+
+
 class BatchedPredictor:
     """Class probabilities of a sequence classifier, batched: ``predictor(texts) -> (n, C)``.
 
@@ -87,19 +108,14 @@ class BatchedPredictor:
 
     def __init__(self, model, tokenizer, *, device=None, batch_size: int | None = None, max_length: int = 128,
                  class_names: Sequence[str] | None = None, quantize: bool = False) -> None:
-        import torch
-
-        from ..config import get_device, size
+        from ..config import size
         from ..models import pad_token_id, quantize_for_cpu
 
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("BatchedPredictor needs a fast tokenizer (AutoTokenizer.from_pretrained(..., use_fast=True)).")
         if max_length < 3:
             raise ValueError(f"max_length must be at least 3 tokens, got {max_length}.")
-        self.device = get_device(device) if not isinstance(device, torch.device) else device
-        if quantize and self.device.type != "cpu":
-            raise ValueError(f"quantize=True is for CPU inference; this predictor runs on {self.device}. "
-                             "On a GPU leave quantize=False (bf16 autocast is used there).")
+        self.device = _predictor_device(device, quantize)
         self.quantize = bool(quantize)
         self.fp32_model = model.to(self.device).eval()
         self.model = quantize_for_cpu(self.fp32_model) if quantize else self.fp32_model
@@ -107,11 +123,7 @@ class BatchedPredictor:
         self.batch_size = int(batch_size or size("encode_batch_size"))
         self.max_length = int(max_length)
         self.pad_id = pad_token_id(tokenizer)
-        n_out = getattr(getattr(model, "config", None), "num_labels", None)
-        if class_names is None:
-            id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
-            class_names = [str(id2label.get(i, f"class {i}")) for i in range(n_out or 2)]
-        self.class_names = [str(c) for c in class_names]
+        self.class_names = [str(c) for c in (class_names if class_names is not None else _model_class_names(model))]
         self.calls = 0  # texts (or perturbed inputs) evaluated so far
 
     def quantized(self) -> "BatchedPredictor":

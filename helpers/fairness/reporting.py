@@ -1,10 +1,11 @@
 """What a fairness-constrained run reports: per-group selection rates, claims checked on its numbers, its records.
 
-Notebooks 04 and 04b interpret results only through :func:`helpers.claims.claim`: each function below computes one
-lesson's check from the run's own numbers and shows either the interpretation or a box saying what this run showed
-instead. Where the outcome could honestly go either way, or the run's sizes cannot decide it (a tolerance below the
-test set's noise, a fine-tuning on a few hundred sentences), the sentence is generated from the numbers instead: a
-:class:`Finding`, recorded as ``finding.<name>`` and never a failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
+Notebooks 04 and 04b interpret results only through :func:`helpers.claims.claim`: each function below (notebook 04b's
+in :mod:`helpers.fairness.reporting_scale`) computes one lesson's check from the run's own numbers and shows either
+the interpretation or a box saying what this run showed instead. Where the outcome could honestly go either way, or
+the run's sizes cannot decide it (a tolerance below the test set's noise, a fine-tuning on a few hundred sentences),
+the sentence is generated from the numbers instead: a :class:`Finding`, recorded as ``finding.<name>`` and never a
+failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
 Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
 """
@@ -194,59 +195,78 @@ def _meets_delta(nb: str, key: str, name: str, gap: float, delta: float, noise: 
                   "head did not carry the tolerance to new data (question 2).", ev, claims)
 
 
+def _mean_of(summary: pd.DataFrame, target: str, method: str) -> float | None:
+    """The first ``<target>_mean`` of ``method``'s rows for ``target`` (``None`` if it has none)."""
+    rows = summary[(summary["target"] == target) & (summary["method"] == method)]
+    return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
+
+
+def _tolerances_met(nb: str, c: str, gaps: dict[float, float], noise: float) -> list[Claim | Finding]:
+    """One constraint's Lagrangian points (delta -> test gap): a claim on the tolerances above the noise, a finding
+    on those at or below it."""
+    ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise}
+    checkable = {d: g for d, g in gaps.items() if d > noise}
+    unchecked = {d: g for d, g in gaps.items() if d <= noise}
+    return ([_checkable_met(nb, c, checkable, noise, ev)] if checkable else []) + (
+        [_unchecked(nb, c, unchecked, noise, ev)] if unchecked else [])
+
+
+def _checkable_met(nb: str, c: str, checkable: dict[float, float], noise: float, ev: dict[str, Any]) -> Claim:
+    missed = {d: g for d, g in checkable.items() if g > d + noise}
+    listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
+    return _claim(
+        nb, f"constraint_meets_each_delta_{c}", not missed,
+        f"Every tolerance larger than the test set's noise (± {noise:.3f}) was met on the test split within "
+        f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+        f"Not every tolerance the test set can check was met: {listing} (noise ± {noise:.3f}); missed: "
+        f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
+        "data the gap can exceed it (question 2).", ev)
+
+
+def _unchecked(nb: str, c: str, unchecked: dict[float, float], noise: float, ev: dict[str, Any]) -> Finding:
+    listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
+    return _finding(
+        nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
+        f"(± {noise:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
+        f"noise cannot be told apart, so these points need not be ordered. "
+        f"{_rows_needed(noise, max(unchecked))}",
+        ev)
+
+
+def _dp_methods(nb: str, summary: pd.DataFrame, noise: float, policy_delta: float) -> list[Claim]:
+    """Reweighing part of the way between unconstrained and the DP constraint at ``policy_delta``; ThresholdOptimizer
+    (if in the summary) at DP parity within the noise."""
+    unc, rew = _mean_of(summary, "dp", "unconstrained"), _mean_of(summary, "dp", "reweighing")
+    lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
+    con = float(lag.iloc[(lag["param"] - policy_delta).abs().argmin()]["dp_mean"])
+    out = [_claim(
+        nb, "reweighing_part_way", con < rew < unc,
+        f"Reweighing moved the DP gap only part of the way ({unc:.3f} → {rew:.3f}); the constraint with "
+        f"δ = {policy_delta:g} went further ({con:.3f}).",
+        f"Reweighing did not land between the two: unconstrained {unc:.3f}, reweighing {rew:.3f}, constrained "
+        f"(δ = {policy_delta:g}) {con:.3f}.", {"unconstrained": unc, "reweighing": rew, "constrained": con})]
+    thr = _mean_of(summary, "dp", "threshold")
+    if thr is not None:
+        out.append(_claim(
+            nb, "threshold_reaches_parity", thr <= noise,
+            f"ThresholdOptimizer reached DP parity within the noise ({thr:.3f}, noise ± {noise:.3f}), by "
+            "using sex at decision time: a different threshold per group.",
+            f"ThresholdOptimizer's test DP gap {thr:.3f} is above the noise (± {noise:.3f}): its thresholds "
+            "were fitted on the training split and did not transfer exactly.", {"threshold": thr}))
+    return out
+
+
 def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
              policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
     every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
     reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
-
-    def first(target: str, method: str) -> float | None:
-        rows = summary[(summary["target"] == target) & (summary["method"] == method)]
-        return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
-
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
-        gaps = dict(zip(rows["param"], rows[f"{c}_mean"]))
-        checkable = {d: g for d, g in gaps.items() if d > noise[c]}
-        unchecked = {d: g for d, g in gaps.items() if d <= noise[c]}
-        ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise[c]}
-        if checkable:
-            missed = {d: g for d, g in checkable.items() if g > d + noise[c]}
-            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
-            out.append(_claim(
-                nb, f"constraint_meets_each_delta_{c}", not missed,
-                f"Every tolerance larger than the test set's noise (± {noise[c]:.3f}) was met on the test split within "
-                f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
-                f"Not every tolerance the test set can check was met: {listing} (noise ± {noise[c]:.3f}); missed: "
-                f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
-                "data the gap can exceed it (question 2).", ev))
-        if unchecked:
-            listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in unchecked.items())
-            out.append(_finding(
-                nb, f"unchecked_deltas_{c}", f"The {_NAMES[c]} tolerances at or below the test set's noise "
-                f"(± {noise[c]:.3f}) cannot be checked on it: measured {listing}. Gaps that differ by less than the "
-                f"noise cannot be told apart, so these points need not be ordered. "
-                f"{_rows_needed(noise[c], max(unchecked))}",
-                ev))
+        out += _tolerances_met(nb, c, dict(zip(rows["param"], rows[f"{c}_mean"])), noise[c])
     if "dp" in set(summary["target"]):
-        unc, rew = first("dp", "unconstrained"), first("dp", "reweighing")
-        lag = summary[(summary["target"] == "dp") & (summary["method"] == "lagrangian")]
-        con = float(lag.iloc[(lag["param"] - policy_delta).abs().argmin()]["dp_mean"])
-        out.append(_claim(
-            nb, "reweighing_part_way", con < rew < unc,
-            f"Reweighing moved the DP gap only part of the way ({unc:.3f} → {rew:.3f}); the constraint with "
-            f"δ = {policy_delta:g} went further ({con:.3f}).",
-            f"Reweighing did not land between the two: unconstrained {unc:.3f}, reweighing {rew:.3f}, constrained "
-            f"(δ = {policy_delta:g}) {con:.3f}.", {"unconstrained": unc, "reweighing": rew, "constrained": con}))
-        thr = first("dp", "threshold")
-        if thr is not None:
-            out.append(_claim(
-                nb, "threshold_reaches_parity", thr <= noise["dp"],
-                f"ThresholdOptimizer reached DP parity within the noise ({thr:.3f}, noise ± {noise['dp']:.3f}), by "
-                "using sex at decision time: a different threshold per group.",
-                f"ThresholdOptimizer's test DP gap {thr:.3f} is above the noise (± {noise['dp']:.3f}): its thresholds "
-                "were fitted on the training split and did not transfer exactly.", {"threshold": thr}))
+        out += _dp_methods(nb, summary, noise["dp"], policy_delta)
     return out
 
 
@@ -276,168 +296,54 @@ def who_pays(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, 
         f"The errors did not move as the base rates suggest: {lo} FPR {fpr[0]:.3f} → {fpr[1]:.3f}, {hi} TPR "
         f"{tpr[0]:.3f} → {tpr[1]:.3f}.", {"fpr_low": fpr, "tpr_high": tpr}))
     if eo is not None:
-        spread = {k: float(t["selection_rate"].max() - t["selection_rate"].min()) for k, t in tables.items()}
-        odds = {k: float(max(np.ptp(t["tpr"]), np.ptp(t["fpr"]))) for k, t in tables.items()}
-        margin = (noise or {}).get("dp", 0.0)
-        out.append(_claim(
-            nb, "eo_keeps_selection_apart", odds[eo] < odds[before] and spread[eo] > spread[dp] + margin,
-            f"The EO constraint narrowed the TPR/FPR gaps instead ({odds[before]:.3f} → {odds[eo]:.3f}) and left "
-            f"selection rates further apart ({spread[eo]:.3f}) than the DP constraint did ({spread[dp]:.3f}).",
-            f"EO-constrained head: TPR/FPR gap {odds[before]:.3f} → {odds[eo]:.3f}, selection-rate gap {spread[eo]:.3f} "
-            f"against {spread[dp]:.3f} under DP (noise ± {margin:.3f}): this run does not separate the two "
-            "constraints clearly.", {"eo_gap": odds, "dp_gap": spread}))
+        out.append(_eo_keeps_selection_apart(nb, tables, before=before, dp=dp, eo=eo, margin=(noise or {}).get("dp", 0.0)))
     if ap is not None:
-        acc0, acca = t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()
-        best = max(acc0, key=acc0.get)
-        gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
-        out.append(_claim(
-            nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
-            f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
-            f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
-            f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
-            f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
-            {"before": acc0, "after": acca}))
+        out.append(_ap_lowers_the_better_served(nb, t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()))
     return out
+
+
+def _eo_keeps_selection_apart(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, eo: str,
+                              margin: float) -> Claim:
+    """The EO constraint narrows the TPR/FPR gaps and leaves selection rates further apart than DP (by > ``margin``)."""
+    spread = {k: float(t["selection_rate"].max() - t["selection_rate"].min()) for k, t in tables.items()}
+    odds = {k: float(max(np.ptp(t["tpr"]), np.ptp(t["fpr"]))) for k, t in tables.items()}
+    return _claim(
+        nb, "eo_keeps_selection_apart", odds[eo] < odds[before] and spread[eo] > spread[dp] + margin,
+        f"The EO constraint narrowed the TPR/FPR gaps instead ({odds[before]:.3f} → {odds[eo]:.3f}) and left "
+        f"selection rates further apart ({spread[eo]:.3f}) than the DP constraint did ({spread[dp]:.3f}).",
+        f"EO-constrained head: TPR/FPR gap {odds[before]:.3f} → {odds[eo]:.3f}, selection-rate gap {spread[eo]:.3f} "
+        f"against {spread[dp]:.3f} under DP (noise ± {margin:.3f}): this run does not separate the two "
+        "constraints clearly.", {"eo_gap": odds, "dp_gap": spread})
+
+
+def _ap_lowers_the_better_served(nb: str, acc0: dict[str, float], acca: dict[str, float]) -> Claim:
+    """The accuracy-parity constraint narrows the accuracy gap partly by lowering the best-served group's accuracy
+    (``acc0`` / ``acca``: accuracy per group before / after)."""
+    best = max(acc0, key=acc0.get)
+    gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
+    return _claim(
+        nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
+        f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
+        f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
+        f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
+        f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
+        {"before": acc0, "after": acca})
 
 
 # --------------------------------------------------------------------------------------------
 # notebook 04b: fine-tuning, measurability, meeting methods, monotonicity, four groups
 # --------------------------------------------------------------------------------------------
 
-#: A test gap whose 95 % interval is wider than this either side cannot be compared with a tolerance of 0.02-0.03.
-MAX_HALF_WIDTH = 0.05
+#: The checks of notebook 04b live in :mod:`helpers.fairness.reporting_scale`; ``reporting.<name>`` finds them.
+_AT_SCALE = ("MAX_HALF_WIDTH", "NEAR_CONSTANT", "rate_change", "interval", "methods_meet", "monotone", "multi_group")
 
 
-def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, float], *,
-                claims: bool = True) -> Claim | Finding:
-    """Did a gap between selection rates close by raising the lowest group's rate (not by levelling down)?"""
-    from .constrained import describe_rate_change
+def __getattr__(name: str) -> Any:
+    if name in _AT_SCALE:
+        from . import reporting_scale
 
-    before, after = {str(k): float(v) for k, v in before.items()}, {str(k): float(v) for k, v in after.items()}
-    lo = min(before, key=before.get)
-    story = describe_rate_change(before, after)
-    stuck = one_class_groups(after)
-    return _check(nb, name, after[lo] > before[lo] and not stuck,
-                  f"The lowest group's rate rose: {story}",
-                  f"No levelling up in this run: {story}"
-                  + (f" Groups given one decision for all: {_fmt(stuck)}." if stuck else ""),
-                  {"before": before, "after": after}, claims)
-
-
-def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metric: str, what: str,
-             seed: int = 0) -> Finding:
-    """How precisely is a test gap measured? A finding (generated from the run, not a claim): the estimate, its
-    95 % bootstrap interval, and whether the half-width is small enough (<= ``MAX_HALF_WIDTH``) to compare the gap
-    with a tolerance of a few hundredths."""
-    ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=metric,
-                      seed=seed)
-    half, what, n = (ci.high - ci.low) / 2, what[:1].upper() + what[1:], len(np.asarray(y_true))
-    verdict = ("precise enough to compare with a tolerance of a few hundredths." if half <= MAX_HALF_WIDTH else
-               f"too wide to compare with a tolerance of a few hundredths: with {n} test sentences this run cannot "
-               f"say whether the mixture met it. About {(half / MAX_HALF_WIDTH) ** 2:.0f}× as many test sentences "
-               f"would narrow it to ± {MAX_HALF_WIDTH:g} (gpu mode scores the full test split).")
-    return _finding(nb, name, f"{what} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f} "
-                    f"(± {half:.3f}): {verdict}",
-                    {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "test_rows": n})
-
-
-def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, noise: float,
-                 n_test: int) -> Finding:
-    """Are two methods' test accuracy and gap within the test set's noise of each other? A finding (either outcome
-    is a fair result): ``table`` holds methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the
-    normal-approximation 95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows."""
-    (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
-    acc_noise = 1.96 * np.sqrt(m(a, "accuracy") * (1 - m(a, "accuracy")) / n_test)
-    d_acc, d_gap = abs(m(a, "accuracy") - m(b, "accuracy")), abs(m(a, gap) - m(b, gap))
-    points = f"{a}: accuracy {m(a, 'accuracy'):.3f}, {_NAMES[gap]} {m(a, gap):.3f}; {b}: {m(b, 'accuracy'):.3f}, {m(b, gap):.3f}"
-    noise_text = f"noise ± {acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap"
-    text = (f"On the same embeddings the two land within the test set's noise of each other ({points}; {noise_text}): "
-            "this run credits neither method." if d_acc <= acc_noise and d_gap <= noise else
-            f"The two differ by more than the test set's noise ({points}; {noise_text}). With one seed, check the "
-            "seed spread before crediting the method.")
-    return _finding(nb, f"methods_meet_{gap}", text, {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise,
-                                                      "gap_noise": noise})
-
-
-def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim | Finding]:
-    """Is each constrained frontier monotone within the noise over the tolerances ``delta > 0``: tightening delta
-    never raises the test gap by more than the 95 % half-width? (The penalty's largest increase as lambda grows is
-    reported beside it.) ``delta = 0`` gets a finding instead: the running gap of hard decisions is never below 0,
-    so the dual step is never negative and the multiplier only grows; that point is not a tolerance being met."""
-    out = []
-    for c in summary["target"].unique():
-        part = summary[summary["target"] == c]
-        worst = {}
-        for method, ascending in (("lagrangian", False), ("penalty", True)):
-            rows = part[(part["method"] == method) & ((part["param"] > 0) | (method == "penalty"))]
-            rows = rows.sort_values("param", ascending=ascending)
-            worst[method] = float(np.clip(rows[f"{c}_mean"].diff().max(), 0, None)) if len(rows) > 1 else 0.0
-        out.append(_claim(
-            nb, f"frontier_monotone_{c}", worst["lagrangian"] <= noise[c],
-            f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by at most {worst['lagrangian']:.3f}, within the "
-            f"test set's noise (± {noise[c]:.3f}): the constrained frontier is monotone as far as this test set can "
-            f"tell (penalty: up to {worst['penalty']:.3f} as λ grows).",
-            f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test "
-            f"set's noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More "
-            "epochs or seeds (gpu mode) make it monotone; look at which δ broke the order.",
-            {"max_increase": worst, "noise": noise[c]}))
-        lag = part[part["method"] == "lagrangian"].set_index("param")[f"{c}_mean"]
-        if 0 in lag.index and (lag.index > 0).any():
-            d = float(lag.index[lag.index > 0].min())
-            g0, gd = float(lag.loc[0]), float(lag.loc[d])
-            how = ("no larger than" if g0 <= gd + noise[c] else "larger than")
-            out.append(_finding(
-                nb, f"delta_zero_{c}", f"δ = 0 asks for a {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
-                "is never below 0, so λ never falls and keeps growing for the whole run. Its test gap "
-                f"{g0:.3f} is {how} that of δ = {d:g} ({gd:.3f}) plus the noise (± {noise[c]:.3f}); a tolerance that "
-                "cannot be met is not a tighter one.", {"gap_at_0": g0, "gap_at_smallest": gd, "noise": noise[c]}))
-    return out
-
-
-#: A classifier giving one decision to more than 1 - this share of everyone is treated as (nearly) constant.
-NEAR_CONSTANT = 0.05
-
-
-def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
-                narrowing: list[str]) -> list[Claim | Finding]:
-    """With several groups: which methods (nearly) became a constant classifier (a finding, with every group's
-    selection rate), and did the ``narrowing`` methods (those that target selection rates) at least halve the largest
-    gap between group selection rates (a claim)?
-
-    ``predictions``: method -> 0/1 decisions (n,); ``groups``: group names (n,); ``before``: the unconstrained method.
-    A method counts as levelled to a constant if it gives one decision to more than ``1 - NEAR_CONSTANT`` of everyone
-    or to more than ``1 - MIN_RATE`` of some group; its accuracy is shown beside the constant classifier's.
-    """
-    y = np.asarray(y_true)
-    rates = selection_frame(predictions, groups)
-    share = {m: float(np.mean(p)) for m, p in predictions.items()}
-    acc = {m: float(np.mean(np.asarray(p) == y)) for m, p in predictions.items()}
-    constant = max(float(y.mean()), 1 - float(y.mean()))
-    flat = {m: rates.loc[m].to_dict() for m in predictions
-            if not NEAR_CONSTANT <= share[m] <= 1 - NEAR_CONSTANT or one_class_groups(rates.loc[m].to_dict())}
-    spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
-    narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
-    listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
-    ev = {"share_positive": share, "accuracy": acc, "constant_accuracy": constant,
-          "rates": {m: rates.loc[m].to_dict() for m in predictions}}
-    text = ("No method became a constant classifier: each gives the positive decision to between "
-            f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group." if not flat else
-            "Levelled down to (nearly) a constant classifier: "
-            + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
-                        f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
-            + f". With {rates.shape[1]} groups the tolerance must hold for every pair, and one way to meet "
-            "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
-            "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
-            "only through features correlated with it; read the per-group rates before the gap.")
-    return [
-        _finding(nb, "levelled_to_a_constant", text, ev),
-        _claim(nb, "dp_methods_halve_largest_gap", all(narrowed.values()),
-               f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups' rates "
-               f"(unconstrained {spread[before]:.3f}; {listing}).",
-               f"Not every DP method halved the largest gap between the {rates.shape[1]} groups' rates (unconstrained "
-               f"{spread[before]:.3f}; {listing}): with four groups a tolerance must hold for six pairs, and the "
-               "smallest group's rate is the noisiest.", {"spread": spread}),
-    ]
+        return getattr(reporting_scale, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def recap(nb: str) -> Any:

@@ -1,0 +1,163 @@
+"""Checks of notebook 04b (constraints at scale): fine-tuning, measurability, meeting methods, monotonicity, four
+groups; claims and findings as in :mod:`helpers.fairness.reporting`, whose helpers they use.
+
+``helpers.fairness.reporting.<name>`` finds these names too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..claims import Claim
+from .metrics import gap_interval
+from .reporting import _NAMES, Finding, _check, _claim, _finding, _fmt, one_class_groups, selection_frame
+
+#: A test gap whose 95 % interval is wider than this either side cannot be compared with a tolerance of 0.02-0.03.
+MAX_HALF_WIDTH = 0.05
+
+
+def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, float], *,
+                claims: bool = True) -> Claim | Finding:
+    """Did a gap between selection rates close by raising the lowest group's rate (not by levelling down)?"""
+    from .constrained import describe_rate_change
+
+    before, after = {str(k): float(v) for k, v in before.items()}, {str(k): float(v) for k, v in after.items()}
+    lo = min(before, key=before.get)
+    story = describe_rate_change(before, after)
+    stuck = one_class_groups(after)
+    return _check(nb, name, after[lo] > before[lo] and not stuck,
+                  f"The lowest group's rate rose: {story}",
+                  f"No levelling up in this run: {story}"
+                  + (f" Groups given one decision for all: {_fmt(stuck)}." if stuck else ""),
+                  {"before": before, "after": after}, claims)
+
+
+def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metric: str, what: str,
+             seed: int = 0) -> Finding:
+    """How precisely is a test gap measured? A finding (generated from the run, not a claim): the estimate, its
+    95 % bootstrap interval, and whether the half-width is small enough (<= ``MAX_HALF_WIDTH``) to compare the gap
+    with a tolerance of a few hundredths."""
+    ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=metric,
+                      seed=seed)
+    half, what, n = (ci.high - ci.low) / 2, what[:1].upper() + what[1:], len(np.asarray(y_true))
+    verdict = ("precise enough to compare with a tolerance of a few hundredths." if half <= MAX_HALF_WIDTH else
+               f"too wide to compare with a tolerance of a few hundredths: with {n} test sentences this run cannot "
+               f"say whether the mixture met it. About {(half / MAX_HALF_WIDTH) ** 2:.0f}× as many test sentences "
+               f"would narrow it to ± {MAX_HALF_WIDTH:g} (gpu mode scores the full test split).")
+    return _finding(nb, name, f"{what} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f} "
+                    f"(± {half:.3f}): {verdict}",
+                    {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "test_rows": n})
+
+
+def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, noise: float,
+                 n_test: int) -> Finding:
+    """Are two methods' test accuracy and gap within the test set's noise of each other? A finding (either outcome
+    is a fair result): ``table`` holds methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the
+    normal-approximation 95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows."""
+    (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
+    acc_noise = 1.96 * np.sqrt(m(a, "accuracy") * (1 - m(a, "accuracy")) / n_test)
+    d_acc, d_gap = abs(m(a, "accuracy") - m(b, "accuracy")), abs(m(a, gap) - m(b, gap))
+    points = f"{a}: accuracy {m(a, 'accuracy'):.3f}, {_NAMES[gap]} {m(a, gap):.3f}; {b}: {m(b, 'accuracy'):.3f}, {m(b, gap):.3f}"
+    noise_text = f"noise ± {acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap"
+    text = (f"On the same embeddings the two land within the test set's noise of each other ({points}; {noise_text}): "
+            "this run credits neither method." if d_acc <= acc_noise and d_gap <= noise else
+            f"The two differ by more than the test set's noise ({points}; {noise_text}). With one seed, check the "
+            "seed spread before crediting the method.")
+    return _finding(nb, f"methods_meet_{gap}", text, {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise,
+                                                      "gap_noise": noise})
+
+
+def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim | Finding]:
+    """Is each constrained frontier monotone within the noise over the tolerances ``delta > 0``: tightening delta
+    never raises the test gap by more than the 95 % half-width? (The penalty's largest increase as lambda grows is
+    reported beside it.) ``delta = 0`` gets a finding instead: the running gap of hard decisions is never below 0,
+    so the dual step is never negative and the multiplier only grows; that point is not a tolerance being met."""
+    out = []
+    for c in summary["target"].unique():
+        part = summary[summary["target"] == c]
+        worst = {}
+        for method, ascending in (("lagrangian", False), ("penalty", True)):
+            rows = part[(part["method"] == method) & ((part["param"] > 0) | (method == "penalty"))]
+            rows = rows.sort_values("param", ascending=ascending)
+            worst[method] = float(np.clip(rows[f"{c}_mean"].diff().max(), 0, None)) if len(rows) > 1 else 0.0
+        out.append(_claim(
+            nb, f"frontier_monotone_{c}", worst["lagrangian"] <= noise[c],
+            f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by at most {worst['lagrangian']:.3f}, within the "
+            f"test set's noise (± {noise[c]:.3f}): the constrained frontier is monotone as far as this test set can "
+            f"tell (penalty: up to {worst['penalty']:.3f} as λ grows).",
+            f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test "
+            f"set's noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More "
+            "epochs or seeds (gpu mode) make it monotone; look at which δ broke the order.",
+            {"max_increase": worst, "noise": noise[c]}))
+        lag = part[part["method"] == "lagrangian"].set_index("param")[f"{c}_mean"]
+        if 0 in lag.index and (lag.index > 0).any():
+            d = float(lag.index[lag.index > 0].min())
+            g0, gd = float(lag.loc[0]), float(lag.loc[d])
+            how = ("no larger than" if g0 <= gd + noise[c] else "larger than")
+            out.append(_finding(
+                nb, f"delta_zero_{c}", f"δ = 0 asks for a {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
+                "is never below 0, so λ never falls and keeps growing for the whole run. Its test gap "
+                f"{g0:.3f} is {how} that of δ = {d:g} ({gd:.3f}) plus the noise (± {noise[c]:.3f}); a tolerance that "
+                "cannot be met is not a tighter one.", {"gap_at_0": g0, "gap_at_smallest": gd, "noise": noise[c]}))
+    return out
+
+
+#: A classifier giving one decision to more than 1 - this share of everyone is treated as (nearly) constant.
+NEAR_CONSTANT = 0.05
+
+
+def _nearly_constant(share: float, rates: dict[str, float]) -> bool:
+    """One decision for more than ``1 - NEAR_CONSTANT`` of everyone (``share``: positive share) or for more than
+    ``1 - MIN_RATE`` of some group (``rates``: selection rate per group)?"""
+    return not NEAR_CONSTANT <= share <= 1 - NEAR_CONSTANT or bool(one_class_groups(rates))
+
+
+def _levelled_text(flat: dict[str, dict[str, float]], share: dict[str, float], acc: dict[str, float],
+                   constant: float, n_groups: int) -> str:
+    """The finding on the methods levelled to (nearly) a constant classifier (``flat``: method -> rate per group)."""
+    if not flat:
+        return ("No method became a constant classifier: each gives the positive decision to between "
+                f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group.")
+    return ("Levelled down to (nearly) a constant classifier: "
+            + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
+                        f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
+            + f". With {n_groups} groups the tolerance must hold for every pair, and one way to meet "
+            "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
+            "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
+            "only through features correlated with it; read the per-group rates before the gap.")
+
+
+def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
+                narrowing: list[str]) -> list[Claim | Finding]:
+    """With several groups: which methods (nearly) became a constant classifier (a finding, with every group's
+    selection rate), and did the ``narrowing`` methods (those that target selection rates) at least halve the largest
+    gap between group selection rates (a claim)?
+
+    ``predictions``: method -> 0/1 decisions (n,); ``groups``: group names (n,); ``before``: the unconstrained method.
+    A method counts as levelled to a constant if it gives one decision to more than ``1 - NEAR_CONSTANT`` of everyone
+    or to more than ``1 - MIN_RATE`` of some group; its accuracy is shown beside the constant classifier's.
+    """
+    y = np.asarray(y_true)
+    rates = selection_frame(predictions, groups)
+    share = {m: float(np.mean(p)) for m, p in predictions.items()}
+    acc = {m: float(np.mean(np.asarray(p) == y)) for m, p in predictions.items()}
+    constant = max(float(y.mean()), 1 - float(y.mean()))
+    flat = {m: rates.loc[m].to_dict() for m in predictions if _nearly_constant(share[m], rates.loc[m].to_dict())}
+    spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
+    narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
+    listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
+    ev = {"share_positive": share, "accuracy": acc, "constant_accuracy": constant,
+          "rates": {m: rates.loc[m].to_dict() for m in predictions}}
+    text = _levelled_text(flat, share, acc, constant, rates.shape[1])
+    return [
+        _finding(nb, "levelled_to_a_constant", text, ev),
+        _claim(nb, "dp_methods_halve_largest_gap", all(narrowed.values()),
+               f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups' rates "
+               f"(unconstrained {spread[before]:.3f}; {listing}).",
+               f"Not every DP method halved the largest gap between the {rates.shape[1]} groups' rates (unconstrained "
+               f"{spread[before]:.3f}; {listing}): with four groups a tolerance must hold for six pairs, and the "
+               "smallest group's rate is the noisiest.", {"spread": spread}),
+    ]
