@@ -139,8 +139,8 @@ EXPECTED_MINUTES: dict[str, tuple[float, float, float]] = {
     "04_fairness_constrained_training": (0.5, 4.0, 15.0),
     "04b_constraints_at_scale": (0.6, 2.5, 15.0),
     "05_regularization": (0.4, 1.0, 3.0),
-    "06_explanations": (0.6, 3.5, 4.0),
-    "07_robustness_privacy_governance": (0.5, 1.5, 6.0),
+    "06_explanations": (0.6, 4.0, 4.0),
+    "07_robustness_privacy_governance": (0.5, 2.0, 6.0),
 }
 # fmt: on
 
