@@ -8,7 +8,7 @@ import importlib
 
 import pytest
 from solution_leaks import key_lines, leaks
-from wrong_answers import HELPER_CALLS, RUNS, WRONG
+from wrong_answers import HELPER_CALLS, RUNS, WRONG, _masker
 
 from helpers import exercises
 
@@ -83,6 +83,12 @@ def test_stub_says_only_not_attempted(ex_id):
         passed, message = _run(ex_id, answer)
         assert not passed and message.endswith("not attempted yet."), message
         assert "Hint" not in message and "hint" not in message
+
+
+def test_untouched_spot_the_bug_says_not_attempted():
+    passed, message = _run("01.2", _masker())  # the masking code exactly as the notebook prints it
+    assert not passed and message.endswith("not attempted yet."), message
+    assert "special" not in message
 
 
 @pytest.mark.parametrize("ex_id", IDS)

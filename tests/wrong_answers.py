@@ -88,7 +88,6 @@ def _masker(*, random_selected=False, random_not_masked=True, pad_random=False, 
 
 
 WRONG["01.2"] = [
-    _masker(),                                                   # the bug as printed
     _masker(random_selected=True, pad_random=True),              # every random replacement is [PAD]
     _masker(random_selected=True, random_not_masked=False),      # the random branch overwrites [MASK]s
     _masker(random_selected=True, p_select=0.5),
@@ -360,12 +359,30 @@ def _compas(group="race", constrained=True, pass_delta=True):
     return compas_transfer
 
 
+def _compas_says_no():
+    from nb04 import solution_04_4
+
+    full = solution_04_4()
+
+    def compas_transfer(delta):
+        out = full(delta)
+        base = 1 - out["unconstrained"]["accuracy"]  # any accuracy: the point is the constant decision
+        out["constrained"] = {"accuracy": max(base, 1 - base), "dp": 0.0, "eo": 0.0}
+        return out
+
+    return compas_transfer
+
+
 WRONG["04.4"] = [
     lambda delta: {"unconstrained": {"accuracy": 0.67, "dp": 0.25, "eo": 0.27},
                    "constrained": {"accuracy": 0.6, "dp": 0.03, "eo": 0.04}},  # a constant
     _compas(group="sex"),
     _compas(constrained=False),             # the unconstrained model twice
     _compas(pass_delta=False),              # delta ignored
+    lambda delta: {"unconstrained": {"accuracy": 0.67, "dp": 0.25, "eo": 0.27},   # a dict that follows delta
+                   "constrained": {"accuracy": 0.62 if delta < 0.25 else 0.67, "dp": min(delta, 0.25),
+                                   "eo": min(delta, 0.25) + 0.02}},
+    _compas_says_no(),                      # "no" for everyone as the constrained model: gaps 0
 ]
 
 

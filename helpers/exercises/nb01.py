@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import CheckFailed, call, choice, exercise, expect, experiment
+from . import CheckFailed, NotAttempted, call, choice, exercise, expect, experiment
 
 _MASK, _VOCAB, _SPECIALS = 4, 60, (0, 1, 2, 3, 4)  # [PAD] [UNK] [CLS] [SEP] [MASK]
 
@@ -56,6 +56,20 @@ def _check_01_1(answer) -> None:
                                       "batch (count the positions again: which ones are the denominator?).")
 
 
+def _as_printed(ids, generator):
+    """The notebook's masking code as printed (its random branch may hit unselected tokens, specials included)."""
+    import torch
+
+    special = torch.isin(ids, torch.tensor(_SPECIALS))
+    selected = (torch.rand(ids.shape, generator=generator) < 0.15) & ~special
+    labels = ids.masked_fill(~selected, -100)
+    to_mask = (torch.rand(ids.shape, generator=generator) < 0.8) & selected
+    inputs = ids.masked_fill(to_mask, _MASK)
+    to_random = (torch.rand(ids.shape, generator=generator) < 0.5) & ~to_mask
+    random_tokens = torch.randint(_VOCAB, ids.shape, generator=generator)
+    return torch.where(to_random, random_tokens, inputs), labels
+
+
 @exercise("01.2", title="Spot the bug in a masking rule",
           hint="Read the three boolean masks (selected, to_mask, to_random) and ask, for each, which tokens it may "
                "contain according to BERT's rule in section 3. One of them may contain tokens BERT never touches.",
@@ -63,6 +77,12 @@ def _check_01_1(answer) -> None:
 def _check_01_2(answer) -> None:
     import torch
 
+    ids = _toy_batch(10)
+    out = call(answer, ids.clone(), list(_SPECIALS), _MASK, _VOCAB, torch.Generator().manual_seed(0))
+    printed = _as_printed(ids, torch.Generator().manual_seed(0))
+    if (isinstance(out, (tuple, list)) and len(out) == 2 and all(torch.is_tensor(t) for t in out)
+            and all(t.shape == p.shape and torch.equal(t, p) for t, p in zip(out, printed))):
+        raise NotAttempted
     sel_total = mask_total = rnd_total = n_candidates = 0
     for seed in range(4):
         ids = _toy_batch(10 + seed)

@@ -3,6 +3,7 @@ a broken accuracy-parity Lagrangian, two questions on multipliers)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -74,21 +75,71 @@ def _dual(fn) -> None:
                f"{float(got):.4g}.")
 
 
+@contextlib.contextmanager
+def _recorded_fits():
+    """Record every ``(data, method, param, y_pred)`` that the library's ``fit_predict`` (behind ``run_method``)
+    produces while the block runs."""
+    from ..fairness import harness
+
+    fits: list[tuple] = []
+    original = harness.fit_predict
+
+    def recording(data, method, **kwargs):
+        y_pred, extra = original(data, method, **kwargs)
+        fits.append((data, method, kwargs.get("param"), np.asarray(y_pred)))
+        return y_pred, extra
+
+    harness.fit_predict = recording
+    try:
+        yield fits
+    finally:
+        harness.fit_predict = original
+
+
+def _library_result(fits: list, method: str, delta: float | None, name: str) -> tuple:
+    """The recorded fit of ``method`` (with ``param == delta``), checked for a sensible model: ``(data, scores)``."""
+    from ..fairness.harness import evaluate
+
+    mine = [f for f in fits if f[1] == method and (delta is None or f[2] is not None and abs(f[2] - delta) < 1e-12)]
+    expect(bool(mine), f"the {name} numbers do not come from fc.run_method(data, {method!r}"
+                       f"{'' if delta is None else f', param={delta}'}) on the COMPAS split: no such run happened.")
+    data, _, _, y_pred = mine[-1]
+    rates = [float(y_pred[data.g_test == g].mean()) for g in np.unique(data.g_test)]
+    expect(all(0.05 < r < 0.95 for r in rates), f"the {name} model selects {', '.join(f'{r:.0%}' for r in rates)} of "
+           "the groups on the test split: a (nearly) constant decision is no model of recidivism.")
+    majority = max(float(data.y_test.mean()), 1 - float(data.y_test.mean()))
+    return data, evaluate(data.y_test, y_pred, data.g_test), majority
+
+
 @exercise("04.4", title="transfer to COMPAS (race)",
           hint="Follow the recipe of the markdown step by step and print each intermediate: the rows kept, the "
                "feature matrix's shape, the group codes, the sizes of the two splits. The group must be race, and "
                "the constrained run must receive delta.")
 def _compas(fn) -> None:
-    loose = call(fn, 0.3)
+    with _recorded_fits() as fits:
+        loose = call(fn, 0.3)
     expect(isinstance(loose, dict) and "constrained" in loose and "unconstrained" in loose,
            "return {'unconstrained': {...}, 'constrained': {...}} with accuracy, dp and eo in each.")
-    out = call(fn, 0.02)
+    with _recorded_fits() as fits:
+        out = call(fn, 0.02)
     expect(isinstance(out, dict) and {"unconstrained", "constrained"} <= set(out),
            "return {'unconstrained': {...}, 'constrained': {...}} with accuracy, dp and eo in each.")
     u, c = out["unconstrained"], out["constrained"]
     for name, r in (("unconstrained", u), ("constrained", c)):
-        expect(all(k in r for k in ("accuracy", "dp", "eo")), f"the {name} entry needs accuracy, dp and eo.")
+        expect(isinstance(r, dict) and all(k in r for k in ("accuracy", "dp", "eo")),
+               f"the {name} entry needs accuracy, dp and eo.")
         expect(all(0 <= float(r[k]) <= 1 for k in ("accuracy", "dp", "eo")), f"the {name} numbers must lie in [0, 1].")
+    for name, r, method, delta in (("unconstrained", u, "unconstrained", None), ("constrained", c, "lagrangian", 0.02)):
+        data, want, majority = _library_result(fits, method, delta, name)
+        expect(all(abs(float(r[k]) - want[k]) < 1e-9 for k in ("accuracy", "dp", "eo")),
+               f"your {name} numbers ({', '.join(f'{k} {float(r[k]):.3f}' for k in ('accuracy', 'dp', 'eo'))}) are "
+               f"not those of the {method} run on your split ("
+               f"{', '.join(f'{k} {want[k]:.3f}' for k in ('accuracy', 'dp', 'eo'))}).")
+        expect(want["accuracy"] > majority, f"the {name} accuracy {want['accuracy']:.3f} is not above the majority "
+               f"rate {majority:.3f} of the test split: the model has learnt nothing.")
+    expect(len(data.y_train) + len(data.y_test) >= 5000 and len(np.unique(data.g_test)) == 2,
+           f"the split has {len(data.y_train) + len(data.y_test)} rows and {len(np.unique(data.g_test))} groups: keep "
+           "all African-American and Caucasian defendants (after ProPublica's filter), race as the group.")
     expect(0.6 <= float(u["accuracy"]) <= 0.8,
            f"unconstrained accuracy {float(u['accuracy']):.3f} is not what COMPAS gives (about 0.65-0.7): "
            "check the label (two_year_recid) and the features.")
