@@ -118,3 +118,17 @@ def test_mutual_information_of_a_code_equals_the_plug_in_estimate_of_its_categor
     assert mi["education"] == pytest.approx(reference, rel=1e-9)
     assert mi["education_num"] == pytest.approx(reference, rel=1e-9)  # a one-to-one recoding: same information
     assert 0 < mi["hours"] < X.entropy_bits(sex)
+
+
+def test_mutual_information_of_a_mostly_zero_column_is_a_plug_in_estimate_not_knn():
+    from sklearn.metrics import mutual_info_score
+
+    rng = np.random.default_rng(2)
+    n = 40_000
+    sex = rng.choice(["F", "M"], n)
+    nonzero = rng.random(n) < np.where(sex == "M", 0.06, 0.03)  # only *whether* it is non-zero depends on sex
+    loss = np.where(nonzero, rng.integers(1000, 4000, n), 0)  # about 95 % zeros, hundreds of tied values
+    mi = X.mutual_information(pd.DataFrame({"sex": sex, "capital_loss": loss}), "sex", ["capital_loss"])
+    indicator = mutual_info_score(sex, nonzero) / np.log(2)  # what the column carries, nats -> bits
+    # the bins refine the zero/non-zero split (never below it); Miller's bias bound for 20 levels and 2 groups
+    assert indicator - 1e-12 <= mi["capital_loss"] <= indicator + 19 / (2 * n * np.log(2)) + 1e-4

@@ -9,7 +9,7 @@ Two measures:
 * the mutual information :math:`I(X_j; A) = \\sum p(x, a) \\log \\frac{p(x,a)}{p(x)p(a)}` between each
   column and the attribute (Cover & Thomas 2006, ch. 2), estimated with
   ``sklearn.feature_selection.mutual_info_classif`` (plug-in for categorical columns and for numeric
-  ones with at most ``DISCRETE_LEVELS`` distinct values, such as a code; the Kraskov et al. 2004 k-NN estimator,
+  ones with at most ``DISCRETE_LEVELS`` distinct values, such as a code, or mostly one value, binned; the Kraskov et al. 2004 k-NN estimator,
   which assumes continuous values, for the others), reported in bits and as a share of :math:`H(A)`. The plug-in
   estimate is biased upwards by about :math:`(|X|-1)(|A|-1)/(2n\\ln 2)` bits (Miller 1955), so a column with
   many levels on a few thousand rows shows a little information even when it carries none.
@@ -83,23 +83,43 @@ def proxy_auc(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] |
 DISCRETE_LEVELS = 20
 
 
+#: A numeric column whose most frequent value covers more than this share of the rows (``capital_loss``: mostly 0)
+#: is binned for the plug-in estimate: the k-NN estimator assumes continuous values and breaks on such ties.
+TIED_SHARE = 0.5
+
+
+def _tied_bins(values: pd.Series) -> np.ndarray:
+    """Codes (n,) of a heavily tied numeric column: its most frequent value is one level, the other values fall into
+    at most ``DISCRETE_LEVELS - 1`` quantile bins."""
+    mode = values.value_counts().index[0]
+    rest = values != mode
+    codes = np.zeros(len(values), dtype=int)
+    codes[rest.to_numpy()] = 1 + pd.qcut(values[rest].rank(method="first"), DISCRETE_LEVELS - 1, labels=False)
+    return codes
+
+
 def mutual_information(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
                        seed: int = 0) -> pd.Series:
     """:math:`I(X_j; A)` in bits for each column ``j`` (sorted, largest first).
 
     Plug-in estimate for categorical columns and numeric columns with at most ``DISCRETE_LEVELS`` distinct values
-    (invariant under a one-to-one recoding of the values), k-NN estimate (Kraskov et al. 2004) for the others.
+    (invariant under a one-to-one recoding of the values) or with one value on more than ``TIED_SHARE`` of the rows
+    (binned by :func:`_tied_bins`), k-NN estimate (Kraskov et al. 2004) for the others.
     """
     from sklearn.feature_selection import mutual_info_classif
 
     cols = list(columns) if columns is not None else [
         c for c in df.columns if c not in {sensitive, "label", "income", "source", "fnlwgt"}]  # fmt: skip
     y = _target(df[sensitive])
+    tied = [c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > DISCRETE_LEVELS
+            and df[c].value_counts(normalize=True).iloc[0] > TIED_SHARE]
     X = np.column_stack([
+        _tied_bins(df[c]) if c in tied else
         pd.factorize(df[c].astype(object))[0] if not pd.api.types.is_numeric_dtype(df[c]) else df[c].to_numpy(float)
         for c in cols
     ])  # fmt: skip
-    discrete = np.array([not pd.api.types.is_numeric_dtype(df[c]) or df[c].nunique() <= DISCRETE_LEVELS for c in cols])
+    discrete = np.array([not pd.api.types.is_numeric_dtype(df[c]) or df[c].nunique() <= DISCRETE_LEVELS or c in tied
+                         for c in cols])
     mi = mutual_info_classif(X, y, discrete_features=discrete, random_state=seed)
     return pd.Series(mi / np.log(2), index=cols, name="mutual_information_bits").sort_values(ascending=False)
 
