@@ -99,7 +99,7 @@ _PROSE: dict[str, str] = {
         "**Out of scope:** any real decision about a person (credit, hiring, benefits, pricing). Census income is "
         "a proxy label, and the model's errors and gaps by sex and race would fall on real people."),
     "Factors": (
-        "Groups: sex (Male/Female as recorded by the 1994 census) and race; instruments: the words the "
+        "Groups: sex (Male/Female as recorded by the 1994 Current Population Survey) and race; instruments: the words the "
         "serialiser uses (man/woman, husband/wife) and proxies that remain when they are removed (relationship, "
         "occupation, hours). Environment: the sentence template is fixed; other phrasings are out of distribution."),
     "Metrics": (
@@ -110,7 +110,7 @@ _PROSE: dict[str, str] = {
         "on quasi-identifiers within the data set (sample uniqueness: an upper bound on the share of its records that "
         "are unique in the whole population; Sweeney 2002). Decision threshold 0.5."),
     "Training and evaluation data": (
-        "UCI Adult (Kohavi 1996; census 1994): training and validation from `adult.data` stratified by "
+        "UCI Adult (Kohavi 1996; 1994 Current Population Survey): training and validation from `adult.data` stratified by "
         "label x sex, test from `adult.test`, subsampled per run mode (see the mode under Model details)."),
     "Quantitative analyses: per-group metrics": "Test-set figures, overall and by group where recorded.",
     "Fairness": "Group and counterfactual fairness of the models the notebooks trained.",

@@ -48,7 +48,7 @@ def plot_bias_absorption(table, r: float, ci: tuple[float, float], *, ax=None,
         ax.annotate(str(name), (row["corpus_she_rate"], row["model_she_ratio"]), fontsize=7,
                     xytext=(3, 3), textcoords="offset points")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="model = corpus")
-    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel='corpus share of "she" (1994 census)',
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel='corpus share of "she" (1994 CPS records)',
            ylabel="model P(she) / (P(she) + P(he))",
            title=f"{title}\nPearson r = {r:.2f} (95% bootstrap CI {ci[0]:.2f} to {ci[1]:.2f})")
     ax.legend(loc="upper left", fontsize=8)

@@ -4,7 +4,8 @@ Notebook 01 uses this module in lesson order:
 
 1. :func:`build_corpus` - the Adult census records as sentences, plus one pronoun sentence per
    record ("She works in a sales job.") whose pronoun matches the recorded sex, so the corpus
-   she-rate per occupation equals the 1994 census rate (:func:`pronoun_rates` counts it from text);
+   she-rate per occupation equals the rate in the 1994 Current Population Survey records
+   (:func:`pronoun_rates` counts it from text);
 2. :func:`train_wordpiece` - a WordPiece tokenizer (Wu et al. 2016; Devlin et al. 2019) trained
    with the ``tokenizers`` library (in :mod:`helpers.wordpiece`, imported here);
 3. :func:`mask_tokens` - BERT's masked-language-model corruption (15 % selected; 80/10/10);
@@ -58,7 +59,7 @@ def build_corpus(df: pd.DataFrame, *, pronoun_sentences: bool = True) -> pd.Data
     The pronoun sentence is ``PRONOUN_TEMPLATE`` with "She" for ``sex == 'Female'`` and "He" for
     ``'Male'``: the serializer itself writes "man"/"woman", never a pronoun, so without it the
     corpus would contain no "she"/"he" at all. This is a *constructed* corpus: its pronoun
-    statistics are exactly the 1994 census sex ratios per occupation, nothing more.
+    statistics are exactly the sex ratios per occupation of the 1994 Current Population Survey records, nothing more.
 
     Returns:
         DataFrame with columns ``text``, ``record`` (row number in ``df``), ``kind``
