@@ -3,7 +3,7 @@
 * :func:`model_card` renders a Markdown model card with the sections of Mitchell et al. (2019), "Model cards
   for model reporting" (FAT* '19), from ``build/<mode>/results.json``. It only ever quotes recorded numbers: a figure
   that no notebook measured is shown as "not measured", never filled in.
-* :func:`harm_scorecard` rebuilds the source material's harm score H = P_bias + P_output + P_privacy +
+* :func:`harm_scorecard` rebuilds the course notes' harm score H = P_bias + P_output + P_privacy +
   P_adversarial as four documented components, each a measured rate in [0, 1] with its definition and the
   results key it comes from. A component that was not measured is reported as missing (not as 0), and the
   total is only given when all four are present.
@@ -123,7 +123,8 @@ _PROSE: dict[str, str] = {
         "Loss-threshold membership inference on the training records (AUC 0.5 = no leak) and re-identification "
         "risk from quasi-identifiers in the data itself."),
     "Harm scorecard": (
-        "H = P_bias + P_output + P_privacy + P_adversarial (the source material's harm score), shown as its "
+        "H = P_bias + P_output + P_privacy + P_adversarial, an unweighted sum of four measured rates (the harm score "
+        "proposed in the course notes this workbook grew from), shown as its "
         "components; each is a measured rate in [0, 1], so H lies between 0 and 4. The total is only meaningful with all four present, and "
         "adding rates of different harms hides which one matters: read the components."),
     "Ethical considerations": (
@@ -206,10 +207,20 @@ def card_figures(results: Mapping[str, Any]) -> dict[str, list[Figure]]:
     return out
 
 
+#: Keys of the claim machinery (a claim's or finding's verdict and evidence), never quoted by the card.
+_INTERNAL = re.compile(r"^(claim|finding)\.|(^|\.)evidence(\.|$)")
+#: Run settings and costs (sizes, timings, grid settings), not measurements of the model: quoted only among the data.
+_SETTING = re.compile(r"seconds|per_second|checkpoint|parameters|^seeds$|_rows$|passes|tolerance|cells|max_param_diff"
+                      r"|best_epoch|good_lrs|dropout_p|^best_(l2|p)$")
+
+
 def _quotable(section: str, key: str, value: Any, pattern: str) -> bool:
-    """Whether a recorded ``key`` belongs in ``section``: it matches ``pattern``, is not a claim, is a single value,
-    and is text only in the data section."""
-    if key.startswith("claim.") or not re.search(pattern, key):
+    """Whether a recorded ``key`` belongs in ``section``: it matches ``pattern``, is not part of a claim's record, is
+    a measurement (not a run setting) outside the data section, is a single value, and is text only in the data
+    section."""
+    if _INTERNAL.search(key) or not re.search(pattern, key):
+        return False
+    if section != "Training and evaluation data" and _SETTING.search(key):
         return False
     if isinstance(value, (list, tuple)) or value is None:
         return False

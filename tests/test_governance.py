@@ -127,3 +127,15 @@ def test_claims_are_not_quoted_as_figures():
     card = G.model_card(results)
     assert "0.432" not in card and "claim." not in card
     assert "| 0.171 |" in card  # the recorded figure itself still is
+
+
+def test_findings_evidence_and_run_settings_are_not_quoted_as_metrics():
+    results = {**FULL,
+               G.NB04: {"finding": {"dp_head_meets_delta": {"held": True, "evidence": {"noise": 0.6543}}},
+                        "sweep.head_seconds_per_run": 0.7654},
+               G.NB03: {**FULL[G.NB03], "lora_compare.full.checkpoint_MiB": 86.6471, "seeds": 7,
+                        "finetuned.examples_per_second": 29.8624}}
+    card = G.model_card(results)
+    for text in ("finding.", "evidence", "0.654", "0.765", "86.647", "29.862", "`seeds`"):
+        assert text not in card, text
+    assert "source material" not in card and "| 0.171 |" in card
