@@ -75,3 +75,32 @@ def test_monotone_leaves_delta_zero_to_a_finding():
     assert rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})[0].held
     rows[2]["dp_mean"] = 0.04  # now by 0.04 > 0.03
     assert not rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})[0].held
+
+
+def test_one_near_constant_rule_a_group_under_five_percent_or_over_ninety_five():
+    assert rep.one_class_groups({"Female": 0.031, "Male": 0.030}) == {"Female": 0.031, "Male": 0.030}
+    assert rep.one_class_groups({"a": 0.06, "b": 0.94, "c": 0.96}) == {"c": 0.96}
+
+
+def test_no_better_than_majority_uses_the_accuracy_half_width():
+    y = np.r_[np.zeros(70), np.ones(30)].astype(int)
+    flag, acc, majority, half = rep.no_better_than_majority(y, np.zeros(100, int))
+    assert flag and (acc, majority) == (0.7, 0.7) and half == pytest.approx(1.96 * (0.21 / 100) ** 0.5)
+    better = np.r_[np.zeros(70), np.ones(10), np.zeros(20)].astype(int)  # 0.80 > 0.70 + 1.96 * sqrt(0.16 / 100)
+    assert not rep.no_better_than_majority(y, better)[0]
+    near = np.r_[np.zeros(70), np.ones(7), np.zeros(23)].astype(int)  # 0.77 <= 0.70 + 0.082
+    assert rep.no_better_than_majority(y, near)[0]
+
+
+def test_halving_claim_leaves_out_near_constant_methods_and_names_them():
+    y = np.array([0, 1] * 100)
+    groups = np.array(["a", "a", "b", "b"] * 50)
+    unc = np.r_[np.tile([1, 1, 0, 0], 50)]  # a selected 1.0, b 0.0: spread 1
+    fair = y.copy()  # both groups 0.5, accuracy 1
+    flat = np.zeros(200, int)
+    _, claim = rep.multi_group("t", {"unconstrained": unc, "fair": fair, "flat": flat}, y, groups,
+                               before="unconstrained", narrowing=["fair", "flat"])
+    assert claim.held and claim.evidence["excluded"] == ["flat"] and "1 of 2" in claim.says
+    _, only = rep.multi_group("t", {"unconstrained": unc, "flat": flat}, y, groups, before="unconstrained",
+                              narrowing=["flat"])
+    assert isinstance(only, rep.Finding) and "flat" in only

@@ -7,7 +7,9 @@ the run's sizes cannot decide it (a tolerance below the test set's noise, a fine
 the sentence is generated from the numbers instead: a :class:`Finding`, recorded as ``finding.<name>`` and never a
 failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
-Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
+One near-constant rule everywhere: a model is (nearly) constant for a group when that group's selection rate is below
+``MIN_RATE`` or above ``1 - MIN_RATE`` (:func:`one_class_groups`), and no better than predicting the majority class
+when its accuracy is at most the majority class's plus the accuracy's 95 % half-width (:func:`no_better_than_majority`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from ..claims import Claim, claim
 from ..results import record
 from .metrics import gap_interval, selection_rates
 
-#: A group selected less often than this (or more often than 1 - this) is treated as given one decision for all.
-MIN_RATE = 0.01
+#: A group selected less often than this (or more often than 1 - this) is treated as given (nearly) one decision for all.
+MIN_RATE = 0.05
 _NAMES = {"dp": "DP", "eo": "EO", "ap": "accuracy-parity"}
 _MADE: dict[str, dict[str, Claim]] = {}
 _FOUND: dict[str, dict[str, str]] = {}
@@ -88,8 +90,23 @@ def noise(y_true: Any, y_pred: Any, groups: Any, metrics: tuple[str, ...] = ("dp
 
 
 def one_class_groups(rates: dict[str, float]) -> dict[str, float]:
-    """The groups whose selection rate is below ``MIN_RATE`` or above ``1 - MIN_RATE`` (one decision for all)."""
+    """The groups whose selection rate is below ``MIN_RATE`` or above ``1 - MIN_RATE`` ((nearly) one decision for
+    all)."""
     return {g: float(r) for g, r in rates.items() if r < MIN_RATE or r > 1 - MIN_RATE}
+
+
+def accuracy_noise(accuracy: float, n: int) -> float:
+    """Normal-approximation 95 % half-width of one accuracy on ``n`` rows: :math:`1.96 \\sqrt{a(1-a)/n}`."""
+    return float(1.96 * np.sqrt(accuracy * (1 - accuracy) / n))
+
+
+def no_better_than_majority(y_true: Any, y_pred: Any) -> tuple[bool, float, float, float]:
+    """Is the accuracy of ``y_pred`` (n,) at most the majority class's accuracy on ``y_true`` (n,) plus the accuracy's
+    95 % half-width (:func:`accuracy_noise`)? Returns ``(flag, accuracy, majority accuracy, half-width)``."""
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    acc, rate = float(np.mean(p == y)), float(np.mean(y))
+    majority, half = max(rate, 1 - rate), accuracy_noise(float(np.mean(p == y)), len(y))
+    return acc <= majority + half, acc, majority, half
 
 
 # --------------------------------------------------------------------------------------------
