@@ -104,3 +104,13 @@ def test_halving_claim_leaves_out_near_constant_methods_and_names_them():
     _, only = rep.multi_group("t", {"unconstrained": unc, "flat": flat}, y, groups, before="unconstrained",
                               narrowing=["flat"])
     assert isinstance(only, rep.Finding) and "flat" in only
+
+
+def test_a_tolerance_counts_only_if_it_binds():
+    rows = [dict(target="eo", method="lagrangian", param=d, eo_mean=g) for d, g in ((0.15, 0.21), (0.05, 0.05))]
+    rows.append(dict(target="eo", method="unconstrained", param=None, eo_mean=0.214))
+    out = rep.frontier("t", pd.DataFrame(rows), {"eo": 0.115})  # 0.15 + 0.115 >= 0.214: inactive; 0.05 < noise
+    assert [type(o) for o in out] == [rep.Finding] * 3 and "do not bind" in out[0]
+    rows[-1]["eo_mean"] = 0.30  # now 0.15 + 0.115 < 0.30: binds, and 0.21 <= 0.265 is met
+    claim = rep.frontier("t", pd.DataFrame(rows), {"eo": 0.115})[0]
+    assert isinstance(claim, Claim) and claim.held and "δ = 0.15: 0.210" in claim.says

@@ -218,14 +218,31 @@ def _mean_of(summary: pd.DataFrame, target: str, method: str) -> float | None:
     return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
 
 
-def _tolerances_met(nb: str, c: str, gaps: dict[float, float], noise: float) -> list[Claim | Finding]:
-    """One constraint's Lagrangian points (delta -> test gap): a claim on the tolerances above the noise, a finding
-    on those at or below it."""
-    ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise}
-    checkable = {d: g for d, g in gaps.items() if d > noise}
+def _tolerances_met(nb: str, c: str, gaps: dict[float, float], noise: float,
+                    unconstrained: float | None = None) -> list[Claim | Finding]:
+    """One constraint's Lagrangian points (delta -> test gap): a claim on the tolerances the test set can check
+    (``delta > noise``) and that bind (``delta + noise < unconstrained``, the unconstrained head's test gap); a
+    finding on those at or below the noise and one on those the unconstrained head already meets (inactive)."""
+    ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise, "unconstrained": unconstrained}
+    top = np.inf if unconstrained is None else unconstrained
+    checkable = {d: g for d, g in gaps.items() if noise < d and d + noise < top}
     unchecked = {d: g for d, g in gaps.items() if d <= noise}
-    return ([_checkable_met(nb, c, checkable, noise, ev)] if checkable else []) + (
-        [_unchecked(nb, c, unchecked, noise, ev)] if unchecked else [])
+    inactive = {d: g for d, g in gaps.items() if d > noise and d + noise >= top}
+    out: list[Claim | Finding] = [_checkable_met(nb, c, checkable, noise, ev)] if checkable else []
+    if inactive:
+        listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in inactive.items())
+        out.append(_finding(
+            nb, f"inactive_deltas_{c}", f"The {_NAMES[c]} tolerances within the noise (± {noise:.3f}) of the "
+            f"unconstrained head's gap ({unconstrained:.3f}) or above it do not bind: the unconstrained head already "
+            f"meets them as far as this test set can tell, so meeting them shows nothing about the multiplier "
+            f"(measured {listing}).", ev))
+    if not checkable:
+        out.append(_finding(
+            nb, f"constraint_meets_each_delta_{c}", f"No {_NAMES[c]} tolerance of this run is both larger than the "
+            f"test set's noise (± {noise:.3f}) and tight enough to bind (below the unconstrained gap "
+            f"{top:.3f} by more than the noise): this test set cannot show the multiplier meeting a tolerance it "
+            "had to work for.", ev))
+    return out + ([_unchecked(nb, c, unchecked, noise, ev)] if unchecked else [])
 
 
 def _checkable_met(nb: str, c: str, checkable: dict[float, float], noise: float, ev: dict[str, Any]) -> Claim:
@@ -233,8 +250,8 @@ def _checkable_met(nb: str, c: str, checkable: dict[float, float], noise: float,
     listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
     return _claim(
         nb, f"constraint_meets_each_delta_{c}", not missed,
-        f"Every tolerance larger than the test set's noise (± {noise:.3f}) was met on the test split within "
-        f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+        f"Every tolerance that binds and is larger than the test set's noise (± {noise:.3f}) was met on the test "
+        f"split within that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
         f"Not every tolerance the test set can check was met: {listing} (noise ± {noise:.3f}); missed: "
         f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
         "data the gap can exceed it (question 2).", ev)
@@ -276,12 +293,14 @@ def _dp_methods(nb: str, summary: pd.DataFrame, noise: float, policy_delta: floa
 def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
              policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
-    every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
+    every tolerance larger than the test noise and binding (below the unconstrained gap by more than the noise) met
+    within it (findings name the ones the test set cannot check and the inactive ones);
     reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
-        out += _tolerances_met(nb, c, dict(zip(rows["param"], rows[f"{c}_mean"])), noise[c])
+        out += _tolerances_met(nb, c, dict(zip(rows["param"], rows[f"{c}_mean"])), noise[c],
+                               _mean_of(summary, c, "unconstrained"))
     if "dp" in set(summary["target"]):
         out += _dp_methods(nb, summary, noise["dp"], policy_delta)
     return out
