@@ -114,3 +114,12 @@ def test_a_tolerance_counts_only_if_it_binds():
     rows[-1]["eo_mean"] = 0.30  # now 0.15 + 0.115 < 0.30: binds, and 0.21 <= 0.265 is met
     claim = rep.frontier("t", pd.DataFrame(rows), {"eo": 0.115})[0]
     assert isinstance(claim, Claim) and claim.held and "δ = 0.15: 0.210" in claim.says
+
+
+def test_accuracy_parity_says_entirely_when_the_worse_served_group_did_not_gain():
+    before, counts = {"Female": 0.905, "Male": 0.800}, {"Female": 653, "Male": 1347}
+    down = rep._ap_lowers_the_better_served("t", before, {"Female": 0.801, "Male": 0.794}, counts)
+    assert down.held and "0.105 → 0.007) entirely" in down.says and "levelling down" in down.says
+    assert down.evidence["worst_noise"] == pytest.approx(1.96 * (0.8 * 0.2 / 1347) ** 0.5, abs=1e-4)
+    up = rep._ap_lowers_the_better_served("t", before, {"Female": 0.86, "Male": 0.85}, counts)  # 0.85 > 0.800 + 0.021
+    assert up.held and ") partly by" in up.says and "levelling down" not in up.says

@@ -334,7 +334,8 @@ def who_pays(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, 
     if eo is not None:
         out.append(_eo_keeps_selection_apart(nb, tables, before=before, dp=dp, eo=eo, margin=(noise or {}).get("dp", 0.0)))
     if ap is not None:
-        out.append(_ap_lowers_the_better_served(nb, t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()))
+        out.append(_ap_lowers_the_better_served(nb, t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict(),
+                                                t0["count"].to_dict()))
     return out
 
 
@@ -352,18 +353,26 @@ def _eo_keeps_selection_apart(nb: str, tables: dict[str, pd.DataFrame], *, befor
         "constraints clearly.", {"eo_gap": odds, "dp_gap": spread})
 
 
-def _ap_lowers_the_better_served(nb: str, acc0: dict[str, float], acca: dict[str, float]) -> Claim:
-    """The accuracy-parity constraint narrows the accuracy gap partly by lowering the best-served group's accuracy
-    (``acc0`` / ``acca``: accuracy per group before / after)."""
-    best = max(acc0, key=acc0.get)
+def _ap_lowers_the_better_served(nb: str, acc0: dict[str, float], acca: dict[str, float],
+                                 counts: dict[str, int]) -> Claim:
+    """The accuracy-parity constraint narrows the accuracy gap by lowering the best-served group's accuracy
+    (``acc0`` / ``acca``: accuracy per group before / after; ``counts``: test rows per group). "Entirely" when the
+    worst-served group's accuracy did not rise by more than its 95 % half-width (:func:`accuracy_noise`), "partly"
+    otherwise; both groups falling is named levelling down."""
+    best, worst = max(acc0, key=acc0.get), min(acc0, key=acc0.get)
     gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
+    half = accuracy_noise(acc0[worst], int(counts[worst]))
+    how = "partly" if acca[worst] > acc0[worst] + half else "entirely"
+    other = (f"{worst}'s accuracy {'rose' if how == 'partly' else 'did not rise beyond the noise'} "
+             f"({acc0[worst]:.3f} → {acca[worst]:.3f}, ± {half:.3f})"
+             + (": both groups ended less accurate, which is levelling down" if acca[worst] < acc0[worst] else ""))
     return _claim(
         nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
-        f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
-        f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
+        f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) {how} by making the "
+        f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best; {other}.",
         f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
         f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
-        {"before": acc0, "after": acca})
+        {"before": acc0, "after": acca, "worst_noise": half})
 
 
 # --------------------------------------------------------------------------------------------
