@@ -123,3 +123,19 @@ def test_accuracy_parity_says_entirely_when_the_worse_served_group_did_not_gain(
     assert down.evidence["worst_noise"] == pytest.approx(1.96 * (0.8 * 0.2 / 1347) ** 0.5, abs=1e-4)
     up = rep._ap_lowers_the_better_served("t", before, {"Female": 0.86, "Male": 0.85}, counts)  # 0.85 > 0.800 + 0.021
     assert up.held and ") partly by" in up.says and "levelling down" not in up.says
+
+
+def test_methods_meet_judges_the_difference_with_a_paired_bootstrap():
+    rng = np.random.default_rng(0)
+    y, groups = rng.integers(0, 2, 400), np.repeat(["F", "M"], 200)
+    a = np.where(rng.random(400) < 0.9, y, 1 - y)
+    near = a.copy()
+    flip = np.r_[np.flatnonzero(a == y)[:3], np.flatnonzero(a != y)[:3]]  # 3 right -> wrong, 3 wrong -> right
+    near[flip] = 1 - near[flip]
+    cols = pd.MultiIndex.from_product([["accuracy", "dp"], ["mean", "std"]])
+    table = pd.DataFrame([[0.9, 0, 0.05, 0], [0.9, 0, 0.05, 0], [0.5, 0, 0.0, 0]], index=["a", "b", "c"], columns=cols)
+    same = rep.methods_meet("t", table, ("a", "b"), gap="dp", y_true=y, predictions={"a": a, "b": near}, groups=groups)
+    assert "cannot tell the two apart" in same
+    apart = rep.methods_meet("t", table, ("a", "c"), gap="dp", y_true=y, predictions={"a": a, "c": np.zeros(400, int)},
+                             groups=groups)
+    assert "tells the two apart in accuracy" in apart  # 0.9 vs about 0.5 on the same rows

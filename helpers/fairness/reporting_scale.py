@@ -21,7 +21,6 @@ from .reporting import (
     _claim,
     _finding,
     _fmt,
-    accuracy_noise,
     no_better_than_majority,
     one_class_groups,
     selection_frame,
@@ -64,22 +63,28 @@ def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metri
                     {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "test_rows": n})
 
 
-def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, noise: float,
-                 n_test: int) -> Finding:
-    """Are two methods' test accuracy and gap within the test set's noise of each other? A finding (either outcome
-    is a fair result): ``table`` holds methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the
-    normal-approximation 95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows."""
+def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, y_true: Any,
+                 predictions: dict[str, Any], groups: Any, seed: int = 0) -> Finding:
+    """Can the test set tell two methods apart? A finding (either outcome is a fair result): ``table`` holds methods
+    (rows) x ``(metric, "mean" | "std")`` columns, shown; the verdict comes from paired bootstrap intervals
+    (:func:`helpers.fairness.compare.paired_difference`) of the accuracy difference and of the ``gap`` difference
+    between the two methods' 0/1 test decisions ``predictions[a]``, ``predictions[b]`` (n,) on the same rows
+    ``y_true`` (n,), ``groups`` (n,): the two land within the noise of each other when both intervals contain 0."""
+    from .compare import paired_difference
+
     (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
-    acc_noise = accuracy_noise(m(a, "accuracy"), n_test)
-    d_acc, d_gap = abs(m(a, "accuracy") - m(b, "accuracy")), abs(m(a, gap) - m(b, gap))
+    diff = {c: paired_difference(y_true, predictions[a], predictions[b], sensitive_features=groups, metric=c,
+                                 seed=seed) for c in ("accuracy", gap)}
+    apart = [c for c, d in diff.items() if not d.low <= 0 <= d.high]
     points = f"{a}: accuracy {m(a, 'accuracy'):.3f}, {_NAMES[gap]} {m(a, gap):.3f}; {b}: {m(b, 'accuracy'):.3f}, {m(b, gap):.3f}"
-    noise_text = f"noise ± {acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap"
-    text = (f"On the same embeddings the two land within the test set's noise of each other ({points}; {noise_text}): "
-            "this run credits neither method." if d_acc <= acc_noise and d_gap <= noise else
-            f"The two differ by more than the test set's noise ({points}; {noise_text}). With one seed, check the "
-            "seed spread before crediting the method.")
-    return _finding(nb, f"methods_meet_{gap}", text, {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise,
-                                                      "gap_noise": noise})
+    paired = "; ".join(f"{'accuracy' if c == 'accuracy' else _NAMES[c] + ' gap'} {d.estimate:+.3f} "
+                       f"[{d.low:+.3f}, {d.high:+.3f}]" for c, d in diff.items())
+    noise_text = f"paired 95 % bootstrap intervals of {a} - {b} on the same test rows: {paired}"
+    text = (f"On the same embeddings the test set cannot tell the two apart ({points}; {noise_text}, both containing "
+            "0): this run credits neither method." if not apart else
+            f"The test set tells the two apart in {' and '.join('accuracy' if c == 'accuracy' else _NAMES[c] + ' gap' for c in apart)} "
+            f"({points}; {noise_text}). With one seed, check the seed spread before crediting the method.")
+    return _finding(nb, f"methods_meet_{gap}", text, {c: list(d[:3]) for c, d in diff.items()})
 
 
 def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim | Finding]:
