@@ -212,8 +212,9 @@ def test_sweep_baselines_and_evaluate():
     assert row["dp"] == pytest.approx(demographic_parity_difference(data.y_test, unc, sensitive_features=data.g_test))
     pred, extra = fit_predict(data, "lagrangian", param=0.05, epochs=5)  # run_method scores exactly these decisions
     assert pred.shape == (300,) and set(np.unique(pred)) <= {0, 1}
-    lagr = run_method(data, "lagrangian", param=0.05, epochs=5)
+    lagr = run_method(data, "lagrangian", param=0.05, epochs=5, keep_predictions=True)
     assert {k: lagr[k] for k in ("accuracy", "dp", "eo", "ap")} == evaluate(data.y_test, pred, data.g_test)
+    assert np.array_equal(lagr["y_pred"], pred) and "y_pred" not in row  # kept only when asked
     assert lagr["final_lam"] == extra["final_lam"] >= 0.0
     with pytest.raises(ValueError, match="Unknown method"):
         fit_predict(data, "adversarial")

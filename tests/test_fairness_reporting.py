@@ -75,3 +75,67 @@ def test_monotone_leaves_delta_zero_to_a_finding():
     assert rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})[0].held
     rows[2]["dp_mean"] = 0.04  # now by 0.04 > 0.03
     assert not rep.monotone("t", pd.DataFrame(rows), {"dp": 0.03})[0].held
+
+
+def test_one_near_constant_rule_a_group_under_five_percent_or_over_ninety_five():
+    assert rep.one_class_groups({"Female": 0.031, "Male": 0.030}) == {"Female": 0.031, "Male": 0.030}
+    assert rep.one_class_groups({"a": 0.06, "b": 0.94, "c": 0.96}) == {"c": 0.96}
+
+
+def test_no_better_than_majority_uses_the_accuracy_half_width():
+    y = np.r_[np.zeros(70), np.ones(30)].astype(int)
+    flag, acc, majority, half = rep.no_better_than_majority(y, np.zeros(100, int))
+    assert flag and (acc, majority) == (0.7, 0.7) and half == pytest.approx(1.96 * (0.21 / 100) ** 0.5)
+    better = np.r_[np.zeros(70), np.ones(10), np.zeros(20)].astype(int)  # 0.80 > 0.70 + 1.96 * sqrt(0.16 / 100)
+    assert not rep.no_better_than_majority(y, better)[0]
+    near = np.r_[np.zeros(70), np.ones(7), np.zeros(23)].astype(int)  # 0.77 <= 0.70 + 0.082
+    assert rep.no_better_than_majority(y, near)[0]
+
+
+def test_halving_claim_leaves_out_near_constant_methods_and_names_them():
+    y = np.array([0, 1] * 100)
+    groups = np.array(["a", "a", "b", "b"] * 50)
+    unc = np.r_[np.tile([1, 1, 0, 0], 50)]  # a selected 1.0, b 0.0: spread 1
+    fair = y.copy()  # both groups 0.5, accuracy 1
+    flat = np.zeros(200, int)
+    _, claim = rep.multi_group("t", {"unconstrained": unc, "fair": fair, "flat": flat}, y, groups,
+                               before="unconstrained", narrowing=["fair", "flat"])
+    assert claim.held and claim.evidence["excluded"] == ["flat"] and "1 of 2" in claim.says
+    _, only = rep.multi_group("t", {"unconstrained": unc, "flat": flat}, y, groups, before="unconstrained",
+                              narrowing=["flat"])
+    assert isinstance(only, rep.Finding) and "flat" in only
+
+
+def test_a_tolerance_counts_only_if_it_binds():
+    rows = [dict(target="eo", method="lagrangian", param=d, eo_mean=g) for d, g in ((0.15, 0.21), (0.05, 0.05))]
+    rows.append(dict(target="eo", method="unconstrained", param=None, eo_mean=0.214))
+    out = rep.frontier("t", pd.DataFrame(rows), {"eo": 0.115})  # 0.15 + 0.115 >= 0.214: inactive; 0.05 < noise
+    assert [type(o) for o in out] == [rep.Finding] * 3 and "do not bind" in out[0]
+    rows[-1]["eo_mean"] = 0.30  # now 0.15 + 0.115 < 0.30: binds, and 0.21 <= 0.265 is met
+    claim = rep.frontier("t", pd.DataFrame(rows), {"eo": 0.115})[0]
+    assert isinstance(claim, Claim) and claim.held and "δ = 0.15: 0.210" in claim.says
+
+
+def test_accuracy_parity_says_entirely_when_the_worse_served_group_did_not_gain():
+    before, counts = {"Female": 0.905, "Male": 0.800}, {"Female": 653, "Male": 1347}
+    down = rep._ap_lowers_the_better_served("t", before, {"Female": 0.801, "Male": 0.794}, counts)
+    assert down.held and "0.105 → 0.007) entirely" in down.says and "levelling down" in down.says
+    assert down.evidence["worst_noise"] == pytest.approx(1.96 * (0.8 * 0.2 / 1347) ** 0.5, abs=1e-4)
+    up = rep._ap_lowers_the_better_served("t", before, {"Female": 0.86, "Male": 0.85}, counts)  # 0.85 > 0.800 + 0.021
+    assert up.held and ") partly by" in up.says and "levelling down" not in up.says
+
+
+def test_methods_meet_judges_the_difference_with_a_paired_bootstrap():
+    rng = np.random.default_rng(0)
+    y, groups = rng.integers(0, 2, 400), np.repeat(["F", "M"], 200)
+    a = np.where(rng.random(400) < 0.9, y, 1 - y)
+    near = a.copy()
+    flip = np.r_[np.flatnonzero(a == y)[:3], np.flatnonzero(a != y)[:3]]  # 3 right -> wrong, 3 wrong -> right
+    near[flip] = 1 - near[flip]
+    cols = pd.MultiIndex.from_product([["accuracy", "dp"], ["mean", "std"]])
+    table = pd.DataFrame([[0.9, 0, 0.05, 0], [0.9, 0, 0.05, 0], [0.5, 0, 0.0, 0]], index=["a", "b", "c"], columns=cols)
+    same = rep.methods_meet("t", table, ("a", "b"), gap="dp", y_true=y, predictions={"a": a, "b": near}, groups=groups)
+    assert "cannot tell the two apart" in same
+    apart = rep.methods_meet("t", table, ("a", "c"), gap="dp", y_true=y, predictions={"a": a, "c": np.zeros(400, int)},
+                             groups=groups)
+    assert "tells the two apart in accuracy" in apart  # 0.9 vs about 0.5 on the same rows

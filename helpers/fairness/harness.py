@@ -220,17 +220,19 @@ def _fit_threshold(data: FairData, method, constraint, param, seed, expgrad_iter
 
 
 def run_method(data: FairData, method: str, *, constraint: str = "dp", param: float | None = None, seed: int = 0,
-               expgrad_iter: int = 50, **head_kwargs: Any) -> dict[str, Any]:
+               expgrad_iter: int = 50, keep_predictions: bool = False, **head_kwargs: Any) -> dict[str, Any]:
     """Fit one method on ``data.*_train`` and score it on ``data.*_test``; returns one tidy row (a dict).
 
     Arguments as in :func:`fit_predict`. Row: ``method, constraint, param, seed``, :func:`evaluate`'s accuracy and
-    gaps on the test split, ``seconds`` (fit and predict) and ``final_lam`` for the Lagrangian.
+    gaps on the test split, ``seconds`` (fit and predict) and ``final_lam`` for the Lagrangian; with
+    ``keep_predictions`` also ``y_pred``, the 0/1 test decisions (n_test,), for a paired comparison.
     """
     t0 = time.perf_counter()
     y_pred, extra = fit_predict(data, method, constraint=constraint, param=param, seed=seed,
                                 expgrad_iter=expgrad_iter, **head_kwargs)
     return {"method": method, "constraint": constraint, "param": np.nan if param is None else float(param),
-            "seed": seed, **evaluate(data.y_test, y_pred, data.g_test), "seconds": time.perf_counter() - t0, **extra}
+            "seed": seed, **evaluate(data.y_test, y_pred, data.g_test), "seconds": time.perf_counter() - t0, **extra,
+            **({"y_pred": np.asarray(y_pred)} if keep_predictions else {})}
 
 
 def sweep(data: FairData, *, constraint: str = "dp", lambdas: Iterable[float] = (), deltas: Iterable[float] = (),

@@ -7,7 +7,9 @@ the run's sizes cannot decide it (a tolerance below the test set's noise, a fine
 the sentence is generated from the numbers instead: a :class:`Finding`, recorded as ``finding.<name>`` and never a
 failed claim. ``noise`` is always the half-width of a 95 % bootstrap interval of a test gap
 (:func:`helpers.fairness.metrics.gap_interval`): a difference smaller than that cannot be told apart on the test set.
-Selection rates below ``MIN_RATE`` (or above ``1 - MIN_RATE``) count as "predicts one class for this group".
+One near-constant rule everywhere: a model is (nearly) constant for a group when that group's selection rate is below
+``MIN_RATE`` or above ``1 - MIN_RATE`` (:func:`one_class_groups`), and no better than predicting the majority class
+when its accuracy is at most the majority class's plus the accuracy's 95 % half-width (:func:`no_better_than_majority`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from ..claims import Claim, claim
 from ..results import record
 from .metrics import gap_interval, selection_rates
 
-#: A group selected less often than this (or more often than 1 - this) is treated as given one decision for all.
-MIN_RATE = 0.01
+#: A group selected less often than this (or more often than 1 - this) is treated as given (nearly) one decision for all.
+MIN_RATE = 0.05
 _NAMES = {"dp": "DP", "eo": "EO", "ap": "accuracy-parity"}
 _MADE: dict[str, dict[str, Claim]] = {}
 _FOUND: dict[str, dict[str, str]] = {}
@@ -88,8 +90,23 @@ def noise(y_true: Any, y_pred: Any, groups: Any, metrics: tuple[str, ...] = ("dp
 
 
 def one_class_groups(rates: dict[str, float]) -> dict[str, float]:
-    """The groups whose selection rate is below ``MIN_RATE`` or above ``1 - MIN_RATE`` (one decision for all)."""
+    """The groups whose selection rate is below ``MIN_RATE`` or above ``1 - MIN_RATE`` ((nearly) one decision for
+    all)."""
     return {g: float(r) for g, r in rates.items() if r < MIN_RATE or r > 1 - MIN_RATE}
+
+
+def accuracy_noise(accuracy: float, n: int) -> float:
+    """Normal-approximation 95 % half-width of one accuracy on ``n`` rows: :math:`1.96 \\sqrt{a(1-a)/n}`."""
+    return float(1.96 * np.sqrt(accuracy * (1 - accuracy) / n))
+
+
+def no_better_than_majority(y_true: Any, y_pred: Any) -> tuple[bool, float, float, float]:
+    """Is the accuracy of ``y_pred`` (n,) at most the majority class's accuracy on ``y_true`` (n,) plus the accuracy's
+    95 % half-width (:func:`accuracy_noise`)? Returns ``(flag, accuracy, majority accuracy, half-width)``."""
+    y, p = np.asarray(y_true), np.asarray(y_pred)
+    acc, rate = float(np.mean(p == y)), float(np.mean(y))
+    majority, half = max(rate, 1 - rate), accuracy_noise(float(np.mean(p == y)), len(y))
+    return acc <= majority + half, acc, majority, half
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,14 +218,31 @@ def _mean_of(summary: pd.DataFrame, target: str, method: str) -> float | None:
     return None if rows.empty else float(rows[f"{target}_mean"].iloc[0])
 
 
-def _tolerances_met(nb: str, c: str, gaps: dict[float, float], noise: float) -> list[Claim | Finding]:
-    """One constraint's Lagrangian points (delta -> test gap): a claim on the tolerances above the noise, a finding
-    on those at or below it."""
-    ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise}
-    checkable = {d: g for d, g in gaps.items() if d > noise}
+def _tolerances_met(nb: str, c: str, gaps: dict[float, float], noise: float,
+                    unconstrained: float | None = None) -> list[Claim | Finding]:
+    """One constraint's Lagrangian points (delta -> test gap): a claim on the tolerances the test set can check
+    (``delta > noise``) and that bind (``delta + noise < unconstrained``, the unconstrained head's test gap); a
+    finding on those at or below the noise and one on those the unconstrained head already meets (inactive)."""
+    ev = {"gaps": {str(d): g for d, g in gaps.items()}, "noise": noise, "unconstrained": unconstrained}
+    top = np.inf if unconstrained is None else unconstrained
+    checkable = {d: g for d, g in gaps.items() if noise < d and d + noise < top}
     unchecked = {d: g for d, g in gaps.items() if d <= noise}
-    return ([_checkable_met(nb, c, checkable, noise, ev)] if checkable else []) + (
-        [_unchecked(nb, c, unchecked, noise, ev)] if unchecked else [])
+    inactive = {d: g for d, g in gaps.items() if d > noise and d + noise >= top}
+    out: list[Claim | Finding] = [_checkable_met(nb, c, checkable, noise, ev)] if checkable else []
+    if inactive:
+        listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in inactive.items())
+        out.append(_finding(
+            nb, f"inactive_deltas_{c}", f"The {_NAMES[c]} tolerances within the noise (± {noise:.3f}) of the "
+            f"unconstrained head's gap ({unconstrained:.3f}) or above it do not bind: the unconstrained head already "
+            f"meets them as far as this test set can tell, so meeting them shows nothing about the multiplier "
+            f"(measured {listing}).", ev))
+    if not checkable:
+        out.append(_finding(
+            nb, f"constraint_meets_each_delta_{c}", f"No {_NAMES[c]} tolerance of this run is both larger than the "
+            f"test set's noise (± {noise:.3f}) and tight enough to bind (below the unconstrained gap "
+            f"{top:.3f} by more than the noise): this test set cannot show the multiplier meeting a tolerance it "
+            "had to work for.", ev))
+    return out + ([_unchecked(nb, c, unchecked, noise, ev)] if unchecked else [])
 
 
 def _checkable_met(nb: str, c: str, checkable: dict[float, float], noise: float, ev: dict[str, Any]) -> Claim:
@@ -216,8 +250,8 @@ def _checkable_met(nb: str, c: str, checkable: dict[float, float], noise: float,
     listing = "; ".join(f"δ = {d:g}: {g:.3f}" for d, g in checkable.items())
     return _claim(
         nb, f"constraint_meets_each_delta_{c}", not missed,
-        f"Every tolerance larger than the test set's noise (± {noise:.3f}) was met on the test split within "
-        f"that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
+        f"Every tolerance that binds and is larger than the test set's noise (± {noise:.3f}) was met on the test "
+        f"split within that noise; measured {_NAMES[c]} gaps {listing}. You state the gap, the multiplier finds the weight.",
         f"Not every tolerance the test set can check was met: {listing} (noise ± {noise:.3f}); missed: "
         f"{', '.join(f'δ = {d:g}' for d in missed)}. The multiplier enforces δ on training batches; on new "
         "data the gap can exceed it (question 2).", ev)
@@ -259,12 +293,14 @@ def _dp_methods(nb: str, summary: pd.DataFrame, noise: float, policy_delta: floa
 def frontier(nb: str, summary: pd.DataFrame, noise: dict[str, float], *,
              policy_delta: float = 0.02) -> list[Claim | Finding]:
     """Checks on the frontier's summary (:func:`helpers.fairness.summarize`, one ``target`` per constraint):
-    every tolerance larger than the test noise met within it (a finding names the ones the test set cannot check);
+    every tolerance larger than the test noise and binding (below the unconstrained gap by more than the noise) met
+    within it (findings name the ones the test set cannot check and the inactive ones);
     reweighing part of the way; ThresholdOptimizer at parity."""
     out = []
     for c in summary["target"].unique():
         rows = summary[(summary["target"] == c) & (summary["method"] == "lagrangian")].sort_values("param")
-        out += _tolerances_met(nb, c, dict(zip(rows["param"], rows[f"{c}_mean"])), noise[c])
+        out += _tolerances_met(nb, c, dict(zip(rows["param"], rows[f"{c}_mean"])), noise[c],
+                               _mean_of(summary, c, "unconstrained"))
     if "dp" in set(summary["target"]):
         out += _dp_methods(nb, summary, noise["dp"], policy_delta)
     return out
@@ -298,7 +334,8 @@ def who_pays(nb: str, tables: dict[str, pd.DataFrame], *, before: str, dp: str, 
     if eo is not None:
         out.append(_eo_keeps_selection_apart(nb, tables, before=before, dp=dp, eo=eo, margin=(noise or {}).get("dp", 0.0)))
     if ap is not None:
-        out.append(_ap_lowers_the_better_served(nb, t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict()))
+        out.append(_ap_lowers_the_better_served(nb, t0["accuracy"].to_dict(), tables[ap]["accuracy"].to_dict(),
+                                                t0["count"].to_dict()))
     return out
 
 
@@ -316,18 +353,26 @@ def _eo_keeps_selection_apart(nb: str, tables: dict[str, pd.DataFrame], *, befor
         "constraints clearly.", {"eo_gap": odds, "dp_gap": spread})
 
 
-def _ap_lowers_the_better_served(nb: str, acc0: dict[str, float], acca: dict[str, float]) -> Claim:
-    """The accuracy-parity constraint narrows the accuracy gap partly by lowering the best-served group's accuracy
-    (``acc0`` / ``acca``: accuracy per group before / after)."""
-    best = max(acc0, key=acc0.get)
+def _ap_lowers_the_better_served(nb: str, acc0: dict[str, float], acca: dict[str, float],
+                                 counts: dict[str, int]) -> Claim:
+    """The accuracy-parity constraint narrows the accuracy gap by lowering the best-served group's accuracy
+    (``acc0`` / ``acca``: accuracy per group before / after; ``counts``: test rows per group). "Entirely" when the
+    worst-served group's accuracy did not rise by more than its 95 % half-width (:func:`accuracy_noise`), "partly"
+    otherwise; both groups falling is named levelling down."""
+    best, worst = max(acc0, key=acc0.get), min(acc0, key=acc0.get)
     gap0, gapa = max(acc0.values()) - min(acc0.values()), max(acca.values()) - min(acca.values())
+    half = accuracy_noise(acc0[worst], int(counts[worst]))
+    how = "partly" if acca[worst] > acc0[worst] + half else "entirely"
+    other = (f"{worst}'s accuracy {'rose' if how == 'partly' else 'did not rise beyond the noise'} "
+             f"({acc0[worst]:.3f} → {acca[worst]:.3f}, ± {half:.3f})"
+             + (": both groups ended less accurate, which is levelling down" if acca[worst] < acc0[worst] else ""))
     return _claim(
         nb, "ap_lowers_the_better_served", gapa < gap0 and acca[best] < acc0[best],
-        f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) partly by making the "
-        f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best.",
+        f"The accuracy-parity constraint narrowed the accuracy gap ({gap0:.3f} → {gapa:.3f}) {how} by making the "
+        f"model *less* accurate for {best} ({acc0[best]:.3f} → {acca[best]:.3f}), the group it served best; {other}.",
         f"Accuracy by group, unconstrained → accuracy-parity head: {_fmt(acc0)} → {_fmt(acca)} (gap {gap0:.3f} → "
         f"{gapa:.3f}); the gap did not close by lowering {best}'s accuracy in this run.",
-        {"before": acc0, "after": acca})
+        {"before": acc0, "after": acca, "worst_noise": half})
 
 
 # --------------------------------------------------------------------------------------------

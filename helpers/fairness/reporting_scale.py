@@ -13,7 +13,18 @@ import pandas as pd
 
 from ..claims import Claim
 from .metrics import gap_interval
-from .reporting import _NAMES, Finding, _check, _claim, _finding, _fmt, one_class_groups, selection_frame
+from .reporting import (
+    _NAMES,
+    MIN_RATE,
+    Finding,
+    _check,
+    _claim,
+    _finding,
+    _fmt,
+    no_better_than_majority,
+    one_class_groups,
+    selection_frame,
+)
 
 #: A test gap whose 95 % interval is wider than this either side cannot be compared with a tolerance of 0.02-0.03.
 MAX_HALF_WIDTH = 0.05
@@ -52,22 +63,28 @@ def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metri
                     {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "test_rows": n})
 
 
-def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, noise: float,
-                 n_test: int) -> Finding:
-    """Are two methods' test accuracy and gap within the test set's noise of each other? A finding (either outcome
-    is a fair result): ``table`` holds methods (rows) x ``(metric, "mean" | "std")`` columns; accuracy noise is the
-    normal-approximation 95 % half-width :math:`1.96 \\sqrt{a(1-a)/n}` of one accuracy on ``n_test`` rows."""
+def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, y_true: Any,
+                 predictions: dict[str, Any], groups: Any, seed: int = 0) -> Finding:
+    """Can the test set tell two methods apart? A finding (either outcome is a fair result): ``table`` holds methods
+    (rows) x ``(metric, "mean" | "std")`` columns, shown; the verdict comes from paired bootstrap intervals
+    (:func:`helpers.fairness.compare.paired_difference`) of the accuracy difference and of the ``gap`` difference
+    between the two methods' 0/1 test decisions ``predictions[a]``, ``predictions[b]`` (n,) on the same rows
+    ``y_true`` (n,), ``groups`` (n,): the two land within the noise of each other when both intervals contain 0."""
+    from .compare import paired_difference
+
     (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
-    acc_noise = 1.96 * np.sqrt(m(a, "accuracy") * (1 - m(a, "accuracy")) / n_test)
-    d_acc, d_gap = abs(m(a, "accuracy") - m(b, "accuracy")), abs(m(a, gap) - m(b, gap))
+    diff = {c: paired_difference(y_true, predictions[a], predictions[b], sensitive_features=groups, metric=c,
+                                 seed=seed) for c in ("accuracy", gap)}
+    apart = [c for c, d in diff.items() if not d.low <= 0 <= d.high]
     points = f"{a}: accuracy {m(a, 'accuracy'):.3f}, {_NAMES[gap]} {m(a, gap):.3f}; {b}: {m(b, 'accuracy'):.3f}, {m(b, gap):.3f}"
-    noise_text = f"noise ± {acc_noise:.3f} in accuracy, ± {noise:.3f} in the gap"
-    text = (f"On the same embeddings the two land within the test set's noise of each other ({points}; {noise_text}): "
-            "this run credits neither method." if d_acc <= acc_noise and d_gap <= noise else
-            f"The two differ by more than the test set's noise ({points}; {noise_text}). With one seed, check the "
-            "seed spread before crediting the method.")
-    return _finding(nb, f"methods_meet_{gap}", text, {"d_accuracy": d_acc, "d_gap": d_gap, "accuracy_noise": acc_noise,
-                                                      "gap_noise": noise})
+    paired = "; ".join(f"{'accuracy' if c == 'accuracy' else _NAMES[c] + ' gap'} {d.estimate:+.3f} "
+                       f"[{d.low:+.3f}, {d.high:+.3f}]" for c, d in diff.items())
+    noise_text = f"paired 95 % bootstrap intervals of {a} - {b} on the same test rows: {paired}"
+    text = (f"On the same embeddings the test set cannot tell the two apart ({points}; {noise_text}, both containing "
+            "0): this run credits neither method." if not apart else
+            f"The test set tells the two apart in {' and '.join('accuracy' if c == 'accuracy' else _NAMES[c] + ' gap' for c in apart)} "
+            f"({points}; {noise_text}). With one seed, check the seed spread before crediting the method.")
+    return _finding(nb, f"methods_meet_{gap}", text, {c: list(d[:3]) for c, d in diff.items()})
 
 
 def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim | Finding]:
@@ -105,25 +122,23 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
     return out
 
 
-#: A classifier giving one decision to more than 1 - this share of everyone is treated as (nearly) constant.
-NEAR_CONSTANT = 0.05
-
-
-def _nearly_constant(share: float, rates: dict[str, float]) -> bool:
-    """One decision for more than ``1 - NEAR_CONSTANT`` of everyone (``share``: positive share) or for more than
-    ``1 - MIN_RATE`` of some group (``rates``: selection rate per group)?"""
-    return not NEAR_CONSTANT <= share <= 1 - NEAR_CONSTANT or bool(one_class_groups(rates))
+#: The near-constant rule of :mod:`helpers.fairness.reporting` (a group's selection rate below this or above 1 - this).
+NEAR_CONSTANT = MIN_RATE
 
 
 def _levelled_text(flat: dict[str, dict[str, float]], share: dict[str, float], acc: dict[str, float],
-                   constant: float, n_groups: int) -> str:
+                   constant: float, half: dict[str, float], n_groups: int) -> str:
     """The finding on the methods levelled to (nearly) a constant classifier (``flat``: method -> rate per group)."""
     if not flat:
-        return ("No method became a constant classifier: each gives the positive decision to between "
-                f"{NEAR_CONSTANT:.0%} and {1 - NEAR_CONSTANT:.0%} of people and to every group.")
-    return ("Levelled down to (nearly) a constant classifier: "
+        return ("No method became (nearly) a constant classifier: each selects between "
+                f"{MIN_RATE:.0%} and {1 - MIN_RATE:.0%} of every group and beats the majority class's accuracy by "
+                "more than the noise.")
+    return ("Levelled down to (nearly) a constant classifier (a group selected less than "
+            f"{MIN_RATE:.0%} or more than {1 - MIN_RATE:.0%} of the time, or accuracy within the noise of one decision "
+            "for everyone): "
             + "; ".join(f"{m} gives the positive decision to {share[m]:.1%} of people ({_fmt(r)}), accuracy "
-                        f"{acc[m]:.3f} against {constant:.3f} for one decision for everyone" for m, r in flat.items())
+                        f"{acc[m]:.3f} (± {half[m]:.3f}) against {constant:.3f} for one decision for everyone"
+                        for m, r in flat.items())
             + f". With {n_groups} groups the tolerance must hold for every pair, and one way to meet "
             "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
             "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
@@ -133,31 +148,42 @@ def _levelled_text(flat: dict[str, dict[str, float]], share: dict[str, float], a
 def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
                 narrowing: list[str]) -> list[Claim | Finding]:
     """With several groups: which methods (nearly) became a constant classifier (a finding, with every group's
-    selection rate), and did the ``narrowing`` methods (those that target selection rates) at least halve the largest
-    gap between group selection rates (a claim)?
+    selection rate), and did the other ``narrowing`` methods (those that target selection rates) at least halve the
+    largest gap between group selection rates (a claim; a finding if every one of them is near-constant)?
 
     ``predictions``: method -> 0/1 decisions (n,); ``groups``: group names (n,); ``before``: the unconstrained method.
-    A method counts as levelled to a constant if it gives one decision to more than ``1 - NEAR_CONSTANT`` of everyone
-    or to more than ``1 - MIN_RATE`` of some group; its accuracy is shown beside the constant classifier's.
+    A method counts as levelled to a constant if some group's selection rate is below ``MIN_RATE`` or above
+    ``1 - MIN_RATE``, or if it is no better than predicting the majority class (accuracy at most the majority
+    class's plus the accuracy's 95 % half-width), as in :mod:`helpers.fairness.reporting`.
     """
-    y = np.asarray(y_true)
     rates = selection_frame(predictions, groups)
     share = {m: float(np.mean(p)) for m, p in predictions.items()}
-    acc = {m: float(np.mean(np.asarray(p) == y)) for m, p in predictions.items()}
-    constant = max(float(y.mean()), 1 - float(y.mean()))
-    flat = {m: rates.loc[m].to_dict() for m in predictions if _nearly_constant(share[m], rates.loc[m].to_dict())}
+    judged = {m: no_better_than_majority(y_true, p) for m, p in predictions.items()}
+    acc, half = {m: j[1] for m, j in judged.items()}, {m: j[3] for m, j in judged.items()}
+    constant = next(iter(judged.values()))[2]
+    flat = {m: rates.loc[m].to_dict() for m in predictions
+            if one_class_groups(rates.loc[m].to_dict()) or judged[m][0]}
     spread = (rates.max(axis=1) - rates.min(axis=1)).to_dict()
-    narrowed = {m: spread[m] < 0.5 * spread[before] for m in narrowing}
-    listing = "; ".join(f"{m} {spread[m]:.3f}" for m in narrowing)
-    ev = {"share_positive": share, "accuracy": acc, "constant_accuracy": constant,
-          "rates": {m: rates.loc[m].to_dict() for m in predictions}}
-    text = _levelled_text(flat, share, acc, constant, rates.shape[1])
-    return [
-        _finding(nb, "levelled_to_a_constant", text, ev),
+    kept = [m for m in narrowing if m not in flat]
+    narrowed = {m: spread[m] < 0.5 * spread[before] for m in kept}
+    listing = "; ".join(f"{m} {spread[m]:.3f}" for m in kept)
+    left = [m for m in narrowing if m in flat]
+    aside = (f" Left out as (nearly) constant or no better than the majority class: {', '.join(left)}." if left else "")
+    ev = {"share_positive": share, "accuracy": acc, "constant_accuracy": constant, "accuracy_noise": half,
+          "rates": {m: rates.loc[m].to_dict() for m in predictions}, "excluded": left}
+    text = _levelled_text(flat, share, acc, constant, half, rates.shape[1])
+    out: list[Claim | Finding] = [_finding(nb, "levelled_to_a_constant", text, ev)]
+    if not kept:
+        return out + [_finding(nb, "dp_methods_halve_largest_gap",
+                               f"Every DP method became (nearly) a constant classifier or no better than the majority "
+                               f"class ({', '.join(left)}): none narrowed the largest gap between the "
+                               f"{rates.shape[1]} groups' rates (unconstrained {spread[before]:.3f}) while still "
+                               "deciding.", {"spread": spread, "excluded": left})]
+    return out + [
         _claim(nb, "dp_methods_halve_largest_gap", all(narrowed.values()),
-               f"Every DP method at least halved the largest gap between the {rates.shape[1]} groups' rates "
-               f"(unconstrained {spread[before]:.3f}; {listing}).",
-               f"Not every DP method halved the largest gap between the {rates.shape[1]} groups' rates (unconstrained "
-               f"{spread[before]:.3f}; {listing}): with four groups a tolerance must hold for six pairs, and the "
-               "smallest group's rate is the noisiest.", {"spread": spread}),
+               f"Every DP method that still decides at least halved the largest gap between the {rates.shape[1]} "
+               f"groups' rates ({len(kept)} of {len(narrowing)}; unconstrained {spread[before]:.3f}; {listing}).{aside}",
+               f"Not every DP method that still decides halved the largest gap between the {rates.shape[1]} groups' "
+               f"rates (unconstrained {spread[before]:.3f}; {listing}): with four groups a tolerance must hold for six "
+               f"pairs, and the smallest group's rate is the noisiest.{aside}", {"spread": spread, "excluded": left}),
     ]
