@@ -363,16 +363,15 @@ def _pretrain(model, tokenizer, train_seqs, heldout, *, steps, batch_size, lr, w
               dev, progress) -> PretrainRun:
     """:func:`pretrain`'s loop on checked arguments."""
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     from .config import autocast_dtype
     from .progress import tqdm
-    from .regularization import make_optimizer
+    from .training import adamw_with_schedule
 
     model.to(dev).train()
     g = torch.Generator().manual_seed(seed)
-    opt = make_optimizer(model, "adamw", lr, weight_decay)  # biases and LayerNorm parameters are not decayed
-    sched = get_linear_schedule_with_warmup(opt, max(1, int(warmup * steps)), steps)
+    opt, sched = adamw_with_schedule(model, lr=lr, weight_decay=weight_decay, warmup_steps=int(warmup * steps),
+                                     total_steps=steps)  # biases and LayerNorm parameters are not decayed
     dtype = autocast_dtype(dev)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     specials = special_ids_of(tokenizer)

@@ -134,7 +134,8 @@ def l2_term(params: Iterable[torch.Tensor], lam: float) -> Callable[..., torch.T
 
 def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float = 0.0,
                    *, exclude_no_decay: bool = True) -> torch.optim.Optimizer:
-    """``torch.optim`` SGD / Adam / AdamW with ``weight_decay`` on the decayed parameters only.
+    """``torch.optim`` SGD / Adam / AdamW with ``weight_decay`` on the decayed parameters only (the fused CUDA
+    kernels for Adam/AdamW when the parameters are on a GPU; same update).
 
     Note what ``weight_decay`` means: for SGD and Adam torch adds ``weight_decay * theta`` to the
     gradient (that *is* an L2 penalty, coupled to the adaptive scaling in Adam); for AdamW it is the
@@ -155,7 +156,11 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float =
     else:
         groups = [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": weight_decay}]
     cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
-    return cls(groups, lr=lr)
+    params = [p for g in groups for p in g["params"]]
+    if not params:
+        raise ValueError("The model has no trainable parameters (every parameter has requires_grad=False).")
+    fused = {"fused": True} if name != "sgd" and params[0].device.type == "cuda" else {}
+    return cls(groups, lr=lr, **fused)
 
 
 # --------------------------------------------------------------------------------------------

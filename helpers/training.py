@@ -134,21 +134,15 @@ def adamw_with_schedule(model, *, lr: float, weight_decay: float, warmup_steps: 
     ``get_linear_schedule_with_warmup`` (linear warm-up over ``warmup_steps``, then linear decay to 0 at
     ``total_steps``). Weight decay applies to weight matrices only: biases and LayerNorm parameters (``dim < 2``)
     are not decayed, as in BERT (Devlin et al. 2019), by the one rule of
-    :func:`helpers.regularization.split_decay_parameters`.
+    :func:`helpers.regularization.make_optimizer`.
 
     Returns ``(optimizer, scheduler)``; call ``scheduler.step()`` after every ``optimizer.step()``.
     """
-    import torch
     from transformers import get_linear_schedule_with_warmup
 
-    from .regularization import split_decay_parameters
+    from .regularization import make_optimizer
 
-    decay, no_decay = split_decay_parameters(model)
-    if not decay and not no_decay:
-        raise ValueError("The model has no trainable parameters (every parameter has requires_grad=False).")
-    fused = {"fused": True} if (decay or no_decay)[0].device.type == "cuda" else {}
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, **fused)
+    opt = make_optimizer(model, "adamw", lr, weight_decay)
     return opt, get_linear_schedule_with_warmup(opt, max(1, warmup_steps), max(1, total_steps))
 
 
