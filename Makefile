@@ -2,7 +2,7 @@
 PY ?= python3
 MODE ?=
 
-.PHONY: help install run test lab lowest colab-like strip badges lint clean
+.PHONY: help install run test lab lowest colab-like browser strip badges lint clean
 
 help:
 	@echo "make run    - execute every notebook headless into build/<mode>/ (MODE=smoke|cpu|gpu)"
@@ -11,6 +11,7 @@ help:
 	@echo "make lab    - open JupyterLab on the notebooks (installs only what is missing; works as root)"
 	@echo "make lowest - install the lowest declared versions in /tmp and run the smoke tests"
 	@echo "make colab-like - Colab's preinstalled versions + the setup cell's install in /tmp; notebook 02 and the smoke tests"
+	@echo "make browser NB='05 06' - the notebooks in JupyterLab in a headless browser: Run All, sliders, reload"
 	@echo "make strip  - remove outputs from notebooks before committing"
 	@echo "make badges - point badges and setup cells at helpers.config.REPOSITORY"
 	@echo "make lint   - ruff"
@@ -32,6 +33,9 @@ lowest:
 
 colab-like:
 	scripts/check_colab_like.sh
+
+browser:
+	scripts/check_browser.sh --mode $(or $(MODE),smoke) $(NB)
 
 strip:
 	$(PY) -m helpers strip

@@ -215,6 +215,10 @@ def _save_executed(nb, build: Path, path: Path, *, html: bool) -> None:
 #: MathJax 2 as the Jupyter project ships it on PyPI (jupyter-server-mathjax): copied beside the HTML exports so
 #: their maths renders without a network.
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+#: That package ships only MathJax's STIX-Web fonts, not its default TeX fonts, without which maths falls back to
+#: system fonts (a calligraphic L shows as a plain L): set before MathJax.js loads, as the classic notebook did.
+MATHJAX_FONTS = ('<script>window.MathJax = {"HTML-CSS": {availableFonts: [], preferredFont: null, '
+                 'webFont: "STIX-Web", imageFont: null}, SVG: {font: "STIX-Web"}};</script>\n')
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -222,9 +226,10 @@ _WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 def export_html(nb, target: Path) -> Path | None:
     """Write an HTML export of an executed notebook that renders offline; ``None`` without nbconvert.
 
-    Maths: MathJax from the pip package ``jupyter-server-mathjax``, copied to ``mathjax/`` beside the file
-    (without the package, nbconvert's CDN link). Widgets: each widget output becomes a static snapshot of its
-    last state (text of its controls, its HTML, its output area), as the widget renderer needs a CDN.
+    Maths: MathJax from the pip package ``jupyter-server-mathjax``, copied to ``mathjax/`` beside the file and set
+    to the STIX-Web fonts that package ships (without the package, nbconvert's CDN link). Widgets: each widget
+    output becomes a static snapshot of its last state (text of its controls, its HTML, its output area), as the
+    widget renderer needs a CDN.
     """
     import copy
 
@@ -254,6 +259,8 @@ def export_html(nb, target: Path) -> Path | None:
     body, _ = exporter.from_notebook_node(nb)
     # require.js only serves the widget renderer, which the snapshots replace: no request to a CDN
     body = body.replace(f'<script src="{exporter.require_js_url}"></script>', "")
+    if local:
+        body = body.replace(f'<script src="{local}', f'{MATHJAX_FONTS}<script src="{local}', 1)
     target.write_text(body, encoding="utf-8")
     return target
 

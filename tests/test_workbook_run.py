@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,5 +155,11 @@ def test_html_export_renders_offline(tmp_path):
     page = export_html(nb, tmp_path / "html" / "x.html").read_text()
     assert (tmp_path / "html" / "mathjax" / "MathJax.js").exists()
     assert 'src="mathjax/MathJax.js?config=' in page and '<script src="http' not in page
+    # the fonts MathJax is told to use are in the local copy (its default TeX fonts are not: system-font fallback)
+    fonts = re.search(r'window\.MathJax = .*webFont: "([\w-]+)"', page.split('src="mathjax/MathJax.js')[0])
+    assert fonts, "no font configuration before MathJax loads"
+    local = tmp_path / "html" / "mathjax"
+    assert (local / "jax" / "output" / "HTML-CSS" / "fonts" / fonts.group(1) / "fontdata.js").exists()
+    assert (local / "fonts" / "HTML-CSS" / fonts.group(1)).is_dir()
     assert "unpkg.com" not in page and "widget-view+json" not in page
     assert "lam = 2" in page and "<b>accuracy 0.812</b>" in page and "retrained" in page
