@@ -153,8 +153,10 @@ def plot_k_anonymity(k, *, ax=None, title: str = "How many records share your qu
 
 
 def plot_proxies(table, *, title: str = "Which columns give sex away"):
-    """Two panels from ``proxy_table``: AUC of each column alone, and its mutual information share."""
+    """Two panels from ``proxy_table``: AUC of each column alone, and its mutual information share (bars coloured
+    by ``mi_estimator``, the estimate used, when the table has that column)."""
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.3 * len(table) + 1.5), sharey=True)
     t = table.iloc[::-1]
@@ -164,7 +166,14 @@ def plot_proxies(table, *, title: str = "Which columns give sex away"):
     a.set_xlabel("ROC AUC predicting the attribute (cross-validated)")
     a.set_ylabel("column")
     a.legend(fontsize=8)
-    b.barh(t.index, t["mi_share"] * 100, color="C1")
+    kinds = t["mi_estimator"] if "mi_estimator" in t else pd.Series("", index=t.index)
+    colors = {"counts": "C1", "binned counts": "C2", "k-NN": "C4", "": "C1"}
+    for kind in sorted(set(kinds), key=list(colors).index):
+        color = colors[kind]
+        share = (t["mi_share"] * 100).where(kinds == kind, 0)
+        b.barh(t.index, share, color=color, label=f"estimate: {kind}" if kind else None)
+    if kinds.any():
+        b.legend(fontsize=8)
     b.set_xlabel("mutual information / H(attribute) (%)")
     fig.suptitle(title)
     fig.tight_layout()
