@@ -187,9 +187,10 @@ def describe_token_path(token_ids: dict, strings: dict, *, tokenising_s: float, 
     share = tokenising_s / (tokenising_s + forward_s)
     why = ("the forward pass dominates, so skipping the tokeniser can save little here" if share < 0.5 else
            "tokenising is the larger part, which the token-id path skips")
+    spread = ("" if min(a.get("warm_calls", 0), b.get("warm_calls", 0)) < 2 else
+              f"; calls ranged {a['warm_min_s']:.3f}–{a['warm_max_s']:.3f} s and {b['warm_min_s']:.3f}–{b['warm_max_s']:.3f} s")
     return (f"Perturbing token ids instead of strings on `{device}`: {a['warm_s']:.3f} s vs {b['warm_s']:.3f} s for "
-            f"{n:,} perturbed sentences (warm; calls ranged {a['warm_min_s']:.3f}–{a['warm_max_s']:.3f} s and "
-            f"{b['warm_min_s']:.3f}–{b['warm_max_s']:.3f} s): {verdict}. Tokenising the {n:,} strings took "
+            f"{n:,} perturbed sentences (warm{spread}): {verdict}. Tokenising the {n:,} strings took "
             f"{tokenising_s:.3f} s against {forward_s:.3f} s for the forward pass ({share:.1%} of the string path): "
             f"{why}.")
 
