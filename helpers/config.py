@@ -175,6 +175,15 @@ def sizes(mode: str | None = None) -> dict[str, Any]:
     return {k: v[i] for k, v in SIZES.items()}
 
 
+def sizes_table():
+    """:data:`SIZES` as a DataFrame (one row per size, one column per mode), each value as written (an integer
+    stays an integer) and ``None`` shown as ``"all"``."""
+    import pandas as pd
+
+    return pd.DataFrame([["all" if v is None else v for v in row] for row in SIZES.values()],
+                        index=list(SIZES), columns=list(MODES), dtype=object)
+
+
 def cuda_available() -> bool:
     """True when torch is importable and sees a CUDA device."""
     try:

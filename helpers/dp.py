@@ -228,12 +228,14 @@ def _dp_fit(model, inputs: list, y: np.ndarray, logit, *, epsilon: float, delta:
 
 
 def default_delta(n: int) -> float:
-    """The workbook's delta for a training set of ``n`` records: ``1 / (10 n)``, well below ``1 / n``.
+    """The workbook's delta for a training set of ``n`` records: ``1 / (10 n)``, below ``1 / n``.
 
     An (epsilon, delta)-DP mechanism may publish a random record in full with probability delta per record;
     at delta = 1/n it may publish about one whole record of the n (Dwork & Roth 2014, *The Algorithmic
     Foundations of Differential Privacy*, Sec. 2.3, after Def. 2.4: delta of order 1/n is "very dangerous";
-    delta should be much smaller than 1/n).
+    they ask for delta smaller than any inverse polynomial in n). ``1 / (10 n)`` is a common practical choice, not
+    a cryptographically small delta: such a mechanism still publishes some whole record with probability
+    ``1 - (1 - delta)^n``, about ``1 - e^(-0.1)`` (10 %).
     """
     if int(n) != n or n < 1:
         raise ValueError(f"n is a number of training records (a positive integer), got {n!r}.")

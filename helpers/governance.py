@@ -312,6 +312,32 @@ HARM_COMPONENTS: dict[str, tuple[str, str]] = {
 }
 
 
+#: What each component measures, named as the rate it is (none is a probability that someone is harmed).
+HARM_RATE_NAMES: dict[str, str] = {
+    "P_bias": "demographic-parity difference",
+    "P_output": "confident-error rate",
+    "P_privacy": "membership advantage of the loss-threshold attack",
+    "P_adversarial": "one-substitution attack success rate",
+}
+
+
+def describe_scorecard(scorecard: pd.DataFrame) -> str:
+    """One sentence for a summary: each component as the measured rate it is (``HARM_RATE_NAMES``), the largest one,
+    and why the sum H is not the headline (it hides which harm dominates). Missing components are named as missing."""
+    measured = scorecard[scorecard["status"] == "measured"]
+    parts = [f"{HARM_RATE_NAMES.get(r.component, r.component)} {format_value(float(r.value))} ({r.component})"
+             for r in measured.itertuples()]
+    missing = scorecard.loc[scorecard["status"] != "measured", "component"].tolist()
+    text = f"{len(measured)} measured rates, not probabilities of harm: " + "; ".join(parts) + "."
+    if len(measured):
+        top = measured.loc[measured["value"].astype(float).idxmax()]
+        text += f" The largest is the {HARM_RATE_NAMES.get(top['component'], top['component'])}."
+    if missing:
+        return text + f" Not measured: {', '.join(missing)} (missing, not zero), so H is not computed."
+    return text + (f" Their sum H = {format_value(harm_total(scorecard))} would hide which harm dominates and weigh "
+                   "unlike harms alike (exercise 07.6), so it is not the headline.")
+
+
 def confident_error_rate(y_true, p, *, confidence: float = 0.8) -> float:
     """P_output: share of records predicted wrongly with P(wrong class) >= ``confidence``.
 

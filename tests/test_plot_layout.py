@@ -1,4 +1,5 @@
-"""Plots as a student sees them: no tick label on another, no label over a neighbouring panel, no legend over data.
+"""Plots as a student sees them: no tick label on another, no label over a neighbouring panel, no point label on
+another, no legend over data.
 
 Each figure is drawn with the Agg renderer and the text extents matplotlib computes are compared.
 """
@@ -60,6 +61,15 @@ def _twins(a, b) -> bool:
     return tuple(a.get_position().bounds) == tuple(b.get_position().bounds)
 
 
+def _text_box(t, renderer):
+    """A text's own box: for an annotation without its leader line (which may cross other labels' boxes)."""
+    from matplotlib.text import Annotation, Text
+
+    if isinstance(t, Annotation):
+        t.update_positions(renderer)
+    return Text.get_window_extent(t, renderer)
+
+
 def layout_problems(fig) -> list[str]:
     """Overlapping tick labels, axis labels or tick labels over another panel, legends over plotted points."""
     fig.canvas.draw()
@@ -78,6 +88,9 @@ def layout_problems(fig) -> list[str]:
         for m, other in enumerate(axes):
             if other is not ax and any(t.overlaps(other.get_window_extent(renderer)) for t in own):
                 problems.append(f"axes {n}: a label lies over axes {m}")
+        notes = [_text_box(t, renderer) for t in ax.texts if t.get_visible() and t.get_text().strip()]
+        if any(a.overlaps(b) for a, b in itertools.combinations(notes, 2)):
+            problems.append(f"axes {n}: two texts in the plot (point labels, notes) overlap")
         legend = ax.get_legend()
         if legend is not None and legend.get_visible():
             box = legend.get_window_extent(renderer)
@@ -108,6 +121,10 @@ def test_the_checker_finds_overlaps():
     ax.legend(loc="center", bbox_to_anchor=(0.5, 0.5))
     found = layout_problems(fig)
     assert any("tick labels overlap" in p for p in found) and any("legend hides" in p for p in found)
+    fig, ax = plt.subplots(figsize=(3, 3))
+    for name in ("Craft-repair", "Transport-moving"):  # two point labels on almost the same point
+        ax.annotate(name, (0.05, 0.06), xytext=(3, 3), textcoords="offset points")
+    assert layout_problems(fig) == ["axes 0: two texts in the plot (point labels, notes) overlap"]
     fig, ax = plt.subplots(figsize=(2, 2))
     ax.set_xticks(range(20), [f"label {i}" for i in range(20)], rotation=40, ha="right")
     assert layout_problems(fig) == ["axes 0: x tick labels overlap"]  # slanted, still too many
@@ -166,6 +183,30 @@ PLOT_HELPERS = plot_helpers()
 RNG = np.random.default_rng(0)
 RACES = ["White", "Black", "Asian-Pac-Islander", "Amer-Indian-Eskimo", "Other"]
 SEX = ["Female", "Male"]
+
+
+def _occupations():
+    """14 occupations as notebook 01 draws them: spread points and a cluster of five near (0.06, 0.06)."""
+    rows = {"Adm-clerical": (0.67, 0.67, 5255), "Armed-Forces": (0.0, 0.49, 14), "Craft-repair": (0.052, 0.053, 5718),
+            "Exec-managerial": (0.29, 0.35, 5667), "Farming-fishing": (0.066, 0.058, 1405),
+            "Handlers-cleaners": (0.125, 0.057, 1932), "Machine-op-inspct": (0.27, 0.15, 2825),
+            "Other-service": (0.55, 0.50, 4602), "Priv-house-serv": (0.94, 0.43, 219),
+            "Prof-specialty": (0.37, 0.45, 5727), "Protective-serv": (0.13, 0.22, 928), "Sales": (0.35, 0.48, 5123),
+            "Tech-support": (0.39, 0.22, 1347), "Transport-moving": (0.054, 0.062, 2199),
+            "Transport-moving-2": (0.058, 0.060, 900)}
+    return pd.DataFrame(rows, index=["corpus_she_rate", "model_she_ratio", "n"]).T
+
+
+def test_clustered_point_labels_are_all_readable_or_listed():
+    ax = plots.plot_bias_absorption(_occupations(), 0.64, (0.23, 0.95))
+    assert layout_problems(ax.figure) == []
+    shown = " ".join(t.get_text() for t in ax.texts if t.get_visible())
+    assert all(name in shown for name in _occupations().index)  # as a label, or in the note under the axes
+    frame = ax.get_window_extent()
+    for t in ax.texts:
+        box = _text_box(t, ax.figure.canvas.get_renderer())
+        inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+        assert inside or t.get_text().startswith("not labelled")
 
 
 def _race_rates():
@@ -239,15 +280,14 @@ EXAMPLES = {
                                                   "train_loss": [np.nan, 7, 5.5, 4.9, 4.6],
                                                   "heldout_accuracy": [0, 0.1, 0.16, 0.19, 0.2]}),
                                     baseline={"loss": 6.2, "accuracy": 0.06}),
-    "plot_bias_absorption": lambda f: f(pd.DataFrame({"n": RNG.integers(5, 200, 12), "corpus_she_rate": RNG.uniform(0, 1, 12),
-                                                      "model_she_ratio": RNG.uniform(0, 1, 12)},
-                                                     index=[f"occupation {i}" for i in range(12)]), 0.41, (0.1, 0.7)),
+    "plot_bias_absorption": lambda f: f(_occupations(), 0.64, (0.23, 0.95)),
     "plot_weat": lambda f: f(_weat()),
     "plot_group_bars": lambda f: f(_race_rates(), reference=0.24, title="base rates"),
     "plot_representation": lambda f: f(pd.DataFrame({"share": [0.6, 0.25, 0.1, 0.03, 0.02]},
                                                     index=[("Male", r) for r in RACES])),
     "plot_k_anonymity": lambda f: f(RNG.integers(1, 2000, size=3000)),
-    "plot_proxies": lambda f: f(pd.DataFrame({"auc": np.linspace(0.5, 0.95, 12), "mi_share": np.linspace(0, 0.4, 12)},
+    "plot_proxies": lambda f: f(pd.DataFrame({"auc": np.linspace(0.5, 0.95, 12), "mi_share": np.linspace(0, 0.4, 12),
+                                              "mi_estimator": ["counts", "binned counts", "k-NN"] * 4},
                                              index=[f"marital-status-{i}" for i in range(12)])),
     "plot_base_rates_compared": lambda f: f(_race_rates(), ess={"original": 3000, "reweighed": 2712.4}),
     "plot_group_metrics": lambda f: f(_group_tables(), title="Who pays: per-group rates before and after the constraint"),

@@ -132,3 +132,27 @@ def test_mutual_information_of_a_mostly_zero_column_is_a_plug_in_estimate_not_kn
     indicator = mutual_info_score(sex, nonzero) / np.log(2)  # what the column carries, nats -> bits
     # the bins refine the zero/non-zero split (never below it); Miller's bias bound for 20 levels and 2 groups
     assert indicator - 1e-12 <= mi["capital_loss"] <= indicator + 19 / (2 * n * np.log(2)) + 1e-4
+
+
+def test_mutual_information_of_an_integer_column_is_binned_counts_close_to_the_true_value():
+    from sklearn.metrics import mutual_info_score
+
+    ages = np.arange(17, 91)  # 74 integer levels, as `age` in Adult
+    p_male, p_female = np.ones(len(ages)), np.linspace(2, 0.2, len(ages))  # women younger on average
+    p_male, p_female = p_male / p_male.sum(), p_female / p_female.sum()
+    truth = mutual_info_score(None, None, contingency=np.vstack([p_female, p_male]) * 1e9) / np.log(2)
+    rng = np.random.default_rng(0)
+    n = 3000
+    sex = rng.choice(["F", "M"], n)
+    age = np.where(sex == "M", rng.choice(ages, n, p=p_male), rng.choice(ages, n, p=p_female))
+    df = pd.DataFrame({"sex": sex, "age": age, "height": rng.normal(170, 8, n) + (sex == "M") * 10})
+    assert X.mi_estimators(df, ["age", "height"]).to_dict() == {"age": "binned counts", "height": "k-NN"}
+    mi = X.mutual_information(df, "sex", ["age"], seed=0)["age"]
+    # no dependence on scikit-learn's tie-breaking noise (the k-NN estimate on these ties moves with the seed)
+    assert X.mutual_information(df, "sex", ["age"], seed=1)["age"] == mi
+    # reference: plug-in estimate (scikit-learn) on 20 quantile bins of the values built here with numpy
+    edges = np.unique(np.quantile(age, np.linspace(0, 1, 21)))
+    bins = np.searchsorted(edges[1:-1], age, side="left")  # right-closed bins, as pandas.qcut
+    assert mi == pytest.approx(mutual_info_score(sex, bins) / np.log(2), rel=1e-9)
+    raw = mutual_info_score(sex, age) / np.log(2)  # counts of the 74 raw values: Miller's bias about 0.018 bits
+    assert mi < raw and abs(mi - truth) < 0.008 < raw - truth

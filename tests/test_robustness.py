@@ -154,3 +154,13 @@ def test_augmentation_and_random_substitutions_are_seeded_and_listed():
     texts, labels = R.adversarial_augmentation(TEXTS[:2], [1, 0], res, n_random=2, seed=0)
     assert len(texts) == 2 + sum(r.success for r in res) + 4
     assert labels.tolist()[:2] == [1, 0] and labels.tolist()[-2:] == [1, 0]
+
+
+def test_robust_correct_counts_each_sentence_once():
+    ok = R.AttackResult("a", "a", 1, 0.9, 0.8)  # attacked, not flipped
+    flipped_2 = R.AttackResult("b", "b'", 1, 0.9, 0.4, edits=[(0, "x", "y"), (1, "u", "v")], success=True)
+    wrong = R.AttackResult("c", "c", 1, 0.3, 0.3, skipped=True)  # already misclassified
+    res = [ok, flipped_2, wrong]
+    assert R.robust_correct(res, 1).tolist() == [1.0, 1.0, 0.0]  # two edits are over a budget of one
+    assert R.robust_correct(res, 2).tolist() == [1.0, 0.0, 0.0]
+    assert R.robust_accuracy(res, 2) == pytest.approx(1 / 3)

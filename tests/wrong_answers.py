@@ -147,7 +147,7 @@ def _share_women_of_positives(labels, sex):
     return (sex[labels == 1] == "Female").mean()
 
 
-WRONG["02.5"] = [
+WRONG["02.2"] = [
     lambda labels, sex: 0.5,
     lambda labels, sex: (_share_women_of_positives(labels, sex) + (np.asarray(sex)[np.asarray(labels) == 1]
                                                                     == "Male").mean()) / 2,
@@ -165,9 +165,9 @@ def _di(flip=False, diff=False):
     return disparate_impact
 
 
-WRONG["02.2"] = [lambda *a: 0.8, _di(flip=True), _di(diff=True),
+WRONG["02.4"] = [lambda *a: 0.8, _di(flip=True), _di(diff=True),
                  lambda y, g, u, p: fm.disparate_impact_ratio(y, g, unprivileged=u, privileged=p)]
-HELPER_CALLS["02.2"] = WRONG["02.2"][-1]
+HELPER_CALLS["02.4"] = WRONG["02.4"][-1]
 
 
 def _reweigh(inverse=False, no_joint=False):
@@ -185,16 +185,16 @@ def _reweigh(inverse=False, no_joint=False):
     return reweigh
 
 
-WRONG["02.3"] = [lambda g, y: np.ones(len(y)), _reweigh(inverse=True), _reweigh(no_joint=True),
+WRONG["02.5"] = [lambda g, y: np.ones(len(y)), _reweigh(inverse=True), _reweigh(no_joint=True),
                  lambda g, y: pre.reweighing(g, y)]
-HELPER_CALLS["02.3"] = WRONG["02.3"][-1]
-WRONG["02.4"] = [
+HELPER_CALLS["02.5"] = WRONG["02.5"][-1]
+WRONG["02.6"] = [
     lambda df, cols: 0.0,
     lambda df, cols: df.groupby(cols).ngroups / len(df),             # distinct combinations, not unique rows
     lambda df, cols: float((df.groupby(cols).size() == 1).sum()),    # a count
     lambda df, cols: privacy.quasi_identifier_uniqueness(df, cols),
 ]
-HELPER_CALLS["02.4"] = WRONG["02.4"][-1]
+HELPER_CALLS["02.6"] = WRONG["02.6"][-1]
 RUNS["02.7"] = 0.21
 
 # ---- notebook 03 -------------------------------------------------------------------------------------------

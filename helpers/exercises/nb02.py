@@ -34,10 +34,10 @@ def _check_02_1(answer) -> None:
                                       f"{bias} you returned {got:.4f}, which is not (P_f + P_m) / 2 there.")
 
 
-@exercise("02.5", title="a bias score that moves",
+@exercise("02.2", title="a bias score that moves",
           hint="Compare the groups' base rates P(y = 1 | Female) and P(y = 1 | Male): which combination of them is 0 "
                "when they are equal and grows as the women's rate falls below the men's?")
-def _check_02_5(answer) -> None:
+def _check_02_2(answer) -> None:
     for seed, weights in ((0, (1, 1)), (1, (1, 4)), (2, (3, 1))):
         y, sex = _data(seed, n=40_000, bias=0.0, weights=weights)
         got = float(call(answer, y, sex))
@@ -52,12 +52,12 @@ def _check_02_5(answer) -> None:
            f"{', '.join(f'{v:.3f}' for v in values)}: it should grow.")
 
 
-@exercise("02.2", title="disparate impact of the labels",
+@exercise("02.4", title="disparate impact of the labels",
           hint="A ratio of two conditional rates: which group's rate goes on top? The four-fifths rule reads DI < 0.8 "
                "as adverse impact on the unprivileged group.",
           forbid=("helpers.fairness.metrics.disparate_impact_ratio",
                   "helpers.fairness.metrics.statistical_parity_difference", "helpers.fairness.metrics.base_rates"))
-def _check_02_2(answer) -> None:
+def _check_02_4(answer) -> None:
     from ..fairness.metrics import disparate_impact_ratio
 
     for seed, groups in ((0, ("Female", "Male")), (1, ("Black", "Other", "White")), (2, ("a", "b", "c", "d"))):
@@ -69,12 +69,12 @@ def _check_02_2(answer) -> None:
                                       + ", ".join(f"{k}: {y[g == k].mean():.3f}" for k in groups) + ".")
 
 
-@exercise("02.3", title="Kamiran-Calders reweighing by hand",
+@exercise("02.5", title="Kamiran-Calders reweighing by hand",
           hint="Three frequencies, all counted over the whole data set: P(g), P(y) and the joint P(g, y). A cell "
                "that is rarer than independence predicts gets a weight above 1.",
           forbid=("helpers.fairness.preprocessing.reweighing", "helpers.fairness.preprocessing.reweighing_table",
                   "helpers.fairness.constrained.reweighing_weights"))
-def _check_02_3(answer) -> None:
+def _check_02_5(answer) -> None:
     from ..fairness.preprocessing import reweighing
 
     for seed, groups in ((0, ("Female", "Male")), (3, ("a", "b", "c")), (4, ("x", "y", "z", "w"))):
@@ -94,11 +94,11 @@ def _qi_frame(seed: int, n: int) -> pd.DataFrame:
                          "hours": rng.integers(1, 99, n)})
 
 
-@exercise("02.4", title="how many records are unique?",
+@exercise("02.6", title="how many records are unique?",
           hint="For every row, count how many rows share its combination of `columns` (its class size k); the answer "
                "is the share of rows with k = 1. Unique rows, not distinct combinations.",
           forbid=("helpers.privacy.quasi_identifier_uniqueness", "helpers.privacy.k_anonymity"))
-def _check_02_4(answer) -> None:
+def _check_02_6(answer) -> None:
     from ..privacy import quasi_identifier_uniqueness
 
     for seed, n in ((0, 400), (1, 57), (2, 3000)):
@@ -111,7 +111,7 @@ def _check_02_4(answer) -> None:
 
 
 choice(
-    "02.6", "why (P_f + P_m) / 2 cannot move",
+    "02.3", "why (P_f + P_m) / 2 cannot move",
     options={"a": "because Adult happens to be balanced between women and men",
              "b": "because when every high-income record is either Female or Male, P_f + P_m = 1 by definition, so "
                   "the score is 1/2 whatever the data",

@@ -129,7 +129,8 @@ def explain_many(predictor: BatchedPredictor, texts: Sequence[str], *, method: s
 
 
 def time_call(fn: Callable[[], Any], *, repeats: int = 3) -> dict[str, float]:
-    """Seconds for the first (cold) call and the median of ``repeats`` further (warm) calls.
+    """Seconds for the first (cold) call, the median of ``repeats`` further (warm) calls (``warm_s``) and their
+    smallest and largest (``warm_min_s``, ``warm_max_s``: the spread of repeated calls on this machine).
 
     When CUDA is available the device is synchronised before and after each call, so GPU work that
     was queued but not finished is counted.
@@ -153,7 +154,45 @@ def time_call(fn: Callable[[], Any], *, repeats: int = 3) -> dict[str, float]:
         fn()
         sync()
         warm.append(time.perf_counter() - t0)
-    return {"cold_s": cold, "warm_s": float(np.median(warm)) if warm else float("nan")}
+    if not warm:
+        return {"cold_s": cold, "warm_s": float("nan"), "warm_min_s": float("nan"), "warm_max_s": float("nan"),
+                "warm_calls": 0}
+    return {"cold_s": cold, "warm_s": float(np.median(warm)), "warm_min_s": min(warm), "warm_max_s": max(warm),
+            "warm_calls": len(warm)}
+
+
+def describe_token_path(token_ids: dict, strings: dict, *, tokenising_s: float, forward_s: float, n: int,
+                        device: str) -> str:
+    """One sentence on whether perturbing token ids beat building and tokenising strings, from this machine's numbers.
+
+    ``token_ids``, ``strings``: :func:`time_call` results for the same ``n`` perturbed inputs. The token-id path is
+    called faster (slower) only when each path had at least two warm calls and all of its calls beat (lost to) all
+    of the string path's; otherwise the difference is within the spread of repeated calls, or unjudged. A difference
+    larger than ``tokenising_s`` cannot come from skipping the tokeniser, and the sentence says so. ``tokenising_s``
+    and ``forward_s`` (from :func:`time_breakdown`) bound the gain: skipping the tokeniser saves at most its share
+    ``tokenising_s / (tokenising_s + forward_s)`` of the string path's time.
+    """
+    a, b = token_ids, strings
+    if min(a.get("warm_calls", 0), b.get("warm_calls", 0)) < 2:
+        verdict = "with one warm call each there is no spread to judge the difference by"
+    elif a["warm_max_s"] < b["warm_min_s"]:
+        verdict = "the token-id path was faster"
+    elif a["warm_min_s"] > b["warm_max_s"]:
+        verdict = "the token-id path was slower"
+    else:
+        verdict = "no difference beyond the spread of repeated calls"
+    if abs(a["warm_s"] - b["warm_s"]) > tokenising_s:
+        verdict += (f"; the difference ({a['warm_s'] - b['warm_s']:+.3f} s) exceeds the whole tokenising time, so it "
+                    "comes from elsewhere (batching, the machine's load), not from skipping the tokeniser")
+    share = tokenising_s / (tokenising_s + forward_s)
+    why = ("the forward pass dominates, so skipping the tokeniser can save little here" if share < 0.5 else
+           "tokenising is the larger part, which the token-id path skips")
+    spread = ("" if min(a.get("warm_calls", 0), b.get("warm_calls", 0)) < 2 else
+              f"; calls ranged {a['warm_min_s']:.3f}–{a['warm_max_s']:.3f} s and {b['warm_min_s']:.3f}–{b['warm_max_s']:.3f} s")
+    return (f"Perturbing token ids instead of strings on `{device}`: {a['warm_s']:.3f} s vs {b['warm_s']:.3f} s for "
+            f"{n:,} perturbed sentences (warm{spread}): {verdict}. Tokenising the {n:,} strings took "
+            f"{tokenising_s:.3f} s against {forward_s:.3f} s for the forward pass ({share:.1%} of the string path): "
+            f"{why}.")
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,3 +85,28 @@ def paired_difference(y_true, pred_a, pred_b, *, sensitive_features,
     diff = _metric(metric, draws[..., 2:].sum(-1), m) - _metric(metric, draws[..., [1, 3]].sum(-1), m)
     low, high = np.quantile(diff, [(1 - level) / 2, (1 + level) / 2])
     return PairedDifference(float(estimate), float(low), float(high), float(level), float((diff <= 1e-12).mean()))
+
+
+_NAMES = {"accuracy": "accuracy", "dp": "demographic-parity gap", "eop": "equal-opportunity gap",
+          "eo": "equalized-odds gap"}
+
+
+def describe_paired(pairs) -> str:
+    """One sentence on which paired differences a test set resolves: ``pairs`` maps ``(label, metric)`` (label such
+    as ``"finetuned - frozen"``) to a :class:`PairedDifference` or its ``_asdict()``. A difference is told apart when
+    its interval excludes 0 (``low > 0`` or ``high < 0``); an interval that touches or contains 0 does not."""
+    told, not_told = [], []
+    for (label, metric), result in pairs.items():
+        r = result._asdict() if hasattr(result, "_asdict") else dict(result)
+        if r["low"] > 0 or r["high"] < 0:
+            told.append(f"{label} in {_NAMES[metric]} ({r['estimate']:+.3f}, {r['level']:.0%} interval "
+                        f"{r['low']:+.3f} to {r['high']:+.3f})")
+        else:
+            not_told.append(f"{label} in {_NAMES[metric]}")
+    parts = []
+    if told:
+        parts.append("This test set tells apart " + "; ".join(told) + ".")
+    if not_told:
+        parts.append(("It" if told else "This test set") + " cannot tell apart (the interval contains 0) "
+                     + "; ".join(not_told) + ".")
+    return " ".join(parts)

@@ -144,13 +144,16 @@ def summarize_runs(probabilities: dict[str, list], y_true, sensitive_features, *
 
 def mean_sd_table(summary: pd.DataFrame, columns=("accuracy", "dp_difference", "eo_difference"), *,
                   digits: int = 3) -> pd.DataFrame:
-    """``"mean ± sd"`` strings for the ``columns`` of a :func:`summarize_runs` frame (for display);
-    ``"mean (n/a: one seed)"`` where the sd is NaN (a single run has no spread to show)."""
+    """``"mean ± sd"`` strings for the ``columns`` of a :func:`summarize_runs` frame (for display); a mean alone
+    where the sd is NaN. With one seed (every sd NaN: a single run has no spread to show) the numbers, rounded."""
     missing = [c for c in columns if c not in summary or f"{c}_sd" not in summary]
     if missing:
         raise ValueError(f"No mean/sd columns for {missing}; pass the output of summarize_runs().")
+    if summary[[f"{c}_sd" for c in columns]].isna().all(axis=None):
+        return summary[list(columns)].astype(float).round(digits)
+
     def cell(m: float, s: float) -> str:
-        return f"{m:.{digits}f} ± n/a (one seed)" if pd.isna(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
+        return f"{m:.{digits}f}" if pd.isna(s) else f"{m:.{digits}f} ± {s:.{digits}f}"
 
     return pd.DataFrame({c: [cell(m, s) for m, s in zip(summary[c], summary[f"{c}_sd"])] for c in columns},
                         index=summary.index)

@@ -8,9 +8,10 @@ Two measures:
   (:func:`proxy_auc`) and one column at a time (:func:`proxy_table`);
 * the mutual information :math:`I(X_j; A) = \\sum p(x, a) \\log \\frac{p(x,a)}{p(x)p(a)}` between each
   column and the attribute (Cover & Thomas 2006, ch. 2), estimated with
-  ``sklearn.feature_selection.mutual_info_classif`` (plug-in for categorical columns and for numeric
-  ones with at most ``DISCRETE_LEVELS`` distinct values, such as a code, or mostly one value, binned; the Kraskov et al. 2004 k-NN estimator,
-  which assumes continuous values, for the others), reported in bits and as a share of :math:`H(A)`. The plug-in
+  ``sklearn.feature_selection.mutual_info_classif`` (plug-in from counts for categorical columns and for numeric
+  ones with at most ``DISCRETE_LEVELS`` distinct values, such as a code; plug-in from counts in quantile bins for
+  integer-valued or mostly-one-value numeric columns; the Kraskov et al. 2004 k-NN estimator, which assumes continuous
+  values, only for continuous columns: :func:`mi_estimators`), reported in bits and as a share of :math:`H(A)`. The plug-in
   estimate is biased upwards by about :math:`(|X|-1)(|A|-1)/(2n\\ln 2)` bits (Miller 1955), so a column with
   many levels on a few thousand rows shows a little information even when it carries none.
 """
@@ -84,43 +85,75 @@ DISCRETE_LEVELS = 20
 
 
 #: A numeric column whose most frequent value covers more than this share of the rows (``capital_loss``: mostly 0)
-#: is binned for the plug-in estimate: the k-NN estimator assumes continuous values and breaks on such ties.
+#: keeps that value as a level of its own when it is binned.
 TIED_SHARE = 0.5
 
+#: How :func:`mutual_information` estimates each kind of column (the values of :func:`mi_estimators`).
+ESTIMATORS = {
+    "counts": "plug-in from counts of its values",
+    "binned counts": f"plug-in from counts in at most {DISCRETE_LEVELS} quantile bins",
+    "k-NN": "k-nearest-neighbour estimate (Kraskov et al. 2004)",
+}
 
-def _tied_bins(values: pd.Series) -> np.ndarray:
-    """Codes (n,) of a heavily tied numeric column: its most frequent value is one level, the other values fall into
-    at most ``DISCRETE_LEVELS - 1`` quantile bins."""
-    mode = values.value_counts().index[0]
-    rest = values != mode
+
+def _is_integer_valued(values: pd.Series) -> bool:
+    v = values.dropna().to_numpy(float)
+    return bool(np.all(v == np.round(v)))
+
+
+def mi_estimators(df: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Which estimate :func:`mutual_information` uses for each column (a key of ``ESTIMATORS``).
+
+    * ``"counts"``: a category, or a numeric column with at most ``DISCRETE_LEVELS`` distinct values (a code);
+    * ``"binned counts"``: a numeric column with more levels that is integer-valued (age, hours) or has one value on
+      more than ``TIED_SHARE`` of the rows (capital loss: mostly 0). The k-NN estimator assumes continuous values;
+      on such ties its answer depends on the tiny noise scikit-learn adds to break them. Counting the raw values
+      instead would be biased upwards by about :math:`(|X|-1)/(2n\\ln 2)` bits (Miller 1955), so the values are binned;
+    * ``"k-NN"``: any other numeric column (continuous values).
+    """
+    def kind(c: str) -> str:
+        x = df[c]
+        if not pd.api.types.is_numeric_dtype(x) or x.nunique() <= DISCRETE_LEVELS:
+            return "counts"
+        if _is_integer_valued(x) or x.value_counts(normalize=True).iloc[0] > TIED_SHARE:
+            return "binned counts"
+        return "k-NN"
+
+    return pd.Series({c: kind(c) for c in columns}, name="mi_estimator", dtype=object)
+
+
+def _bins(values: pd.Series) -> np.ndarray:
+    """Codes (n,) of a numeric column in at most ``DISCRETE_LEVELS`` quantile bins of its values (equal values share
+    a bin). If one value covers more than ``TIED_SHARE`` of the rows it is a level of its own and the other values fall
+    into at most ``DISCRETE_LEVELS - 1`` quantile bins (``capital_loss``: 0, then bins of the losses)."""
+    counts = values.value_counts(normalize=True)
+    if counts.iloc[0] <= TIED_SHARE:
+        return pd.qcut(values, DISCRETE_LEVELS, labels=False, duplicates="drop").to_numpy(int)
+    rest = (values != counts.index[0]).to_numpy()
     codes = np.zeros(len(values), dtype=int)
-    codes[rest.to_numpy()] = 1 + pd.qcut(values[rest].rank(method="first"), DISCRETE_LEVELS - 1, labels=False)
+    codes[rest] = 1 + pd.qcut(values[rest], DISCRETE_LEVELS - 1, labels=False, duplicates="drop").to_numpy(int)
     return codes
 
 
 def mutual_information(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
                        seed: int = 0) -> pd.Series:
-    """:math:`I(X_j; A)` in bits for each column ``j`` (sorted, largest first).
-
-    Plug-in estimate for categorical columns and numeric columns with at most ``DISCRETE_LEVELS`` distinct values
-    (invariant under a one-to-one recoding of the values) or with one value on more than ``TIED_SHARE`` of the rows
-    (binned by :func:`_tied_bins`), k-NN estimate (Kraskov et al. 2004) for the others.
+    """:math:`I(X_j; A)` in bits for each column ``j`` (sorted, largest first), estimated as
+    :func:`mi_estimators` says: plug-in from counts for categories and codes (invariant under a one-to-one recoding
+    of the values), plug-in from counts in quantile bins (:func:`_bins`) for integer-valued or heavily tied numeric
+    columns, k-NN (Kraskov et al. 2004, ``seed`` for scikit-learn's tie-breaking noise) for continuous ones.
     """
     from sklearn.feature_selection import mutual_info_classif
 
     cols = list(columns) if columns is not None else [
         c for c in df.columns if c not in {sensitive, "label", "income", "source", "fnlwgt"}]  # fmt: skip
     y = _target(df[sensitive])
-    tied = [c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > DISCRETE_LEVELS
-            and df[c].value_counts(normalize=True).iloc[0] > TIED_SHARE]
+    kinds = mi_estimators(df, cols)
     X = np.column_stack([
-        _tied_bins(df[c]) if c in tied else
+        _bins(df[c]) if kinds[c] == "binned counts" else
         pd.factorize(df[c].astype(object))[0] if not pd.api.types.is_numeric_dtype(df[c]) else df[c].to_numpy(float)
         for c in cols
     ])  # fmt: skip
-    discrete = np.array([not pd.api.types.is_numeric_dtype(df[c]) or df[c].nunique() <= DISCRETE_LEVELS or c in tied
-                         for c in cols])
-    mi = mutual_info_classif(X, y, discrete_features=discrete, random_state=seed)
+    mi = mutual_info_classif(X, y, discrete_features=(kinds != "k-NN").to_numpy(), random_state=seed)
     return pd.Series(mi / np.log(2), index=cols, name="mutual_information_bits").sort_values(ascending=False)
 
 
@@ -133,7 +166,8 @@ def entropy_bits(values) -> float:
 def proxy_table(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str] | None = None, *,
                 seed: int = 0, folds: int = 3) -> pd.DataFrame:
     """Per column: ``auc`` (that column alone predicting the attribute), ``mi_bits`` and
-    ``mi_share`` = :math:`I(X_j; A)/H(A)` (the fraction of the attribute's uncertainty it removes)."""
+    ``mi_share`` = :math:`I(X_j; A)/H(A)` (the fraction of the attribute's uncertainty it removes) and
+    ``mi_estimator``, the estimate used (:func:`mi_estimators`)."""
     cols = list(columns) if columns is not None else [
         c for c in df.columns if c not in {sensitive, "label", "income", "source", "fnlwgt"}]  # fmt: skip
     mi = mutual_information(df, sensitive, cols, seed=seed)
@@ -141,6 +175,7 @@ def proxy_table(df: pd.DataFrame, sensitive: str = "sex", columns: Sequence[str]
     auc = {c: proxy_auc(df, sensitive, [c], seed=seed, folds=folds) for c in cols}
     out = pd.DataFrame({"auc": pd.Series(auc), "mi_bits": mi})
     out["mi_share"] = out["mi_bits"] / h
+    out["mi_estimator"] = mi_estimators(df, cols)
     return out.sort_values("auc", ascending=False)
 
 

@@ -17,7 +17,7 @@ def solution_02_1():
     return gender_bias_degree
 
 
-def solution_02_5():
+def solution_02_2():
     """A bias score that moves: the statistical-parity difference of the labels, P(y=1 | Male) - P(y=1 | Female)
     (0 for equal base rates, whatever the group sizes; grows with the gap)."""
     import numpy as np
@@ -29,19 +29,13 @@ def solution_02_5():
     return bias_score
 
 
-def solution_02_6():
+def solution_02_3():
     """Model answer: (b). P_f + P_m = P(Female or Male | y = 1) = 1 when sex takes these two values, so the score is
-    1/2 for every data set; a score must compare the groups' base rates (02.5) to move with bias."""
+    1/2 for every data set; a score must compare the groups' base rates (02.2) to move with bias."""
     return "b"
 
 
-def solution_02_7():
-    """Model answer: (b). Adding hours per week to (age, sex, race, native country) splits the classes further;
-    a record alone in its class is re-identifiable by anyone who knows those facts about the person."""
-    return "b"
-
-
-def solution_02_2():
+def solution_02_4():
     """DI = P(y=1 | unprivileged) / P(y=1 | privileged)."""
     import numpy as np
 
@@ -52,7 +46,7 @@ def solution_02_2():
     return disparate_impact
 
 
-def solution_02_3():
+def solution_02_5():
     """Kamiran & Calders (2012) weights w(g, y) = P(g) P(y) / P(g, y)."""
     import numpy as np
 
@@ -69,7 +63,7 @@ def solution_02_3():
     return reweigh
 
 
-def solution_02_4():
+def solution_02_6():
     """Share of records whose quasi-identifier combination is unique (k = 1)."""
 
     def share_unique(df, columns):
@@ -77,3 +71,10 @@ def solution_02_4():
         return float((sizes == 1).mean())
 
     return share_unique
+
+
+
+def solution_02_7():
+    """Model answer: (b). Adding hours per week to (age, sex, race, native country) splits the classes further;
+    a record alone in its class is re-identifiable by anyone who knows those facts about the person."""
+    return "b"
