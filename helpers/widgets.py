@@ -45,7 +45,7 @@ class RegularizationExplorer:
         """Retrain with ``l2`` and ``p`` (default: the sliders), redraw, return the final metrics."""
         import matplotlib.pyplot as plt
 
-        from .plots import plot_overfitting_curves
+        from .plots_regularization import plot_overfitting_curves
         from .regularization import train_mlp
 
         if self._busy:
