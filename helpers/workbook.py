@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -349,6 +350,11 @@ def over_budget(name: str, mode: str, seconds: float, peak_mb: float | None) -> 
     return problems
 
 
+def _minutes(expected: float) -> str:
+    """The expected-minutes column: ``-`` for a notebook without a budget (not ``nan``)."""
+    return f"{expected:8.1f}m" if expected == expected else f"{'-':>9s}"
+
+
 def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = None) -> int:
     """Execute notebooks in order, print measured vs expected minutes, record timings.
 
@@ -375,15 +381,18 @@ def run_all(paths: Iterable[str | Path] | None = None, *, mode: str | None = Non
                 failures += failed
             except Interrupted as exc:
                 minutes = (time.perf_counter() - t0) / 60
-                print(f"{name:42s} {minutes:8.2f}m {expected:8.1f}m  interrupted ({exc}); kernel shut down, "
+                print(f"{name:42s} {minutes:8.2f}m {_minutes(expected)}  interrupted ({exc}); kernel shut down, "
                       f"partial notebook in {build / 'notebooks'}", flush=True)
                 print(f"Stopped: {len(paths) - paths.index(p) - 1} notebook(s) not run.")
                 return 128 + exc.signum
             except Exception as exc:  # noqa: BLE001 - report every notebook, then fail
-                last = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ""
-                seconds, status = float("nan"), f"FAILED: {type(exc).__name__}: {last}"
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # the kernel's traceback comes with ANSI colours
+                lines = [ln for ln in text.strip().splitlines() if any(ch.isalnum() for ch in ln)]
+                # a timeout says what happened on its first line; an error in a cell on its last (the exception)
+                last = (lines[0] if "Timeout" in type(exc).__name__ else lines[-1])[:200] if lines else ""
+                seconds, status = time.perf_counter() - t0, f"FAILED: {type(exc).__name__}: {last}"
                 failures += 1
-            print(f"{name:42s} {seconds / 60:8.2f}m {expected:8.1f}m  {status}", flush=True)
+            print(f"{name:42s} {seconds / 60:8.2f}m {_minutes(expected)}  {status}", flush=True)
             if stop.signum is not None:  # the signal came between two notebooks
                 print(f"Stopped ({signal.Signals(stop.signum).name}): {len(paths) - paths.index(p) - 1} "
                       "notebook(s) not run.")

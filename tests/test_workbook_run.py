@@ -63,6 +63,19 @@ def test_signal_stops_the_whole_run(tmp_path, signum):
         os.kill(kernel_pid, 0)
 
 
+def test_a_failing_notebook_is_reported_with_its_time_and_error(tmp_path, capsys, monkeypatch):
+    from helpers.workbook import run_all
+
+    path = tmp_path / "93_broken.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("raise ValueError('the column age is missing')")]), path)
+    monkeypatch.setenv("WORKBOOK_BUILD_DIR", str(tmp_path / "build"))
+    assert run_all([path], mode="smoke") == 1
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("93_broken"))
+    assert "nan" not in line and re.search(r"\s\d+\.\d\dm\s", line), line  # elapsed minutes; no budget: "-"
+    assert "FAILED: CellExecutionError" in line and "ValueError: the column age is missing" in line, line
+
+
 def test_each_mode_has_its_own_build_folder(monkeypatch, tmp_path):
     """A smoke run writes build/smoke/, never over the cpu run's figures; WORKBOOK_BUILD_DIR still overrides."""
     from helpers.results import record, results_path
