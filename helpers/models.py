@@ -414,8 +414,9 @@ def quantize_for_cpu(model):
     most ``scale_o / 2``. At run time each activation batch is quantised with one scale for the whole batch, the
     matrix product runs in int8 with int32 accumulation (fbgemm/x86 kernels) and is rescaled to float.
     Embeddings, LayerNorm, softmax and the pooling stay fp32. That one activation scale per batch is the
-    method's limit: a fine-tuned classifier with a sharp head can move its probabilities by several hundredths,
-    so the int8 copy is for exploring, and fp32 stays the reference. It uses
+    method's limit: one outlier token or channel coarsens the rounding of all the others, and a fine-tuned
+    classifier with a sharp head turns that into visible probability changes (``benchmarks/int8_variants.py``
+    compares this scheme with others), so the int8 copy is for exploring, and fp32 stays the reference. It uses
     ``torch.ao.quantization.quantize_dynamic``: torch marks it deprecated in favour of torchao's ``quantize_``,
     but torchao's int8 configurations run eager-mode CPU matrix products without int8 kernels (slower than fp32,
     see ``benchmarks/explain_speed.py``), so the torch.ao path is the one that speeds up a CPU; its deprecation
