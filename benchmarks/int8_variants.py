@@ -5,7 +5,7 @@
 
 The model is fine-tuned as notebook 06 does in cpu mode (``--rows`` Adult sentences, ``--epochs``, ``--seed``).
 For each scheme: max |p_int8 - p_fp32| over the first ``--texts`` test sentences and over ``--perturbed`` masked
-versions of the first 5 (LIME-like: each word kept with a random per-sample probability), then the fp32 / int8
+versions of each of the first 5 (LIME-like: each word kept with a random per-sample probability), then the fp32 / int8
 forward time, measured interleaved (fp32 and each scheme in turn, ``--repeats`` rounds, median) on 256 masked
 versions of one sentence. Schemes (all ``nn.Linear`` layers):
 
@@ -15,8 +15,8 @@ versions of one sentence. Schemes (all ``nn.Linear`` layers):
 * ``per-channel, 8-bit activations``: the same kernels without fbgemm's ``reduce_range`` (7-bit activations),
   safe only on CPUs with VNNI; set through the module's ``version`` attribute, an internal of torch.ao;
 * ``SmoothQuant a=...`` (Xiao et al. 2023, arXiv 2211.10438, Eq. 4): per input channel j,
-  ``s_j = max|X_j|^a / max|W_j|^(1-a)`` from one calibration batch, ``W[:, j] *= s_j`` and the input divided by
-  ``s_j`` in a module before the Linear (BERT is post-LN, so it cannot be folded into the LayerNorm); the
+  ``s_j = max|X_j|^a / max|W_j|^(1-a)`` from one calibration batch (the last 64 test sentences),
+  ``W[:, j] *= s_j`` and the input divided by ``s_j`` in a module before the Linear (BERT is post-LN, so it cannot be folded into the LayerNorm); the
   smoothed fp32 model is checked against the original before quantising (printed);
 * ``per-token``: each token's activations quantised with its own scale, per-row int8 weights, ``torch._int_mm``.
 
@@ -36,7 +36,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
     import torch
-    from explain_speed import machine  # this folder is on sys.path when run as a script
+    from explain_speed import machine
     from torch import nn
     from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig, quantize_dynamic
 
@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                     device="cpu", progress=False)
     model, tok = run.model.eval(), run.tokenizer
     test = serialize_frame(splits.test)
-    texts, calib = test[: args.texts], test[1000:1064]
+    texts = test[: args.texts]
+    calib = test[-64:] if len(test) >= 64 + len(texts) else texts  # SmoothQuant's calibration batch
 
     def predictor(m):
         return ex.BatchedPredictor(m, tok, device="cpu", batch_size=64)
