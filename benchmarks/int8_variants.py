@@ -14,10 +14,10 @@ versions of one sentence. Schemes (all ``nn.Linear`` layers):
   ``helpers.models.quantize_for_cpu`` does);
 * ``per-channel, 8-bit activations``: the same kernels without fbgemm's ``reduce_range`` (7-bit activations),
   safe only on CPUs with VNNI; set through the module's ``version`` attribute, an internal of torch.ao;
-* ``SmoothQuant a=...`` (Xiao et al. 2023, arXiv 2211.10438, Eq. 4): per input channel j,
+* ``SmoothQuant a=...`` (Xiao et al. 2023, ICML, arXiv 2211.10438): per input channel j,
   ``s_j = max|X_j|^a / max|W_j|^(1-a)`` from one calibration batch (the last 64 test sentences),
-  ``W[:, j] *= s_j`` and the input divided by ``s_j`` in a module before the Linear (BERT is post-LN, so it cannot be folded into the LayerNorm); the
-  smoothed fp32 model is checked against the original before quantising (printed);
+  ``W[:, j] *= s_j`` and the input divided by ``s_j`` in a module before the Linear (BERT is post-LN: the
+  LayerNorm's output also feeds the residual, so the division cannot be folded into it); the smoothed fp32 model is checked against the original before quantising (printed);
 * ``per-token``: each token's activations quantised with its own scale, per-row int8 weights, ``torch._int_mm``.
 
 The JSON (``--json``) is labelled with the machine, date and load: on a shared, loaded machine only the
