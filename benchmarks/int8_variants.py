@@ -17,7 +17,8 @@ versions of one sentence. Schemes (all ``nn.Linear`` layers):
 * ``SmoothQuant a=...`` (Xiao et al. 2023, ICML, arXiv 2211.10438): per input channel j,
   ``s_j = max|X_j|^a / max|W_j|^(1-a)`` from one calibration batch (the last 64 test sentences),
   ``W[:, j] *= s_j`` and the input divided by ``s_j`` in a module before the Linear (BERT is post-LN: the
-  LayerNorm's output also feeds the residual, so the division cannot be folded into it); the smoothed fp32 model is checked against the original before quantising (printed);
+  LayerNorm's output also feeds the residual, so the division cannot be folded into it); the smoothed fp32
+  model is checked against the original before quantising (printed);
 * ``per-token``: each token's activations quantised with its own scale, per-row int8 weights, ``torch._int_mm``.
 
 The JSON (``--json``) is labelled with the machine, date and load: on a shared, loaded machine only the
