@@ -2,7 +2,8 @@
 
     python benchmarks/explain_speed.py --device cpu --json benchmarks/results/explain_speed_cpu.json
     python benchmarks/explain_speed.py                      # this machine's best device, GPU sizes on a GPU
-    python benchmarks/explain_speed.py --device cpu --skip-stock --agree 0      # ours only, quick
+    python benchmarks/explain_speed.py --device cpu --skip-stock --agree 0      # ours only
+    python benchmarks/explain_speed.py --device cpu --quick     # every row at toy sizes: checks that it runs
 
 Rows (cold = first call in this process, warm = median of --repeats later calls): the first SHAP explanation
 (after ``explain.warm_up()`` started at process start, and in a fresh subprocess without it), the naive loop
@@ -102,8 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--finetune-rows", type=int, default=300, help="Adult rows the agreement model is fine-tuned on")
     ap.add_argument("--agree-lime", type=int, default=500, help="LIME samples per agreement explanation")
     ap.add_argument("--agree-shap", type=int, default=300, help="SHAP evals per agreement explanation")
+    ap.add_argument("--quick", action="store_true",
+                    help="toy sizes for every row (200 texts, LIME 100, SHAP 50, 2 agreement sentences on a model "
+                         "fine-tuned on 32 rows): checks that the benchmark runs; its numbers mean nothing")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.quick:
+        for name, value in (("texts", 200), ("lime", 100), ("shap", 50), ("naive", 5), ("agree", 2),
+                            ("finetune_rows", 32), ("agree_lime", 40), ("agree_shap", 30), ("repeats", 1)):
+            if getattr(args, name) == ap.get_default(name):
+                setattr(args, name, value)
 
     from helpers import explain as ex
 

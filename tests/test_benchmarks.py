@@ -125,3 +125,19 @@ def test_explain_speed_reports_every_row(tmp_path, monkeypatch):
     assert result["info"]["date_utc"] and result["info"]["cpu"] and result["info"]["cores"] >= 1
     agree = result["agreement"]
     assert agree["sentences"] == 2 and 0 <= agree["max_abs_dp"] < 1
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_int8_variants_checks_the_smoothing_and_reports_every_scheme(tmp_path, monkeypatch):
+    """SmoothQuant's rescaling leaves the fp32 model's probabilities unchanged (float rounding); every scheme gets
+    its probability differences and time ratio."""
+    monkeypatch.setenv("WORKBOOK_MODE", "smoke")
+    out = tmp_path / "int8.json"
+    assert _load("int8_variants").main(["--rows", "16", "--epochs", "1", "--texts", "3", "--perturbed", "3",
+                                        "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert all(v < 1e-5 for v in result["info"]["smoothed_fp32_max_abs_dp"].values())
+    assert {"per-tensor", "per-channel", "per-token (torch._int_mm)"} <= set(result["rows"])
+    for r in result["rows"].values():
+        assert 0 <= r["max_abs_dp_texts"] < 1 and 0 <= r["max_abs_dp_perturbed"] < 1 and r["fp32_over_int8_time"] > 0
+    assert result["info"]["texts"] == 3 and result["info"]["perturbed"] == 3 * 3  # masked versions of each text

@@ -207,3 +207,27 @@ def test_describe_model_names_no_machine_path(tmp_path, monkeypatch):
     monkeypatch.setenv(models.MODEL_ENV, str(folder))
     assert models.describe_model() == "the folder 'my-model'" and str(tmp_path) not in models.describe_model()
     assert models.describe_model("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_quantize_for_cpu_scales_each_weight_row_and_bounds_the_output_error():
+    """int8 weights with one scale per output row: a row 100x larger than the others does not coarsen them; the
+    output error obeys the hand bound for rounding x (7-bit range of the batch, step dx) and W (row step dw_o):
+    |y_q - y|_o <= sum_i |W_oi| dx/2 + |x_i| dw_o/2 + dx dw_o/4."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(16, 4))
+    with torch.no_grad():
+        net[0].weight[0] *= 100.0
+    x = torch.randn(8, 16)
+    q = models.quantize_for_cpu(net)
+    assert isinstance(net[0], torch.nn.Linear)  # the fp32 model is left as it was
+    w = net[0].weight.detach()
+    dw = w.abs().amax(1) / 127.5  # symmetric int8, one step per row
+    w_err = (q[0].weight().dequantize() - w).abs().amax(1)
+    assert (w_err <= dw / 2 * (1 + 1e-5)).all()
+    assert w_err[1:].max() < w_err[0] / 50  # a per-tensor scale would give every row the big row's step
+    dx = float(x.max().clamp(min=0) - x.min().clamp(max=0)) / 127  # activations: 7-bit affine over the batch
+    bound = (w.abs().sum(1) * dx / 2)[None, :] + x.abs().sum(1, keepdim=True) * (dw / 2)[None, :] \
+        + 16 * dx * dw[None, :] / 4  # (8, 4)
+    with torch.no_grad():
+        err = (q(x) - net(x)).abs()
+    assert (err <= bound + 1e-5).all() and err.max() > 0
