@@ -11,7 +11,7 @@ versions of one sentence. Schemes (all ``nn.Linear`` layers):
 
 * ``per-tensor``: ``quantize_dynamic`` with one weight scale per matrix (torch's default qconfig);
 * ``per-channel``: one weight scale per output row (``per_channel_dynamic_qconfig``; what
-  ``helpers.models.quantize_for_cpu`` does);
+  ``helpers.explain.quantize_for_cpu`` does);
 * ``per-channel, 8-bit activations``: the same kernels without fbgemm's ``reduce_range`` (7-bit activations),
   safe only on CPUs with VNNI; set through the module's ``version`` attribute, an internal of torch.ao;
 * ``SmoothQuant a=...`` (Xiao et al. 2023, ICML, arXiv 2211.10438): per input channel j,

@@ -413,41 +413,6 @@ def logits_of(out):
     return out.logits if hasattr(out, "logits") else out
 
 
-def quantize_for_cpu(model):
-    """An int8 copy of ``model`` for fast CPU inference; ``model`` itself is left unchanged (the fp32 reference).
-
-    Dynamic quantisation (Jacob et al. 2018, "Quantization and training of neural networks for efficient
-    integer-arithmetic-only inference"): every ``nn.Linear`` weight W (out, in) is stored as int8 with one
-    symmetric scale per output row, ``scale_o = max_i |W[o, i]| / 127.5`` (``per_channel_dynamic_qconfig``;
-    one scale for the whole matrix lets a single large row coarsen all the others), so each weight is off by at
-    most ``scale_o / 2``. At run time each activation batch is quantised with one scale for the whole batch, the
-    matrix product runs in int8 with int32 accumulation (fbgemm/x86 kernels) and is rescaled to float.
-    Embeddings, LayerNorm, softmax and the pooling stay fp32. That one activation scale per batch is the
-    method's limit: one outlier token or channel coarsens the rounding of all the others, and a fine-tuned
-    classifier with a sharp head turns that into visible probability changes (``benchmarks/int8_variants.py``
-    compares this scheme with others), so the int8 copy is for exploring, and fp32 stays the reference. It uses
-    ``torch.ao.quantization.quantize_dynamic``: torch marks it deprecated in favour of torchao's ``quantize_``,
-    but torchao's int8 configurations run eager-mode CPU matrix products without int8 kernels (slower than fp32,
-    see ``benchmarks/explain_speed.py``), so the torch.ao path is the one that speeds up a CPU; its deprecation
-    warnings are silenced here. ``ValueError`` when the installed torch has no int8 CPU engine.
-    """
-    import warnings
-
-    import torch
-
-    engines = getattr(torch.backends.quantized, "supported_engines", [])
-    if not any(e in engines for e in ("x86", "fbgemm", "onednn", "qnnpack")):
-        raise ValueError(f"This torch build has no int8 CPU engine (engines: {engines}); use quantize=False.")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        cpu_copy = copy.deepcopy(model).to("cpu").eval()
-        return quantize_dynamic(cpu_copy, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                inplace=True)
-
-
 def encode(
     texts: Sequence[str],
     model=None,

@@ -213,12 +213,14 @@ def test_quantize_for_cpu_scales_each_weight_row_and_bounds_the_output_error():
     """int8 weights with one scale per output row: a row 100x larger than the others does not coarsen them; the
     output error obeys the hand bound for rounding x (7-bit range of the batch, step dx) and W (row step dw_o):
     |y_q - y|_o <= sum_i |W_oi| dx/2 + |x_i| dw_o/2 + dx dw_o/4."""
+    from helpers.explain import quantize_for_cpu
+
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(16, 4))
     with torch.no_grad():
         net[0].weight[0] *= 100.0
     x = torch.randn(8, 16)
-    q = models.quantize_for_cpu(net)
+    q = quantize_for_cpu(net)
     assert isinstance(net[0], torch.nn.Linear)  # the fp32 model is left as it was
     w = net[0].weight.detach()
     dw = w.abs().amax(1) / 127.5  # symmetric int8, one step per row

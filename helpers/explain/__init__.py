@@ -44,6 +44,7 @@ from .core import (  # noqa: F401
     Attribution,
     BatchedPredictor,
     MaskedText,
+    quantize_for_cpu,
 )
 from .evaluation import (  # noqa: F401
     aopc,
@@ -71,4 +72,4 @@ from .lime_shap import (  # noqa: F401
     warm_up,
 )
 
-__all__ = ["Attribution", "BatchedPredictor", "GENDER_WORDS", "MaskedText", "WordMasker", "all_masks", "aopc", "compare_predictors", "contiguous_tree", "deletion_curve", "describe_token_path", "exact_shapley", "explain_many", "lime_explain", "lime_explain_strings", "lime_kernel", "lime_samples", "lime_stability", "random_deletion_curve", "rank_agreement", "shap_explain", "shap_explain_strings", "shapley_from_values", "time_breakdown", "time_call", "token_importance", "warm_up", "word_importance_per_text"]
+__all__ = ["Attribution", "BatchedPredictor", "GENDER_WORDS", "MaskedText", "WordMasker", "all_masks", "aopc", "compare_predictors", "contiguous_tree", "deletion_curve", "describe_token_path", "exact_shapley", "explain_many", "lime_explain", "lime_explain_strings", "lime_kernel", "lime_samples", "lime_stability", "quantize_for_cpu", "random_deletion_curve", "rank_agreement", "shap_explain", "shap_explain_strings", "shapley_from_values", "time_breakdown", "time_call", "token_importance", "warm_up", "word_importance_per_text"]

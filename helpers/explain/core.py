@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -90,6 +91,43 @@ def _model_class_names(model) -> list[str]:
     return [str(id2label.get(i, f"class {i}")) for i in range(getattr(config, "num_labels", None) or 2)]
 
 
+def quantize_for_cpu(model):
+    """An int8 copy of ``model`` for fast CPU inference; ``model`` itself is left unchanged (the fp32 reference).
+
+    Dynamic quantisation, PyTorch's ``quantize_dynamic``: the int8 arithmetic of Jacob et al. (2018, "Quantization
+    and training of neural networks for efficient integer-arithmetic-only inference"), whose scheme fixes the
+    activation scales in advance from calibration data, here with the activation scale computed from each batch at
+    run time instead (hence "dynamic"; no calibration). Every ``nn.Linear`` weight W (out, in) is stored as int8 with one
+    symmetric scale per output row, ``scale_o = max_i |W[o, i]| / 127.5`` (``per_channel_dynamic_qconfig``;
+    one scale for the whole matrix lets a single large row coarsen all the others), so each weight is off by at
+    most ``scale_o / 2``. At run time each activation batch is quantised with one scale for the whole batch, the
+    matrix product runs in int8 with int32 accumulation (fbgemm/x86 kernels) and is rescaled to float.
+    Embeddings, LayerNorm, softmax and the pooling stay fp32. That one activation scale per batch is the
+    method's limit: one outlier token or channel coarsens the rounding of all the others, and a fine-tuned
+    classifier with a sharp head turns that into visible probability changes (``benchmarks/int8_variants.py``
+    compares this scheme with others), so the int8 copy is for exploring, and fp32 stays the reference. It uses
+    ``torch.ao.quantization.quantize_dynamic``: torch marks it deprecated in favour of torchao's ``quantize_``,
+    but torchao's int8 configurations run eager-mode CPU matrix products without int8 kernels (slower than fp32,
+    see ``benchmarks/explain_speed.py``), so the torch.ao path is the one that speeds up a CPU; its deprecation
+    warnings are silenced here. ``ValueError`` when the installed torch has no int8 CPU engine.
+    """
+    import warnings
+
+    import torch
+
+    engines = getattr(torch.backends.quantized, "supported_engines", [])
+    if not any(e in engines for e in ("x86", "fbgemm", "onednn", "qnnpack")):
+        raise ValueError(f"This torch build has no int8 CPU engine (engines: {engines}); use quantize=False.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+        cpu_copy = copy.deepcopy(model).to("cpu").eval()
+        return quantize_dynamic(cpu_copy, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                inplace=True)
+
+
 class BatchedPredictor:
     """Class probabilities of a sequence classifier, batched: ``predictor(texts) -> (n, C)``.
 
@@ -101,7 +139,7 @@ class BatchedPredictor:
     return logits (N, C) or an object with ``.logits``. The tokenizer must be a fast (Rust) tokenizer: word
     spans come from its offset mapping.
 
-    ``quantize=True`` (CPU only) runs an int8 copy of the model (:func:`helpers.models.quantize_for_cpu`):
+    ``quantize=True`` (CPU only) runs an int8 copy of the model (:func:`quantize_for_cpu`):
     faster on a CPU, slightly different probabilities; ``model`` itself stays fp32, the reference. The
     :meth:`quantized` method gives such a predictor from an fp32 one.
     """
@@ -109,7 +147,7 @@ class BatchedPredictor:
     def __init__(self, model, tokenizer, *, device=None, batch_size: int | None = None, max_length: int = 128,
                  class_names: Sequence[str] | None = None, quantize: bool = False) -> None:
         from ..config import size
-        from ..models import pad_token_id, quantize_for_cpu
+        from ..models import pad_token_id
 
         if not getattr(tokenizer, "is_fast", False):
             raise ValueError("BatchedPredictor needs a fast tokenizer (AutoTokenizer.from_pretrained(..., use_fast=True)).")
