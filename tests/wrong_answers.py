@@ -284,7 +284,7 @@ def _loop(double_loss=True, double_step=True, zero_grad=True):
     return train_one_epoch
 
 
-WRONG["03.5"] = [_loop(), _loop(double_loss=False), _loop(double_step=False), _loop(False, False, zero_grad=False),
+WRONG["03.5"] = [_loop(double_loss=False), _loop(double_step=False), _loop(False, False, zero_grad=False),
                  lambda model, batches, optimizer: model]
 
 
@@ -302,7 +302,7 @@ def _evaluate(kind):
     return evaluate
 
 
-WRONG["03.6"] = [_evaluate("slice"), _evaluate("count"), _evaluate("binary"), lambda model, x, labels: 0.5]
+WRONG["03.6"] = [_evaluate("count"), _evaluate("binary"), lambda model, x, labels: 0.5]
 RUNS["03.7"] = {"before": 0.08, "after": 0.3}
 
 # ---- notebook 04 -------------------------------------------------------------------------------------------
