@@ -115,6 +115,21 @@ def bias_absorption(model, tokenizer, corpus_rates: pd.DataFrame, *, template: s
     return table, r, ci
 
 
+def fit_by_frequency(table: pd.DataFrame, *, min_share: float = 0.02) -> pd.DataFrame:
+    """Per-occupation fit of the model to its corpus, split by how often the corpus mentions the occupation.
+
+    gap = |model_she_ratio - corpus_she_rate|; an occupation is *frequent* when it has at least ``min_share`` of
+    all pronoun sentences (n >= min_share * sum(n)). Args: ``table`` from :func:`bias_absorption` (columns
+    ``corpus_she_rate``, ``model_she_ratio``, ``n``). Returns the table with boolean ``frequent`` and ``gap``.
+    """
+    missing = {"corpus_she_rate", "model_she_ratio", "n"} - set(table.columns)
+    if missing:
+        raise ValueError(f"table lacks the column(s) {sorted(missing)}: pass the table of bias_absorption.")
+    n = table["n"].astype(float)
+    return table.assign(frequent=n >= min_share * n.sum(),
+                        gap=(table["model_she_ratio"] - table["corpus_she_rate"]).abs())
+
+
 # --------------------------------------------------------------------------------------------
 # 6. WEAT and SEAT
 # --------------------------------------------------------------------------------------------

@@ -112,26 +112,38 @@ def plot_weat(results, *, ax=None, title: str = "WEAT / SEAT effect sizes on the
     """Horizontal bars of effect size d per test and method (WEAT words, SEAT sentences), with two reference
     markers per test: Caliskan et al.'s (2017) WEAT d on GloVe word vectors (their Table 1) and the human Implicit
     Association Test d of the study each test replicates (none for WEAT 4 and 5, whose original finding is a field
-    experiment). ``results``: rows of :func:`helpers.pretraining.run_weat_tests` (concatenated)."""
+    experiment). Bars whose permutation p-value (column ``p_value``, if present) is >= 0.05 are faded and hatched.
+    Tick labels keep the test number. ``results``: rows of :func:`helpers.pretraining.run_weat_tests` (concatenated)."""
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.patches import Patch
 
     wide = results.pivot_table(index="test", columns="method", values="effect_size", sort=False)
     refs = results.groupby("test", sort=False)[["glove_d", "iat_d"]].first().reindex(wide.index).astype(float)
+    p = (results.pivot_table(index="test", columns="method", values="p_value", sort=False).reindex(
+        index=wide.index, columns=wide.columns) if "p_value" in results else None)
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.55 * len(wide) + 1.5))
+        _, ax = plt.subplots(figsize=(8, 0.7 * len(wide) + 1.5))
     y = np.arange(len(wide))
     h = 0.8 / wide.shape[1]
     for j, col in enumerate(wide.columns):
-        ax.barh(y + j * h, wide[col], height=h, label=col)
+        bars = ax.barh(y + j * h, wide[col], height=h, label=col)
+        for bar, weak in zip(bars, (p[col] >= 0.05) if p is not None else [False] * len(wide)):
+            if weak:  # not significant at 0.05 (one-sided permutation test): faded and hatched
+                bar.set_alpha(0.35)
+                bar.set_hatch("//")
     mid = y + 0.4 - h / 2
     ax.scatter(refs["glove_d"], mid, marker="|", s=200, color="black", label="WEAT on GloVe (Caliskan et al. 2017)")
     ax.scatter(refs["iat_d"], mid, marker="x", s=40, color="dimgrey", label="human IAT (original finding)")
-    ax.set_yticks(mid, [t.split(":", 1)[-1].strip() for t in wide.index], fontsize=8)
+    labels = [t.replace(":", "\n", 1) if ":" in t else t for t in wide.index]  # keep the test number
+    ax.set_yticks(mid, labels, fontsize=8)
     ax.axvline(0, color="grey", lw=0.8)
     ax.invert_yaxis()
     ax.set(xlabel="effect size d (in pooled standard deviations of the target words' scores)", title=title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a marker
+    handles, _ = ax.get_legend_handles_labels()
+    if p is not None and bool((p >= 0.05).to_numpy().any()):
+        handles.append(Patch(facecolor="lightgrey", hatch="//", alpha=0.5, label="p >= 0.05 (faded)"))
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over a marker
     return ax
 
 

@@ -99,3 +99,15 @@ def welch_interval(mean_a: float, sd_a: float, n_a: int, mean_b: float, sd_b: fl
     df = (va + vb) ** 2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     half = float(t.ppf((1 + level) / 2, df)) * se
     return Interval(estimate, estimate - half, estimate + half, float(level))
+
+
+def describe_interval(interval: Interval, name: str) -> str:
+    """A phrase on where an interval for a difference lies relative to 0: wholly above (``low > 0``), wholly below
+    (``high < 0``) or including 0 (the data cannot tell the difference from 0). ``name`` names the interval, e.g.
+    ``"Welch interval over 5 draws"``."""
+    span = f"{interval.level:.0%} {name}: {interval.low:+.3f} to {interval.high:+.3f}"
+    if interval.low > 0:
+        return f"{span}, wholly above 0"
+    if interval.high < 0:
+        return f"{span}, wholly below 0"
+    return f"{span}, which includes 0, so this run cannot tell it from 0"

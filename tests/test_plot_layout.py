@@ -265,7 +265,19 @@ def _weat():
     tests = ["WEAT 1: flowers/insects vs pleasant/unpleasant", "WEAT 6: career/family vs male/female names",
              "WEAT 7: maths/arts vs male/female terms", "WEAT 8: science/arts vs male/female terms"]
     return pd.DataFrame([{"test": t, "method": m, "effect_size": RNG.uniform(-0.5, 1.5), "glove_d": 1.5 - 0.1 * i,
-                          "iat_d": 1.0 if i else np.nan} for i, t in enumerate(tests) for m in ("WEAT", "SEAT")])
+                          "iat_d": 1.0 if i else np.nan, "p_value": 0.41 if (i, m) == (2, "SEAT") else 0.001}
+                         for i, t in enumerate(tests) for m in ("WEAT", "SEAT")])
+
+
+def test_plot_weat_fades_only_the_bars_with_p_at_least_005():
+    from helpers import plots
+
+    ax = plots.plot_weat(_weat())
+    faded = [(round(b.get_y() + b.get_height() / 2, 2), b.get_alpha()) for b in ax.patches if b.get_hatch() == "//"]
+    assert len(faded) == 1 and faded[0][1] == 0.35  # WEAT 7 with SEAT (p = 0.41) only
+    assert [t.get_text().split("\n")[0] for t in ax.get_yticklabels()] == ["WEAT 1", "WEAT 6", "WEAT 7", "WEAT 8"]
+    assert "p >= 0.05 (faded)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plt.close(ax.figure)
 
 
 def _dp_table():

@@ -304,3 +304,15 @@ def test_pearson_bootstrap_matches_scipy():
     assert lo < r < hi <= 1
     with pytest.raises(ValueError):
         pt.pearson_bootstrap([1, 1, 1], [1, 2, 3])
+
+
+def test_fit_by_frequency_splits_at_the_share_of_sentences():
+    """Hand example: n = 60, 30, 9, 1 of 100 sentences; at 10 % the first two are frequent; gaps by hand."""
+    table = pd.DataFrame({"corpus_she_rate": [0.1, 0.5, 0.9, 0.0], "model_she_ratio": [0.2, 0.45, 0.5, 0.3],
+                          "n": [60, 30, 9, 1]}, index=list("wxyz"))
+    fit = pt.fit_by_frequency(table, min_share=0.10)
+    assert fit["frequent"].tolist() == [True, True, False, False]
+    assert np.allclose(fit["gap"], [0.1, 0.05, 0.4, 0.3])
+    assert pt.fit_by_frequency(table, min_share=0.09)["frequent"].tolist() == [True, True, True, False]  # n >= 9
+    with pytest.raises(ValueError, match="column"):
+        pt.fit_by_frequency(table.drop(columns="n"))

@@ -62,3 +62,12 @@ def test_welch_interval_hand_case_and_bad_input():
         kwargs = dict(mean_a=1.0, sd_a=0.1, n_a=3, mean_b=0.0, sd_b=0.1, n_b=3) | bad
         with pytest.raises(ValueError):
             stats.welch_interval(**kwargs)
+
+
+def test_describe_interval_names_each_side_of_zero():
+    assert stats.describe_interval(stats.Interval(0.05, 0.01, 0.09, 0.95), "Welch interval") == \
+        "95% Welch interval: +0.010 to +0.090, wholly above 0"
+    assert stats.describe_interval(stats.Interval(-0.05, -0.09, -0.01, 0.95), "Welch interval").endswith(
+        "-0.090 to -0.010, wholly below 0")
+    for low, high in ((-0.02, 0.03), (0.0, 0.03), (-0.03, 0.0)):  # touching 0 is not excluding it
+        assert stats.describe_interval(stats.Interval(0.0, low, high, 0.9), "x").endswith("cannot tell it from 0")

@@ -165,28 +165,38 @@ def _check_01_4(answer) -> None:
     expect(len(out) == len(lines) + 5, f"from {len(lines)} lines (5 of them pronoun sentences) you return {len(out)}.")
 
 
-def _spread(table) -> str:
-    """Is the model's she-ratio spread over occupations narrower, about the same or wider than the corpus's?"""
-    ratio = float(np.std(table["model_she_ratio"])) / max(float(np.std(table["corpus_she_rate"])), 1e-12)
-    return "narrower" if ratio < 0.8 else ("wider" if ratio > 1.25 else "about the same")
+def _rare_vs_frequent(table) -> str:
+    """Are the rarely mentioned occupations fit worse than the frequent ones (mean |model - corpus| gap)?"""
+    from ..bias_probes import fit_by_frequency
+
+    fit = fit_by_frequency(table)
+    if fit["frequent"].all() or not fit["frequent"].any():
+        raise CheckFailed("pass the section-5 table (`table`): it needs both frequent and rare occupations.")
+    diff = float(fit.loc[~fit["frequent"], "gap"].mean() - fit.loc[fit["frequent"], "gap"].mean())
+    return "rare further" if diff > 0.05 else ("rare closer" if diff < -0.05 else "about the same")
 
 
 experiment(
-    "01.5", "how far does the model copy its corpus?",
-    outcomes=("narrower", "about the same", "wider"),
-    observe=_spread,
-    reasons={"a": "the model only partly learned the occupation-pronoun statistics: occupations it saw too rarely "
-                  "keep an uninformed she-ratio (near 0.5, no preference), which narrows the spread",
+    "01.5", "where does the model copy its corpus?",
+    outcomes=("rare further", "about the same", "rare closer"),
+    observe=_rare_vs_frequent,
+    reasons={"a": "the model learned the occupation-pronoun statistics only where it saw them often: a rarely "
+                  "mentioned occupation has had its pronoun masked few times, so its she-ratio stays near a generic "
+                  "value (a model that knows nothing about the occupation would give the corpus-wide share of "
+                  "'she') instead of moving to its own rate",
              "b": "the model exaggerates the corpus's associations (bias amplification)",
-             "c": "the model reproduces the corpus's rates, occupation by occupation",
+             "c": "how often the model saw an occupation does not limit its fit in this run: it reproduces the "
+                  "rare occupations' rates no worse than the frequent ones'",
              "d": "the tokenizer splits the pronouns into pieces, so the model cannot see them"},
-    correct=lambda observed: {"narrower": "a", "wider": "b", "about the same": "c"}[observed],
-    nudges={"a": "that would make the model's spread narrower than the corpus's.",
-            "b": "amplification would make the model's spread wider than the corpus's.",
-            "c": "then the two spreads would be about the same.",
+    correct=lambda observed: "a" if observed == "rare further" else "c",
+    nudges={"a": "that would leave the rare occupations further from their corpus rates than the frequent ones.",
+            "b": "amplification pushes every occupation past its corpus rate, away from the corpus-wide share; it "
+                 "gives no reason why rare and frequent occupations would be fit differently.",
+            "c": "then the rare occupations' mean gap would be no larger than the frequent ones'.",
             "d": "section 2 printed the tokens of a pronoun sentence: 'she' and 'he' are whole tokens."},
-    hint="Compare the spread (standard deviation over occupations) of the two columns of the section-5 table; "
-         "then ask what each explanation predicts for that comparison.",
+    hint="Compare the mean gap |model she-ratio - corpus she-rate| of the rare occupations with that of the "
+         "frequent ones (the table after the prediction); then ask what each explanation predicts for that "
+         "comparison.",
 )
 
 choice(

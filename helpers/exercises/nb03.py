@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import call, choice, exercise, expect, experiment
+from . import NotAttempted, call, choice, exercise, expect, experiment
 
 _METRICS = "helpers.fairness.metrics"
 
@@ -132,6 +132,28 @@ def _reference_epoch(model, batches, optimizer):
         optimizer.step()
 
 
+def _epoch_as_printed(model, batches, optimizer):
+    """The notebook's loop as printed: the cross-entropy counted twice and two optimiser steps per batch."""
+    import torch
+
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for x, y in batches:
+        optimizer.zero_grad()
+        out = model(x, labels=y)
+        (out.loss + loss_fn(out.logits, y)).backward()
+        optimizer.step()
+        optimizer.step()
+
+
+def _accuracy_as_printed(model, x, labels) -> float:
+    """The notebook's evaluation as printed: (n,) predictions against (n, 1) labels broadcast to (n, n)."""
+    import torch
+
+    with torch.no_grad():
+        pred = model(x).logits.argmax(dim=1)
+    return float((pred == labels[:, None]).float().mean())
+
+
 @exercise("03.5", title="spot the bug: a fine-tuning loop",
           hint="Count, for one batch, how many cross-entropies enter the loss and how many times the parameters "
                "move. What does model(x, labels=y) already compute?",
@@ -139,6 +161,11 @@ def _reference_epoch(model, batches, optimizer):
 def _check_03_5(answer) -> None:
     import torch
 
+    batches, printed, mine = _batches(0), tiny_classifier(0), tiny_classifier(0)
+    _epoch_as_printed(printed, batches, torch.optim.SGD(printed.parameters(), lr=0.1))
+    call(answer, mine, batches, torch.optim.SGD(mine.parameters(), lr=0.1))
+    if all(torch.equal(a, b) for a, b in zip(mine.state_dict().values(), printed.state_dict().values())):
+        raise NotAttempted  # the loop exactly as printed
     for seed, momentum in ((0, 0.0), (1, 0.9)):
         batches = _batches(seed)
         ref, mine = tiny_classifier(seed), tiny_classifier(seed)
@@ -160,12 +187,20 @@ def _check_03_5(answer) -> None:
 def _check_03_6(answer) -> None:
     import torch
 
+    trials = []
     for seed, classes in ((0, 2), (1, 3), (2, 2)):
         model = tiny_classifier(seed, classes=classes)
         x, y = _batches(seed + 10, n_batches=1, size=50, classes=classes)[0]
+        trials.append((model, x, y, classes, call(answer, model, x, y)))
+    try:
+        untouched = all(abs(float(got) - _accuracy_as_printed(model, x, y)) < 1e-9 for model, x, y, _, got in trials)
+    except (TypeError, ValueError, RuntimeError):
+        untouched = False
+    if untouched:
+        raise NotAttempted  # the evaluation exactly as printed
+    for model, x, y, classes, got in trials:
         with torch.no_grad():
             want = float((model(x).logits.argmax(1) == y).float().mean())
-        got = call(answer, model, x, y)
         expect(np.ndim(got) == 0, f"expected one number, got {type(got).__name__} of shape {np.shape(got)}.")
         expect(abs(float(got) - want) < 1e-6, f"on 50 rows with {classes} classes your accuracy is {float(got):.4f}; "
                                               "count the right answers by hand for a few rows and compare.")

@@ -70,10 +70,11 @@ def solution_01_4():
 
 
 def solution_01_5():
-    """Model answer, for the cpu run: the model's she-ratios vary less across occupations than the corpus's rates
-    (narrower, (a)): a small model trained for minutes learns the pronoun-occupation statistics only partly and
-    falls back on the overall she share. A run that shows 'wider' calls for (b) (amplification), 'about the same'
-    for (c). The check accepts the explanation that matches the run."""
+    """Model answer, for the cpu run: the occupations the corpus mentions rarely sit further from their own
+    she-rates than the frequent ones (rare further, (a)): their pronoun was masked few times in training, so the
+    model had few gradient steps toward their rates. A run in which the rare ones are fit no worse calls for (c).
+    Amplification (b) would not single out the rare occupations. The check accepts the explanation that matches
+    the run."""
     return "a"
 
 
