@@ -139,3 +139,20 @@ def test_methods_meet_judges_the_difference_with_a_paired_bootstrap():
     apart = rep.methods_meet("t", table, ("a", "c"), gap="dp", y_true=y, predictions={"a": a, "c": np.zeros(400, int)},
                              groups=groups)
     assert "tells the two apart in accuracy" in apart  # 0.9 vs about 0.5 on the same rows
+    assert "c's accuracy" in apart and "no better than predicting the majority class" in apart
+    assert "majority" not in same  # both at 0.9, far above the majority rate
+
+
+@pytest.mark.parametrize("rates, delta, verdict", [
+    ((0.50, 0.50), 0.2, "met: the whole interval lies at or below"),     # DP gap 0, interval [0, ~0.05]
+    ((0.20, 0.60), 0.1, "missed: the whole interval lies above"),        # DP gap 0.4
+    ((0.45, 0.55), 0.1, "cannot tell: the interval contains"),           # DP gap 0.1 = delta
+])
+def test_interval_compares_the_test_gap_with_the_tolerance(rates, delta, verdict):
+    n = 1000  # per group: exact selection rates, so the DP gap is rates[1] - rates[0]
+    groups = np.repeat(["F", "M"], n)
+    y_pred = np.r_[np.arange(n) < rates[0] * n, np.arange(n) < rates[1] * n].astype(int)
+    y = np.random.default_rng(0).integers(0, 2, 2 * n)
+    found = rep.interval("t", "gap", y, y_pred, groups, metric="dp", what="the gap", delta=delta)
+    assert verdict in found
+    assert f"The gap is {abs(rates[1] - rates[0]):.3f}" in found
