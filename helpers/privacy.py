@@ -192,3 +192,31 @@ def dp_advantage_bound(epsilon, delta: float = 0.0):
     with np.errstate(invalid="ignore", over="ignore"):  # eps = inf (no DP): inf / inf -> the bound 1
         bound = np.where(np.isinf(eps), 1.0, np.minimum(1.0, (np.expm1(eps) + 2 * d) / (np.exp(eps) + 1)))
     return float(bound) if bound.ndim == 0 else bound
+
+
+def auc_ranking(aucs: dict[str, float], members: dict[str, int], top: str) -> str:
+    """Which models does ``top`` leak measurably more than? One sentence from the run's own AUCs.
+
+    ``aucs``: model -> attack AUC; ``members``: model -> number of members (as many non-members). Two AUCs differ
+    by more than their noise when the difference exceeds :math:`2\\sqrt{SE_a^2 + SE_b^2}` with the no-leak
+    standard errors of :func:`auc_null_se`. The sentence names the models ``top`` is ahead of, and those it is
+    not (with each difference and its noise).
+    """
+    if top not in aucs:
+        raise ValueError(f"{top!r} is not one of the models {sorted(aucs)}.")
+    se = {k: auc_null_se(members[k], members[k]) for k in aucs}
+    pairs = {k: (aucs[top] - aucs[k], 2 * math.hypot(se[top], se[k])) for k in aucs if k != top}
+    ahead = [k for k, (d, noise) in pairs.items() if d > noise]
+    close = [k for k in pairs if k not in ahead]
+
+    def _list(names: list[str]) -> str:
+        return ", ".join(f"{k} {aucs[k]:.3f} (difference {pairs[k][0]:+.3f}, noise ± {pairs[k][1]:.3f})"
+                         for k in names)
+
+    if not close:
+        return f"It also leaks more than every other model by more than the noise of two AUCs: {_list(ahead)}."
+    if not ahead:
+        return (f"Whether it leaks *more* than the others this run cannot tell: its AUC {aucs[top]:.3f} is within the "
+                f"noise of two AUCs of every other model's: {_list(close)}.")
+    return (f"It leaks measurably more than {_list(ahead)}; but not measurably more than {_list(close)}: those "
+            "differences are within the noise of two AUCs.")

@@ -192,3 +192,19 @@ def test_auc_null_se_matches_mann_whitney_and_simulation():
     assert np.std(draws) == pytest.approx(privacy.auc_null_se(50, 80), rel=0.05)
     with pytest.raises(ValueError, match="n_members"):
         privacy.auc_null_se(0, 10)
+
+
+def test_auc_ranking_names_the_pairs_the_noise_separates():
+    """On 400 + 400 records two AUCs differ by noise alone up to 2 sqrt(2) SE = 0.0578 (SE = sqrt(801 / 1920000))."""
+    members = {"a": 400, "b": 400, "c": 400}
+    noise = 2 * np.sqrt(2 * 801 / (12 * 400 * 400))
+    assert noise == pytest.approx(0.0578, abs=1e-4)
+    one_apart = privacy.auc_ranking({"a": 0.606, "b": 0.539, "c": 0.579}, members, "a")  # 0.067 > noise > 0.027
+    assert "measurably more than b 0.539 (difference +0.067" in one_apart
+    assert "not measurably more than c 0.579 (difference +0.027" in one_apart
+    none_apart = privacy.auc_ranking({"a": 0.60, "b": 0.59, "c": 0.58}, members, "a")
+    assert "cannot tell" in none_apart and "b 0.590" in none_apart and "c 0.580" in none_apart
+    all_apart = privacy.auc_ranking({"a": 0.70, "b": 0.55, "c": 0.60}, members, "a")
+    assert all_apart.startswith("It also leaks more than every other model") and "not measurably" not in all_apart
+    with pytest.raises(ValueError, match="not one of the models"):
+        privacy.auc_ranking({"a": 0.6}, {"a": 400}, "z")
