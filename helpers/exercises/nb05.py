@@ -227,7 +227,8 @@ choice(
     "05.8", "what re-initialise-and-clamp regularises",
     options={"a": "it is a strong form of weight decay",
              "b": "nothing useful: it throws away what each step learned, so the model is a fresh random network "
-                  "after every step and predicts about the majority class",
+                  "after every step, and its decisions carry nothing learned from the data (typically one class for "
+                  "nearly everyone, chosen by the sign of a random bias)",
              "c": "it is dropout applied to the weights",
              "d": "it is early stopping after one step"},
     correct="b",
