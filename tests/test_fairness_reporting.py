@@ -156,3 +156,13 @@ def test_interval_compares_the_test_gap_with_the_tolerance(rates, delta, verdict
     found = rep.interval("t", "gap", y, y_pred, groups, metric="dp", what="the gap", delta=delta)
     assert verdict in found
     assert f"The gap is {abs(rates[1] - rates[0]):.3f}" in found
+
+
+def test_delta_zero_finding_names_the_cap_and_its_article():
+    """δ = 0 gap 0.10 vs δ = 0.02 gap 0.05 plus noise 0.03: larger; the text says λ grows to its cap, 'an EO gap'."""
+    s = pd.DataFrame({"target": ["eo", "dp"] * 2, "method": ["lagrangian"] * 4, "param": [0.0, 0.0, 0.02, 0.02],
+                      "eo_mean": [0.10, np.nan, 0.05, np.nan], "dp_mean": [np.nan, 0.01, np.nan, 0.02]})
+    texts = [str(o) for o in rep.monotone("t", s, {"eo": 0.03, "dp": 0.03})]
+    eo = next(t for t in texts if t.startswith("δ = 0 asks for an EO gap"))
+    assert "until it reaches its cap λ_max" in eo and "0.100 is larger than that of δ = 0.02 (0.050)" in eo
+    assert any(t.startswith("δ = 0 asks for a DP gap") and "is no larger than" in t for t in texts)

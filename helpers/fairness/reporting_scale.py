@@ -41,7 +41,7 @@ def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, f
     stuck = one_class_groups(after)
     return _check(nb, name, after[lo] > before[lo] and not stuck,
                   f"The lowest group's rate rose: {story}",
-                  f"No levelling up in this run: {story}"
+                  f"No levelling up in this run. {story}"
                   + (f" Groups given one decision for all: {_fmt(stuck)}." if stuck else ""),
                   {"before": before, "after": after}, claims)
 
@@ -122,7 +122,7 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
             f"tell (penalty: up to {worst['penalty']:.3f} as λ grows).",
             f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test "
             f"set's noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More "
-            "epochs or seeds (gpu mode) make it monotone; look at which δ broke the order.",
+            "epochs or seeds (gpu mode) may make it monotone; look at which δ broke the order.",
             {"max_increase": worst, "noise": noise[c]}))
         lag = part[part["method"] == "lagrangian"].set_index("param")[f"{c}_mean"]
         if 0 in lag.index and (lag.index > 0).any():
@@ -130,8 +130,8 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
             g0, gd = float(lag.loc[0]), float(lag.loc[d])
             how = ("no larger than" if g0 <= gd + noise[c] else "larger than")
             out.append(_finding(
-                nb, f"delta_zero_{c}", f"δ = 0 asks for a {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
-                "is never below 0, so λ never falls and keeps growing for the whole run. Its test gap "
+                nb, f"delta_zero_{c}", f"δ = 0 asks for {'an' if _NAMES[c][0] in 'AEae' else 'a'} {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
+                "is never below 0, so λ never falls: it grows until it reaches its cap λ_max. Its test gap "
                 f"{g0:.3f} is {how} that of δ = {d:g} ({gd:.3f}) plus the noise (± {noise[c]:.3f}); a tolerance that "
                 "cannot be met is not a tighter one.", {"gap_at_0": g0, "gap_at_smallest": gd, "noise": noise[c]}))
     return out
