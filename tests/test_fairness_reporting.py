@@ -140,6 +140,7 @@ def test_methods_meet_judges_the_difference_with_a_paired_bootstrap():
                              groups=groups)
     assert "tells the two apart in accuracy" in apart  # 0.9 vs about 0.5 on the same rows
     assert "c's accuracy" in apart and "no better than predicting the majority class" in apart
+    assert apart.endswith("a comparison with it says nothing about the price of fairness.")
     assert "majority" not in same  # both at 0.9, far above the majority rate
 
 

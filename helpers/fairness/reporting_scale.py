@@ -95,9 +95,10 @@ def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: st
     weak = {k: no_better_than_majority(y_true, predictions[k]) for k in pair}
     weak = {k: v for k, v in weak.items() if v[0]}
     if weak:
-        text += " " + " ".join(
-            f"{k}'s accuracy {acc:.3f} is no better than predicting the majority class ({maj:.3f} ± {half:.3f}): "
-            "a comparison with it credits neither method." for k, (_, acc, maj, half) in weak.items())
+        text += " " + "; ".join(f"{k}'s accuracy {acc:.3f} is no better than predicting the majority class ({maj:.3f} "
+                                f"± {half:.3f})" for k, (_, acc, maj, half) in weak.items()) + (
+            ": a comparison with it says nothing about the price of fairness." if len(weak) == 1 else
+            ": a comparison between them says nothing about the price of fairness.")
     return _finding(nb, f"methods_meet_{gap}", text, {**{c: list(d[:3]) for c, d in diff.items()},
                                                       "no_better_than_majority": sorted(weak)})
 
