@@ -294,24 +294,30 @@ def dp_sweep(X_train, y_train, X_test, y_test, groups_test, *, epsilons: Sequenc
     table = pd.DataFrame(rows, columns=["target_epsilon", "noise_multiplier", "epsilon_opacus", "epsilon_ours",
                                         "accuracy", "mia_auc", "mia_best_advantage", "advantage_bound"]
                          if not rows else None)
-    return table.set_index("target_epsilon"), heads
+    table = table.set_index("target_epsilon")
+    table.attrs.update(delta=delta, n=n)  # for the plot's axis label
+    return table, heads
 
 
 def plot_dp_sweep(table, *, title: str = "DP-SGD: what each epsilon costs and buys"):
     """Two panels from a :func:`dp_sweep` table: accuracy (overall and per group) and the membership attack's best
-    advantage next to :func:`advantage_bound`, against epsilon (inf drawn at the right, as "no DP")."""
+    advantage next to :func:`advantage_bound`, against epsilon (inf drawn at the right, as "no DP"). The x label
+    gives the sweep's delta (``table.attrs``)."""
     import matplotlib.pyplot as plt
 
     labels = ["no DP" if math.isinf(e) else f"{e:g}" for e in table.index]
+    delta, n = table.attrs.get("delta"), table.attrs.get("n")
+    xlabel = ("target ε" if delta is None or not np.isfinite(delta) else
+              f"target ε (δ = 1/(10n) = {delta:.1e})" if n and delta == default_delta(n) else f"target ε (δ = {delta:.1e})")
     x = np.arange(len(table))
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for col in [c for c in table.columns if c.startswith("accuracy")]:
         a1.plot(x, table[col], marker="o", label=col.replace("accuracy.", "") if "." in col else "all")
-    a1.set(xticks=x, xticklabels=labels, xlabel="target ε (δ = 1/n)", ylabel="test accuracy", title="Accuracy")
+    a1.set(xticks=x, xticklabels=labels, xlabel=xlabel, ylabel="test accuracy", title="Accuracy")
     a1.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)  # never on a line
     a2.plot(x, table["mia_best_advantage"], marker="o", label="measured: loss-threshold attack, best TPR − FPR")
     a2.plot(x, table["advantage_bound"], marker="s", ls="--", label="bound (e^ε − 1 + 2δ)/(e^ε + 1)")
-    a2.set(xticks=x, xticklabels=labels, xlabel="target ε (δ = 1/n)", ylabel="membership advantage", ylim=(0, 1.05),
+    a2.set(xticks=x, xticklabels=labels, xlabel=xlabel, ylabel="membership advantage", ylim=(0, 1.05),
            title="Membership inference")
     a2.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle(title)

@@ -305,7 +305,9 @@ HARM_COMPONENTS: dict[str, tuple[str, str]] = {
                  "(P(wrong class) >= 0.8)."),
     "P_privacy": ("mia.deployed.best_advantage",
                   "Membership advantage of the loss-threshold attack on the deployed model: max over thresholds "
-                  "of TPR - FPR, members = training records, non-members = unseen records (Yeom et al. 2018)."),
+                  "of TPR - FPR, members = training records, non-members = unseen records (Yeom et al. 2018). The "
+                  "threshold is the best one chosen after the fact on the same records, so on small samples this "
+                  "is biased upwards: it is above 0 even with no leak (privacy.best_advantage_no_leak)."),
     "P_adversarial": ("attack.before.success_k1",
                       "Share of correctly classified test sentences whose decision ONE meaning-preserving word "
                       "substitution flips (greedy attack, before the defence)."),

@@ -12,13 +12,15 @@ _METHOD_LABELS_04 = {
 
 
 def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, title: str | None = None,
-                  legend: bool = True):
+                  legend: bool = True, majority: float | None = None):
     """Accuracy (y) against a fairness gap (x): one curve per swept method, the baselines as points.
 
     ``results`` is the tidy frame of :func:`helpers.fairness.constrained.sweep` (one row per method, param,
     seed); points are means over seeds with ±1 sd error bars on both axes (none for one seed). ``gap`` is
     ``"dp"``, ``"eo"`` or ``"ap"``. Each curve's points are labelled with their λ or δ, except a label that would
-    cover one already drawn (call :func:`plot_frontiers` for several panels with one legend). Returns the axes.
+    cover one already drawn (call :func:`plot_frontiers` for several panels with one legend). ``majority``: the
+    accuracy of predicting the majority class on the test split, drawn as a dotted line (a point below it is
+    dominated by predicting one class for everyone). Returns the axes.
     """
     import matplotlib.pyplot as plt
 
@@ -41,6 +43,9 @@ def plot_frontier(results, *, gap: str = "dp", ax=None, annotate: bool = True, t
         else:
             ax.errorbar(part[f"{gap}_mean"], part["accuracy_mean"], xerr=xerr, yerr=yerr,
                         fmt=markers.get(method, "o"), ms=8, capsize=3, label=label)
+    if majority is not None:
+        ax.axhline(majority, ls=":", lw=1.2, color="0.35", label=f"predict the majority class ({majority:.3f}): "
+                                                                   "points below are dominated")
     name = {"dp": "demographic-parity", "eo": "equalized-odds", "ap": "accuracy-parity"}[gap]
     ax.set_xlabel(f"{name} difference on the test split (0 = equal)")
     ax.set_ylabel("accuracy on the test split (share correct)")
@@ -67,16 +72,16 @@ def _drop_overlapping(ax, labels) -> None:
             kept.append(box)
 
 
-def plot_frontiers(sweeps, *, width: float = 5.6, height: float = 4.4):
+def plot_frontiers(sweeps, *, width: float = 5.6, height: float = 4.4, majority: float | None = None):
     """One :func:`plot_frontier` panel per gap (``sweeps``: gap -> :func:`sweep` frame) and one legend for all,
-    below the panels. Returns the figure."""
+    below the panels; ``majority`` as in :func:`plot_frontier`. Returns the figure."""
     import matplotlib.pyplot as plt
 
     from .fairness import summarize
 
     fig, axes = plt.subplots(1, len(sweeps), figsize=(width * len(sweeps), height), squeeze=False)
     for ax, (c, frame) in zip(axes[0], sweeps.items()):
-        plot_frontier(frame, gap=c, ax=ax, annotate=False, legend=False)
+        plot_frontier(frame, gap=c, ax=ax, annotate=False, legend=False, majority=majority)
     handles = {}
     for ax in axes[0]:
         for h, lab in zip(*ax.get_legend_handles_labels()):

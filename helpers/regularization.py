@@ -459,7 +459,7 @@ def mc_dropout_predict(model: nn.Module, X: Any, *, T: int = 20, seed: int = 0) 
 
 #: Studies built on the trainer (calibration tables, sweeps and grids, per-group gaps, the broken "regulariser",
 #: the encoder's own dropout) live in :mod:`helpers.regularization_studies`; ``reg.<name>`` finds them there.
-_STUDIES = ("reliability_table", "expected_calibration_error", "ece_difference", "top_label_calibration_error", "group_gaps", "sweep", "decay_grid", "good_region", "reinit_and_clamp_", "encoder_dropout_spread")
+_STUDIES = ("reliability_table", "expected_calibration_error", "ece_difference", "top_label_calibration_error", "group_gaps", "sweep", "decay_grid", "good_region", "reinit_and_clamp_", "describe_one_class", "encoder_dropout_spread")
 
 
 def __getattr__(name: str) -> Any:

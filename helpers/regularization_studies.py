@@ -236,13 +236,32 @@ def reinit_and_clamp_(model: nn.Module, std: float = 0.02, clamp: float = 0.1, *
     parameter from N(0, std^2) and clamp it to [-clamp, clamp], in place.
 
     It throws away everything the optimiser just learned: the model is a fresh random network
-    after every step, so training loss never falls and accuracy stays near the majority-class rate.
+    after every step, so training loss never falls. With every weight that small, the output is dominated by the
+    input-independent biases, so the network typically predicts one class for (nearly) everyone, chosen by the
+    sign of a random bias (the majority or the minority class): see :func:`describe_one_class`.
     """
     with torch.no_grad():
         for param in model.parameters():
             noise = torch.randn(param.shape, generator=generator, dtype=param.dtype) * std
             param.copy_(noise.clamp_(-clamp, clamp).to(param.device))
     return model
+
+
+def describe_one_class(prob: Any, y_true: Any, *, most: float = 0.95, rows: str = "rows") -> str:
+    """What a model's 0/1 decisions ``prob > 0.5`` (n,) on labels ``y_true`` (n,) are: the class it predicts most,
+    the share of rows given it, whether that is the majority or the minority class of ``y_true``, and whether it is
+    one class for (nearly) everyone (share >= ``most``); the accuracy beside the predicted class's share.
+    ``rows`` names the rows in the sentence ("validation sentences")."""
+    pred, y = np.asarray(prob) > 0.5, np.asarray(y_true) > 0.5
+    if pred.shape != y.shape or not len(y):
+        raise ValueError(f"prob and y_true must be two non-empty arrays of one shape, got {pred.shape} and {y.shape}.")
+    c = int(pred.mean() >= 0.5)
+    share, rate = float(np.mean(pred == c)), float(np.mean(y == c))
+    which = "majority" if rate >= 0.5 else "minority"
+    head = (f"It predicts class {c} for {share:.1%} of the {rows}: one class for (nearly) everyone" if share >= most else
+            f"It predicts class {c} for {share:.1%} of the {rows}, not one class for everyone")
+    tail = ", about that class's share of the labels: the decisions say nothing about the rows." if share >= most else "."
+    return f"{head}; class {c} is the {which} class here ({rate:.1%} of the labels). Accuracy {np.mean(pred == y):.3f}" + tail
 
 
 # --------------------------------------------------------------------------------------------

@@ -111,3 +111,16 @@ def describe_interval(interval: Interval, name: str) -> str:
     if interval.high < 0:
         return f"{span}, wholly below 0"
     return f"{span}, which includes 0, so this run cannot tell it from 0"
+
+
+def gap_noise(n_a: int, n_b: int) -> float:
+    r"""Two standard errors, at worst, of a difference of two accuracies measured on ``n_a`` and ``n_b`` units.
+
+    :math:`2\sqrt{0.25/n_a + 0.25/n_b}`: each accuracy is a binomial proportion with variance
+    :math:`p(1-p)/n \le 0.25/n`, and the two sets (train and validation, members and non-members) are disjoint,
+    so the variances add. A train - validation gap larger than this is overfitting beyond sampling noise.
+    """
+    for name, n in (("n_a", n_a), ("n_b", n_b)):
+        if int(n) != n or n < 1:
+            raise ValueError(f"{name} must be a positive whole number of units, got {n!r}.")
+    return float(2 * np.sqrt(0.25 / n_a + 0.25 / n_b))

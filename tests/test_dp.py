@@ -152,3 +152,19 @@ def test_default_delta_is_well_below_one_over_n_and_sweep_refuses_one_over_n():
         dp.dp_sweep(X, y, X, y, ["a"] * 20, delta=1 / 20)
     with pytest.raises(ValueError, match="positive integer"):
         dp.default_delta(0)
+
+
+def test_sweep_plot_labels_the_delta_the_sweep_used():
+    """The x axis says delta = 1/(10n) and its value (1/(10 * 40) = 2.5e-03), not 1/n; a custom delta is printed."""
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)).astype(np.float32), np.r_[np.zeros(20), np.ones(20)]
+    table, _ = dp.dp_sweep(X, y, X, y, ["a", "b"] * 20, epsilons=(8,), hidden=0, epochs=1, batch_size=8)
+    fig = dp.plot_dp_sweep(table)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["target ε (δ = 1/(10n) = 2.5e-03)"] * 2
+    plt.close(fig)
+    table.attrs["delta"] = 1e-3
+    fig = dp.plot_dp_sweep(table)
+    assert fig.axes[0].get_xlabel() == "target ε (δ = 1.0e-03)"
+    plt.close(fig)

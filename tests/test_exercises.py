@@ -246,3 +246,39 @@ def test_exercises_are_numbered_in_page_order():
         seen = list(dict.fromkeys(re.findall(r'check\("(\d+b?\.\d+)"', src)))
         numbers = [int(ex_id.split(".")[1]) for ex_id in seen]
         assert numbers == sorted(numbers), f"{nb_path.name}: exercises appear in the order {seen}"
+
+
+@pytest.mark.parametrize("ex_id, runs", [
+    ("05.7", [({"before": 0.17, "after": 0.02, "noise": 0.066}, "smaller", "a"),
+              ({"before": 0.17, "after": 0.15, "noise": 0.066}, "about the same", "de"),   # still overfits
+              ({"before": 0.03, "after": 0.02, "noise": 0.066}, "about the same", "dc"),   # never overfitted
+              ({"before": 0.10, "after": 0.20, "noise": 0.066}, "larger", "e")]),
+    ("07.8", [({"before": {"auc": 0.68, "accuracy_gap": 0.23}, "after": {"auc": 0.55, "accuracy_gap": 0.05},
+                "members": 400}, "lower", "a"),
+              # AUC barely moves; the accuracy gap stays beyond 2 sqrt(0.5/400) = 0.071: (c) is false here
+              ({"before": {"auc": 0.606, "accuracy_gap": 0.230}, "after": {"auc": 0.607, "accuracy_gap": 0.228},
+                "members": 400}, "about the same", "de"),
+              ({"before": {"auc": 0.52, "accuracy_gap": 0.02}, "after": {"auc": 0.51, "accuracy_gap": 0.01},
+                "members": 400}, "about the same", "dc"),
+              ({"before": {"auc": 0.55, "accuracy_gap": 0.10}, "after": {"auc": 0.65, "accuracy_gap": 0.20},
+                "members": 400}, "higher", "e")]),
+])
+def test_experiment_accepts_only_the_reasons_true_of_the_run(ex_id, runs):
+    """The outcome is judged by the run's own noise (0.066 for a gap; 2 sqrt 2 no-leak SEs = 0.058 for two AUCs on
+    400 + 400 records), and a reason is accepted only when the run's numbers make it true."""
+    exercises._PREDICTIONS[ex_id] = "about the same"
+    for run, outcome, right in runs:
+        for letter in "abcde":
+            passed, message = exercises.run(ex_id, letter, run=run)
+            assert f"this run shows {outcome!r}" in message
+            assert passed == (letter in right), (ex_id, run, letter)
+
+
+def test_gap_noise_is_two_binomial_standard_errors_at_worst():
+    """A hand example: 100 and 400 units give 2 sqrt(0.25/100 + 0.25/400) = 2 sqrt(0.003125) = 0.1118."""
+    from helpers.stats import gap_noise
+
+    assert gap_noise(100, 400) == pytest.approx(0.111803, abs=1e-6)
+    assert gap_noise(400, 400) == pytest.approx(2 * (0.5 * 0.5 / 400 * 2) ** 0.5)
+    with pytest.raises(ValueError, match="positive whole number"):
+        gap_noise(0, 10)

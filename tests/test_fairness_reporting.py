@@ -139,3 +139,31 @@ def test_methods_meet_judges_the_difference_with_a_paired_bootstrap():
     apart = rep.methods_meet("t", table, ("a", "c"), gap="dp", y_true=y, predictions={"a": a, "c": np.zeros(400, int)},
                              groups=groups)
     assert "tells the two apart in accuracy" in apart  # 0.9 vs about 0.5 on the same rows
+    assert "c's accuracy" in apart and "no better than predicting the majority class" in apart
+    assert apart.endswith("a comparison with it says nothing about the price of fairness.")
+    assert "majority" not in same  # both at 0.9, far above the majority rate
+
+
+@pytest.mark.parametrize("rates, delta, verdict", [
+    ((0.50, 0.50), 0.2, "met: the whole interval lies at or below"),     # DP gap 0, interval [0, ~0.05]
+    ((0.20, 0.60), 0.1, "missed: the whole interval lies above"),        # DP gap 0.4
+    ((0.45, 0.55), 0.1, "cannot tell: the interval contains"),           # DP gap 0.1 = delta
+])
+def test_interval_compares_the_test_gap_with_the_tolerance(rates, delta, verdict):
+    n = 1000  # per group: exact selection rates, so the DP gap is rates[1] - rates[0]
+    groups = np.repeat(["F", "M"], n)
+    y_pred = np.r_[np.arange(n) < rates[0] * n, np.arange(n) < rates[1] * n].astype(int)
+    y = np.random.default_rng(0).integers(0, 2, 2 * n)
+    found = rep.interval("t", "gap", y, y_pred, groups, metric="dp", what="the gap", delta=delta)
+    assert verdict in found
+    assert f"The gap is {abs(rates[1] - rates[0]):.3f}" in found
+
+
+def test_delta_zero_finding_names_the_cap_and_its_article():
+    """δ = 0 gap 0.10 vs δ = 0.02 gap 0.05 plus noise 0.03: larger; the text says λ grows to its cap, 'an EO gap'."""
+    s = pd.DataFrame({"target": ["eo", "dp"] * 2, "method": ["lagrangian"] * 4, "param": [0.0, 0.0, 0.02, 0.02],
+                      "eo_mean": [0.10, np.nan, 0.05, np.nan], "dp_mean": [np.nan, 0.01, np.nan, 0.02]})
+    texts = [str(o) for o in rep.monotone("t", s, {"eo": 0.03, "dp": 0.03})]
+    eo = next(t for t in texts if t.startswith("δ = 0 asks for an EO gap"))
+    assert "until it reaches its cap λ_max" in eo and "0.100 is larger than that of δ = 0.02 (0.050)" in eo
+    assert any(t.startswith("δ = 0 asks for a DP gap") and "is no larger than" in t for t in texts)

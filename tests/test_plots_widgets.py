@@ -69,6 +69,11 @@ def test_frontier_one_series_per_method_and_one_label_per_swept_point():
     assert len(ax.get_legend().get_texts()) == 3
     with pytest.raises(ValueError, match="gap"):
         plots.plot_frontier(pd.DataFrame(rows), gap="accuracy")
+    ax = plots.plot_frontier(pd.DataFrame(rows), gap="dp", majority=0.754)  # the 0.8 and 0.85 points lie above it
+    line = [ln for ln in ax.lines if list(ln.get_ydata()) == [0.754, 0.754]]
+    assert len(line) == 1 and "predict the majority class (0.754)" in line[0].get_label()
+    assert "predict the majority class (0.754): points below are dominated" in [
+        t.get_text() for t in ax.get_legend().get_texts()]
 
 
 def test_multiplier_plot_draws_lambda_gap_and_tolerance():

@@ -192,3 +192,41 @@ def test_auc_null_se_matches_mann_whitney_and_simulation():
     assert np.std(draws) == pytest.approx(privacy.auc_null_se(50, 80), rel=0.05)
     with pytest.raises(ValueError, match="n_members"):
         privacy.auc_null_se(0, 10)
+
+
+def test_auc_ranking_names_the_pairs_the_noise_separates():
+    """On 400 + 400 records two AUCs differ by noise alone up to 2 sqrt(2) SE = 0.0578 (SE = sqrt(801 / 1920000))."""
+    members = {"a": 400, "b": 400, "c": 400}
+    noise = 2 * np.sqrt(2 * 801 / (12 * 400 * 400))
+    assert noise == pytest.approx(0.0578, abs=1e-4)
+    one_apart = privacy.auc_ranking({"a": 0.606, "b": 0.539, "c": 0.579}, members, "a")  # 0.067 > noise > 0.027
+    assert "measurably more than b 0.539 (difference +0.067" in one_apart
+    assert "not measurably more than c 0.579 (difference +0.027" in one_apart
+    none_apart = privacy.auc_ranking({"a": 0.60, "b": 0.59, "c": 0.58}, members, "a")
+    assert "cannot tell" in none_apart and "b 0.590" in none_apart and "c 0.580" in none_apart
+    all_apart = privacy.auc_ranking({"a": 0.70, "b": 0.55, "c": 0.60}, members, "a")
+    assert all_apart.startswith("It also leaks more than every other model") and "not measurably" not in all_apart
+    with pytest.raises(ValueError, match="not one of the models"):
+        privacy.auc_ranking({"a": 0.6}, {"a": 400}, "z")
+
+
+def test_best_advantage_no_leak_matches_a_simulation_without_leak():
+    """Members' and non-members' probabilities from the same distribution: the hindsight-best TPR - FPR averages
+    sqrt(pi/8) sqrt(2/n) (0.0443 for n = 400) and its 95th percentile is sqrt(ln(20)/2) sqrt(2/n) (0.0865)."""
+    rng = np.random.default_rng(0)
+    n, y = 400, np.ones(400, int)
+    sims = [privacy.loss_threshold_attack(rng.random(n), y, rng.random(n), y)["best_advantage"] for _ in range(300)]
+    assert privacy.best_advantage_no_leak(n, n) == pytest.approx(0.0443, abs=1e-4)
+    assert np.mean(sims) == pytest.approx(privacy.best_advantage_no_leak(n, n), rel=0.08)
+    assert np.quantile(sims, 0.95) == pytest.approx(privacy.best_advantage_no_leak(n, n, quantile=0.95), rel=0.1)
+    with pytest.raises(ValueError, match="quantile"):
+        privacy.best_advantage_no_leak(n, n, quantile=1.0)
+
+
+def test_describe_best_advantage_compares_with_the_no_leak_level():
+    """400 + 400 records: no-leak mean 0.044, 95th percentile 0.087."""
+    leak = privacy.describe_best_advantage(0.105, 0.080, 400, 400)
+    assert "average about 0.044 (95th percentile 0.087)" in leak and "is above that 95th percentile" in leak
+    assert "gives 0.080" in leak
+    no_leak = privacy.describe_best_advantage(0.05, 0.01, 400, 400)
+    assert "is not above that 95th percentile" in no_leak

@@ -384,3 +384,16 @@ def test_ece_difference_against_hand_loop():
     assert same.low == same.high == same.estimate == 0.0
     with pytest.raises(ValueError, match="n_boot"):
         reg.ece_difference(y, a, b, n_boot=10)
+
+
+def test_describe_one_class_names_the_class_its_share_and_whether_it_is_the_majority():
+    y = np.r_[np.zeros(75), np.ones(25)]  # class 0 is the majority (75 %)
+    minority = reg.describe_one_class(np.full(100, 0.6), y)  # everyone gets class 1
+    assert "class 1 for 100.0% of the rows: one class for (nearly) everyone" in minority
+    assert "the minority class here (25.0% of the labels). Accuracy 0.250, about" in minority
+    majority = reg.describe_one_class(np.r_[np.full(97, 0.4), np.full(3, 0.6)], y)  # 97 % get class 0
+    assert "class 0 for 97.0% of the rows: one class" in majority and "the majority class here (75.0%" in majority
+    mixed = reg.describe_one_class(np.r_[np.full(60, 0.4), np.full(40, 0.6)], y)
+    assert "class 0 for 60.0% of the rows, not one class for everyone" in mixed and mixed.endswith("Accuracy 0.850.")
+    with pytest.raises(ValueError, match="one shape"):
+        reg.describe_one_class([0.6], [1, 0])

@@ -342,13 +342,15 @@ def predict(id: str, prediction: Any) -> None:
 
 
 def experiment(id: str, title: str, *, outcomes: Sequence[str], observe: Callable[[Any], str],
-               reasons: Mapping[str, str], correct: Callable[[str], str], nudges: Mapping[str, str],
+               reasons: Mapping[str, str], correct: Callable[..., str], nudges: Mapping[str, str],
                hint: str) -> None:
     """Register a predict-run-explain exercise.
 
     ``predict(id, outcome)`` records the prediction (one of ``outcomes``); the experiment cell then calls
     ``check(id, letter, run=result)``: ``observe(result)`` names the outcome this run showed, and the
-    answer must be the letter of ``reasons`` that explains it (``correct(observed)``).
+    answer must be a letter of ``reasons`` that explains it: one of the letters ``correct(observed)`` returns, or
+    ``correct(observed, result)`` when the explanation also depends on the run's numbers (its noise, its gap)
+    and more than one reason can be true of the run.
     ``nudges[letter]`` says what is wrong with a wrong reason.
     """
 
@@ -360,7 +362,8 @@ def experiment(id: str, title: str, *, outcomes: Sequence[str], observe: Callabl
         observed = observe(run)
         letter = _letter(answer, reasons)
         said = f"You predicted {_PREDICTIONS[id]!r}; this run shows {observed!r}."
-        expect(letter == correct(observed), f"{said} ({letter}) {nudges.get(letter, 'does not explain that.')}")
+        accepted = correct(observed, run) if len(inspect.signature(correct).parameters) == 2 else correct(observed)
+        expect(letter in accepted, f"{said} ({letter}) {nudges.get(letter, 'does not explain that.')}")
         return said
 
     _check.outcomes = tuple(outcomes)  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import privacy, stats
 from . import CheckFailed, call, choice, exercise, expect, experiment
 
 _SENTENCES = [
@@ -180,9 +181,30 @@ def _risk(fn) -> None:
                                       f"and {np.mean(n <= tau):.0%} of the non-members.")
 
 
+def _auc_noise(run) -> float:
+    """Noise of the difference of two attack AUCs on the run's members and as many non-members (2 sqrt 2 SEs)."""
+    se = privacy.auc_null_se(run["members"], run["members"])
+    return float(2 * np.hypot(se, se))
+
+
 def _auc_move(run) -> str:
-    before, after = float(run["before"]), float(run["after"])
-    return "lower" if after < before - 0.02 else ("higher" if after > before + 0.02 else "about the same")
+    """``run``: ``{"before": attack, "after": attack, "members": m}``, two dicts of
+    :func:`helpers.privacy.loss_threshold_attack` (without and with weight decay) on ``m`` members."""
+    before, after, noise = float(run["before"]["auc"]), float(run["after"]["auc"]), _auc_noise(run)
+    return "lower" if after < before - noise else ("higher" if after > before + noise else "about the same")
+
+
+def _auc_reasons(observed: str, run) -> str:
+    """The reasons true of this run: (c) only if the head did not overfit beyond the gap noise, (e) only if it
+    still overfits with weight decay, (d) only if the AUCs differ by less than their noise."""
+    noise = stats.gap_noise(run["members"], run["members"])
+    overfit_before = run["before"]["accuracy_gap"] > noise
+    overfit_after = run["after"]["accuracy_gap"] > noise
+    if observed == "lower":
+        return "a"
+    if observed == "about the same":
+        return "d" + ("e" if overfit_after else "") + ("" if overfit_before else "c")
+    return "e" if overfit_after else "d"
 
 
 experiment(
@@ -193,12 +215,16 @@ experiment(
                   "loss-threshold attack feeds on that gap (Yeom et al. 2018)",
              "b": "weight decay encrypts the training data",
              "c": "this head overfits little here, so there was little gap for weight decay to close",
-             "d": "the difference is within the noise of a few hundred members and one seed"},
-    correct=lambda observed: {"lower": "a", "about the same": "c", "higher": "d"}[observed],
-    nudges={"a": "that would lower the AUC, and this run shows otherwise.",
+             "d": "the difference is within the noise of a few hundred members and one seed",
+             "e": "weight decay 0.1 is too weak for this head: with it the head still fits its members better than "
+                  "unseen records by more than the noise, so the attack keeps the gap it feeds on"},
+    correct=_auc_reasons,
+    nudges={"a": "that would lower the AUC by more than the noise of two AUCs, and this run shows otherwise.",
             "b": "nothing is encrypted: the attacker sees the same kind of losses as before.",
-            "c": "look at the AUC and the loss gap of the unregularised model in section 4.",
-            "d": "the change in this run is larger than that noise would explain."},
+            "c": "look at the train - test accuracy gap of the unregularised model in the table: is it beyond the "
+                 "noise of two accuracies?",
+            "d": "the change in this run is larger than the noise of two AUCs on these members.",
+            "e": "look at the accuracy gap with weight decay: is it still beyond the noise of two accuracies?"},
     hint="Compare, for the two models, the member and non-member loss histograms of section 4: what does the attack "
-         "threshold separate?",
+         "threshold separate? Then compare the AUC change with the noise of two AUCs (section 4).",
 )

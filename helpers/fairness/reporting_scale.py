@@ -41,26 +41,33 @@ def rate_change(nb: str, name: str, before: dict[str, float], after: dict[str, f
     stuck = one_class_groups(after)
     return _check(nb, name, after[lo] > before[lo] and not stuck,
                   f"The lowest group's rate rose: {story}",
-                  f"No levelling up in this run: {story}"
+                  f"No levelling up in this run. {story}"
                   + (f" Groups given one decision for all: {_fmt(stuck)}." if stuck else ""),
                   {"before": before, "after": after}, claims)
 
 
-def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metric: str, what: str,
+def interval(nb: str, name: str, y_true: Any, y_pred: Any, groups: Any, *, metric: str, what: str, delta: float,
              seed: int = 0) -> Finding:
-    """How precisely is a test gap measured? A finding (generated from the run, not a claim): the estimate, its
-    95 % bootstrap interval, and whether the half-width is small enough (<= ``MAX_HALF_WIDTH``) to compare the gap
-    with a tolerance of a few hundredths."""
+    """Did a head meet its tolerance on new data? A finding (generated from the run, not a claim): the test gap's
+    estimate and 95 % bootstrap interval, compared with the tolerance ``delta``: *met* when the whole interval lies
+    at or below ``delta``, *missed* when it lies entirely above, *cannot tell* when it contains ``delta`` (then, if
+    the half-width exceeds ``MAX_HALF_WIDTH``, how many more test rows would narrow it)."""
     ci = gap_interval(np.asarray(y_true), np.asarray(y_pred), sensitive_features=np.asarray(groups), metric=metric,
                       seed=seed)
     half, what, n = (ci.high - ci.low) / 2, what[:1].upper() + what[1:], len(np.asarray(y_true))
-    verdict = ("precise enough to compare with a tolerance of a few hundredths." if half <= MAX_HALF_WIDTH else
-               f"too wide to compare with a tolerance of a few hundredths: with {n} test sentences this run cannot "
-               f"say whether the mixture met it. About {(half / MAX_HALF_WIDTH) ** 2:.0f}× as many test sentences "
-               f"would narrow it to ± {MAX_HALF_WIDTH:g} (gpu mode scores the full test split).")
+    if ci.high <= delta:
+        verdict = f"met: the whole interval lies at or below the tolerance δ = {delta:g}."
+    elif ci.low > delta:
+        verdict = f"missed: the whole interval lies above the tolerance δ = {delta:g}."
+    else:
+        verdict = (f"cannot tell: the interval contains the tolerance δ = {delta:g}, so with {n} test sentences this "
+                   "run cannot say whether it was met.")
+        if half > MAX_HALF_WIDTH:
+            verdict += (f" About {(half / MAX_HALF_WIDTH) ** 2:.0f}× as many test sentences would narrow the interval "
+                        f"to ± {MAX_HALF_WIDTH:g} (gpu mode scores the full test split).")
     return _finding(nb, name, f"{what} is {ci.estimate:.3f}, 95 % bootstrap interval {ci.low:.3f} to {ci.high:.3f} "
                     f"(± {half:.3f}): {verdict}",
-                    {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "test_rows": n})
+                    {"estimate": ci.estimate, "low": ci.low, "high": ci.high, "delta": delta, "test_rows": n})
 
 
 def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: str, y_true: Any,
@@ -69,7 +76,8 @@ def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: st
     (rows) x ``(metric, "mean" | "std")`` columns, shown; the verdict comes from paired bootstrap intervals
     (:func:`helpers.fairness.compare.paired_difference`) of the accuracy difference and of the ``gap`` difference
     between the two methods' 0/1 test decisions ``predictions[a]``, ``predictions[b]`` (n,) on the same rows
-    ``y_true`` (n,), ``groups`` (n,): the two land within the noise of each other when both intervals contain 0."""
+    ``y_true`` (n,), ``groups`` (n,): the two land within the noise of each other when both intervals contain 0.
+    A method no better than predicting the majority class (:func:`no_better_than_majority`) is flagged."""
     from .compare import paired_difference
 
     (a, b), m = pair, lambda k, c: float(table.loc[k, (c, "mean")])
@@ -84,7 +92,15 @@ def methods_meet(nb: str, table: pd.DataFrame, pair: tuple[str, str], *, gap: st
             "0): this run credits neither method." if not apart else
             f"The test set tells the two apart in {' and '.join('accuracy' if c == 'accuracy' else _NAMES[c] + ' gap' for c in apart)} "
             f"({points}; {noise_text}). With one seed, check the seed spread before crediting the method.")
-    return _finding(nb, f"methods_meet_{gap}", text, {c: list(d[:3]) for c, d in diff.items()})
+    weak = {k: no_better_than_majority(y_true, predictions[k]) for k in pair}
+    weak = {k: v for k, v in weak.items() if v[0]}
+    if weak:
+        text += " " + "; ".join(f"{k}'s accuracy {acc:.3f} is no better than predicting the majority class ({maj:.3f} "
+                                f"± {half:.3f})" for k, (_, acc, maj, half) in weak.items()) + (
+            ": a comparison with it says nothing about the price of fairness." if len(weak) == 1 else
+            ": a comparison between them says nothing about the price of fairness.")
+    return _finding(nb, f"methods_meet_{gap}", text, {**{c: list(d[:3]) for c, d in diff.items()},
+                                                      "no_better_than_majority": sorted(weak)})
 
 
 def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Claim | Finding]:
@@ -107,7 +123,7 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
             f"tell (penalty: up to {worst['penalty']:.3f} as λ grows).",
             f"Tightening δ > 0 raised the measured {_NAMES[c]} gap by {worst['lagrangian']:.3f}, more than the test "
             f"set's noise (± {noise[c]:.3f}): at these sizes the constraint does not order nearby tolerances. More "
-            "epochs or seeds (gpu mode) make it monotone; look at which δ broke the order.",
+            "epochs or seeds (gpu mode) may make it monotone; look at which δ broke the order.",
             {"max_increase": worst, "noise": noise[c]}))
         lag = part[part["method"] == "lagrangian"].set_index("param")[f"{c}_mean"]
         if 0 in lag.index and (lag.index > 0).any():
@@ -115,8 +131,8 @@ def monotone(nb: str, summary: pd.DataFrame, noise: dict[str, float]) -> list[Cl
             g0, gd = float(lag.loc[0]), float(lag.loc[d])
             how = ("no larger than" if g0 <= gd + noise[c] else "larger than")
             out.append(_finding(
-                nb, f"delta_zero_{c}", f"δ = 0 asks for a {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
-                "is never below 0, so λ never falls and keeps growing for the whole run. Its test gap "
+                nb, f"delta_zero_{c}", f"δ = 0 asks for {'an' if _NAMES[c][0] in 'AEae' else 'a'} {_NAMES[c]} gap of exactly 0: the running gap of hard decisions "
+                "is never below 0, so λ never falls: it grows until it reaches its cap λ_max. Its test gap "
                 f"{g0:.3f} is {how} that of δ = {d:g} ({gd:.3f}) plus the noise (± {noise[c]:.3f}); a tolerance that "
                 "cannot be met is not a tighter one.", {"gap_at_0": g0, "gap_at_smallest": gd, "noise": noise[c]}))
     return out

@@ -86,6 +86,8 @@ def solution_07_7():
 
 
 def solution_07_8():
-    """Model answer for the cpu run: the AUC falls (a): with weight decay the 256-unit head memorises its members
-    less, their losses move towards the non-members', and the threshold attack has less to separate."""
+    """Model answer when the AUC falls by more than the noise of two AUCs (a): with weight decay the 256-unit head
+    memorises its members less, their losses move towards the non-members', and the threshold attack has less to
+    separate. When the AUC moves by less than that noise the check accepts (d), and (e) if the head still overfits beyond the noise of two
+    accuracies; (c) only if the unregularised head did not overfit beyond it."""
     return "a"
