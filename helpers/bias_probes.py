@@ -115,6 +115,11 @@ def bias_absorption(model, tokenizer, corpus_rates: pd.DataFrame, *, template: s
     return table, r, ci
 
 
+#: A difference in mean |model - corpus| gap between rare and frequent occupations smaller than this counts as
+#: "about the same": with two rare occupations, their mean gap moves by a few hundredths from seed to seed.
+FIT_MARGIN = 0.05
+
+
 def fit_by_frequency(table: pd.DataFrame, *, min_share: float = 0.02) -> pd.DataFrame:
     """Per-occupation fit of the model to its corpus, split by how often the corpus mentions the occupation.
 

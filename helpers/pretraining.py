@@ -442,7 +442,7 @@ class _MLMLog:
 
 #: Fill-mask probes, bias absorption and WEAT/SEAT (steps 5 and 6) live in :mod:`helpers.bias_probes`;
 #: ``pt.<name>`` finds them there.
-_PROBES = ("mask_distribution", "top_fills", "word_probs", "she_ratio", "pearson_bootstrap", "bias_absorption", "fit_by_frequency", "weat_association", "weat_effect_size", "WeatResult", "weat", "SEAT_TEMPLATES", "seat_sentences", "format_p_value", "run_weat_tests")
+_PROBES = ("mask_distribution", "top_fills", "word_probs", "she_ratio", "pearson_bootstrap", "bias_absorption", "fit_by_frequency", "FIT_MARGIN", "weat_association", "weat_effect_size", "WeatResult", "weat", "SEAT_TEMPLATES", "seat_sentences", "format_p_value", "run_weat_tests")
 
 
 def __getattr__(name: str) -> Any:

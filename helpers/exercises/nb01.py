@@ -167,13 +167,13 @@ def _check_01_4(answer) -> None:
 
 def _rare_vs_frequent(table) -> str:
     """Are the rarely mentioned occupations fit worse than the frequent ones (mean |model - corpus| gap)?"""
-    from ..bias_probes import fit_by_frequency
+    from ..bias_probes import FIT_MARGIN, fit_by_frequency
 
     fit = fit_by_frequency(table)
     if fit["frequent"].all() or not fit["frequent"].any():
         raise CheckFailed("pass the section-5 table (`table`): it needs both frequent and rare occupations.")
     diff = float(fit.loc[~fit["frequent"], "gap"].mean() - fit.loc[fit["frequent"], "gap"].mean())
-    return "rare further" if diff > 0.05 else ("rare closer" if diff < -0.05 else "about the same")
+    return "rare further" if diff > FIT_MARGIN else ("rare closer" if diff < -FIT_MARGIN else "about the same")
 
 
 experiment(

@@ -157,8 +157,9 @@ def _levelled_text(flat: dict[str, dict[str, float]], share: dict[str, float], a
                         for m, r in flat.items())
             + f". With {n_groups} groups the tolerance must hold for every pair, and one way to meet "
             "it is to give (almost) everyone the same answer: a small gap from treating everyone the same way is not "
-            "groups treated alike. The features here do not contain the group, so a head can move a group's rate "
-            "only through features correlated with it; read the per-group rates before the gap.")
+            "groups treated alike. A head that does not see the group moves a group's rate only through features "
+            "correlated with it (ThresholdOptimizer sees the group when it decides); read the per-group rates before "
+            "the gap.")
 
 
 def multi_group(nb: str, predictions: dict[str, Any], y_true: Any, groups: Any, *, before: str,
