@@ -252,7 +252,8 @@ def test_exercises_are_numbered_in_page_order():
     ("05.7", [({"before": 0.17, "after": 0.02, "noise": 0.066}, "smaller", "a"),
               ({"before": 0.17, "after": 0.15, "noise": 0.066}, "about the same", "de"),   # still overfits
               ({"before": 0.03, "after": 0.02, "noise": 0.066}, "about the same", "dc"),   # never overfitted
-              ({"before": 0.10, "after": 0.20, "noise": 0.066}, "larger", "e")]),
+              ({"before": 0.10, "after": 0.20, "noise": 0.066}, "larger", "e"),
+              ({"before": -0.08, "after": 0.01, "noise": 0.066}, "larger", "f")]),  # rose from below 0: not (d)
     ("07.8", [({"before": {"auc": 0.68, "accuracy_gap": 0.23}, "after": {"auc": 0.55, "accuracy_gap": 0.05},
                 "members": 400}, "lower", "a"),
               # AUC barely moves; the accuracy gap stays beyond 2 sqrt(0.5/400) = 0.071: (c) is false here
@@ -261,14 +262,16 @@ def test_exercises_are_numbered_in_page_order():
               ({"before": {"auc": 0.52, "accuracy_gap": 0.02}, "after": {"auc": 0.51, "accuracy_gap": 0.01},
                 "members": 400}, "about the same", "dc"),
               ({"before": {"auc": 0.55, "accuracy_gap": 0.10}, "after": {"auc": 0.65, "accuracy_gap": 0.20},
-                "members": 400}, "higher", "e")]),
+                "members": 400}, "higher", "e"),
+              ({"before": {"auc": 0.55, "accuracy_gap": 0.03}, "after": {"auc": 0.65, "accuracy_gap": 0.04},
+                "members": 400}, "higher", "f")]),  # AUC up beyond the noise, accuracy gap within it: not (d)
 ])
 def test_experiment_accepts_only_the_reasons_true_of_the_run(ex_id, runs):
     """The outcome is judged by the run's own noise (0.066 for a gap; 2 sqrt 2 no-leak SEs = 0.058 for two AUCs on
     400 + 400 records), and a reason is accepted only when the run's numbers make it true."""
     exercises._PREDICTIONS[ex_id] = "about the same"
     for run, outcome, right in runs:
-        for letter in "abcde":
+        for letter in "abcdef":
             passed, message = exercises.run(ex_id, letter, run=run)
             assert f"this run shows {outcome!r}" in message
             assert passed == (letter in right), (ex_id, run, letter)

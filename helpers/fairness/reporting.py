@@ -126,7 +126,7 @@ def accuracy_vs_selection(nb: str, table: pd.DataFrame) -> Claim:
     return _claim(
         nb, "more_accurate_for_less_selected", acc[lo] > acc[hi] and sel[lo] < sel[hi],
         f"The unconstrained head is **more accurate for {lo}** ({acc[lo]:.3f} vs {acc[hi]:.3f}) while **selecting "
-        f"them less often** ({sel[lo]:.3f} vs {sel[hi]:.3f}), as the logistic regression of notebook 03 was: with a lower "
+        f"them less often** ({sel[lo]:.3f} vs {sel[hi]:.3f}) (compare notebook 03's per-group table): with a lower "
         f"base rate ({br[lo]:.2f} vs {br[hi]:.2f}) a \"no\" is right more often. Accuracy parity and demographic parity "
         "pull in different directions here.",
         f"In this run the head is not both more accurate for {lo} and less selecting: accuracy {acc[lo]:.3f} "
