@@ -6,18 +6,20 @@
     python benchmarks/explain_speed.py --device cpu --quick     # every row at toy sizes: checks that it runs
 
 Rows (cold = first call in this process, warm = median of --repeats later calls): the first SHAP explanation
-(after ``explain.warm_up()`` started at process start, and in a fresh subprocess without it), the naive loop
-(one text per forward), batched strings (tokenize + forward), token ids (perturb + forward), the forward pass
-alone, LIME and SHAP Partition on token ids with the fp32 model and (on a CPU) with the int8 model
-(``BatchedPredictor(quantize=True)``), and the stock ``LimeTextExplainer`` and ``shap.maskers.Text`` (its default
+(after ``explain.warm_up()`` started at process start, and in a fresh subprocess without it, fp32 and, where the
+CPU has bf16 instructions, bf16), the naive loop (one text per forward), batched strings (tokenize + forward),
+token ids (perturb + forward), the forward pass alone, LIME and SHAP Partition on token ids with the fp32 model
+and (on a CPU) at the lower precisions (``BatchedPredictor(cpu_precision="int8")``, and ``"bf16"`` where
+``explain.cpu_has_bf16()``), and the stock ``LimeTextExplainer`` and ``shap.maskers.Text`` (its default
 batch of 5) on strings. Ratios: stock warm time / ours. Speed model: the bundled MiniLM with a random head.
 
 Agreement (``--agree N``, CPU only): MiniLM fine-tuned on ``--finetune-rows`` Adult sentences (seed 0), then on
-N test sentences: max |p_int8 - p_fp32| and the Spearman correlation of int8 vs fp32 LIME (``--agree-lime``
-samples, same seed) and SHAP (``--agree-shap`` evals) attributions (:func:`helpers.explain.compare_predictors`).
+N test sentences, for each lower precision: max |p - p_fp32| and the Spearman correlation of its LIME
+(``--agree-lime`` samples, same seed) and SHAP (``--agree-shap`` evals) attributions with fp32's
+(:func:`helpers.explain.compare_predictors`, :func:`helpers.explain.precision_summary`).
 The JSON is labelled with the machine (host, CPU, cores, torch threads, GPU) and the UTC date.
 Targets (issue 26, 2 idle cores): LIME-1000 <= 3 s and >= 2.5x stock; SHAP-500 <= 1.5 s and >= 2.5x stock;
-first explanation <= 3 s; int8 vs fp32 max |dp| <= 0.02 and attribution Spearman >= 0.95.
+first explanation <= 3 s; lower precision vs fp32 max |dp| <= 0.02 and attribution Spearman >= 0.95.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ from helpers.config import set_threads
 from helpers.data import load_adult, serialize
 from helpers.models import load_classifier, load_tokenizer
 set_threads({threads})
-p = ex.BatchedPredictor(load_classifier(device="cpu"), load_tokenizer(), device="cpu", batch_size={batch})
+p = ex.BatchedPredictor(load_classifier(device="cpu"), load_tokenizer(), device="cpu", batch_size={batch},
+                        cpu_precision={precision!r})
 m = p.masked(serialize(load_adult("test").iloc[0]), label=1)
 t0 = time.perf_counter(); ex.shap_explain(m, max_evals={evals}); print(time.perf_counter() - t0)
 """
@@ -51,6 +54,8 @@ t0 = time.perf_counter(); ex.shap_explain(m, max_evals={evals}); print(time.perf
 
 def machine(dev, torch) -> dict:
     """Where and when the numbers were measured."""
+    from helpers.explain import cpu_has_bf16
+
     cpu = platform.processor()
     try:
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -60,12 +65,14 @@ def machine(dev, torch) -> dict:
     return {"date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(),
             "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "cpu_bf16_instructions": cpu_has_bf16(),
             "device": str(dev), "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "",
             "torch": torch.__version__, "python": platform.python_version()}
 
 
-def agreement(args, tok, dev) -> dict:
-    """int8 vs fp32 on a fine-tuned MiniLM: probabilities and LIME/SHAP attributions on ``args.agree`` sentences."""
+def agreement(args, tok, dev, precisions, n_sentences: int) -> dict:
+    """Each lower precision vs fp32 on a fine-tuned MiniLM: probabilities and LIME/SHAP attributions on the first
+    ``n_sentences`` test sentences, one dict per precision."""
     from helpers import explain as ex
     from helpers.data import adult_splits, serialize_frame, subsample
     from helpers.training import fine_tune
@@ -74,16 +81,21 @@ def agreement(args, tok, dev) -> dict:
     train = subsample(splits.train, args.finetune_rows, seed=0)
     run = fine_tune(serialize_frame(train), train["label"].to_numpy(), epochs=1, seed=0, device=dev, progress=False)
     fp32 = ex.BatchedPredictor(run.model, tok, device=dev, batch_size=args.batch_size or 64)
-    texts = serialize_frame(splits.test.iloc[: args.agree])
-    table = ex.compare_predictors(fp32, fp32.quantized(), texts, label=1, num_samples=args.agree_lime,
-                                  max_evals=args.agree_shap, progress=False)
-    return {"sentences": len(texts), "finetune_rows": args.finetune_rows, "lime_samples": args.agree_lime,
-            "shap_evals": args.agree_shap, "max_abs_dp": float(table["max_abs_dp"].max()),
-            "lime_spearman_mean": float(table["lime_spearman"].mean()),
-            "lime_spearman_min": float(table["lime_spearman"].min()),
-            "shap_spearman_mean": float(table["shap_spearman"].mean()),
-            "shap_spearman_min": float(table["shap_spearman"].min()),
-            "fp32_over_int8_time": float(table["reference_s"].sum() / table["candidate_s"].sum())}
+    texts = serialize_frame(splits.test.iloc[:n_sentences])
+    table = ex.compare_predictors(fp32, {name: fp32.at_precision(name) for name in precisions}, texts, label=1,
+                                  num_samples=args.agree_lime, max_evals=args.agree_shap, progress=False)
+    summary = ex.precision_summary(table)
+    out = {}
+    for name, g in table.groupby("candidate", sort=False):
+        out[name] = {"sentences": len(texts), "finetune_rows": args.finetune_rows, "lime_samples": args.agree_lime,
+                     "shap_evals": args.agree_shap, "max_abs_dp": float(g["max_abs_dp"].max()),
+                     "lime_spearman_mean": float(g["lime_spearman"].mean()),
+                     "lime_spearman_min": float(g["lime_spearman"].min()),
+                     "shap_spearman_mean": float(g["shap_spearman"].mean()),
+                     "shap_spearman_min": float(g["shap_spearman"].min()),
+                     "fp32_over_this_time": float(summary.loc[name, "speedup"]),
+                     "within_tolerance": bool(summary.loc[name, "within_tolerance"])}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,21 +154,26 @@ def main(argv: list[str] | None = None) -> int:
     model = load_classifier(device=dev).eval()
     predictors = {"fp32": ex.BatchedPredictor(model, tok, device=dev, batch_size=batch, class_names=["<=50K", ">50K"])}
     if not gpu:
-        predictors["int8"] = predictors["fp32"].quantized()
+        predictors["int8"] = predictors["fp32"].at_precision("int8")
+        if ex.cpu_has_bf16():
+            predictors["bf16"] = predictors["fp32"].at_precision("bf16")
     p = predictors["fp32"]
     test = load_adult("test")
     text = serialize(test.iloc[0])
     m = p.masked(text, label=">50K")
     n_tokens = int(m.input_ids.shape[0])
     rows: dict[str, dict] = {}
-    rows["first SHAP explanation (warm_up() at process start)"] = timed(
-        lambda: ex.shap_explain(m, max_evals=args.shap), repeats=0)
+    first = "bf16" if "bf16" in predictors else "fp32"  # the fastest precision within tolerance on a CPU
+    m_first = predictors[first].masked(text, label=">50K")
+    rows[f"first SHAP explanation (warm_up() at process start), {first}"] = timed(
+        lambda: ex.shap_explain(m_first, max_evals=args.shap), repeats=0)
     warm_s = time.perf_counter() - t_start
-    if not args.no_fresh and not gpu:
-        code = _FRESH.format(root=str(ROOT), threads=torch.get_num_threads(), batch=batch, evals=args.shap)
+    for name in (("fp32", "bf16") if "bf16" in predictors else ("fp32",)) if not args.no_fresh and not gpu else ():
+        code = _FRESH.format(root=str(ROOT), threads=torch.get_num_threads(), batch=batch, evals=args.shap,
+                             precision=name)
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        rows["first SHAP explanation, fresh process, no warm-up"] = {"cold_s": float(out.stdout.split()[-1]),
-                                                                     "warm_s": float("nan")}
+        rows[f"first SHAP explanation, fresh process, no warm-up, {name}"] = {"cold_s": float(out.stdout.split()[-1]),
+                                                                           "warm_s": float("nan")}
     keep = np.random.default_rng(0).random((n_texts, m.n_words)) > 0.5
     strings = m.texts(keep)
     rows[f"naive loop, {n_naive} texts"] = timed(lambda: p.predict_one_at_a_time(strings[:n_naive]), repeats=1)
@@ -180,14 +197,16 @@ def main(argv: list[str] | None = None) -> int:
                                                    / rows[f"LIME {n_lime} samples, token ids, {name}"]["warm_s"])
             ratios[f"SHAP: stock / ours {name}"] = (rows[stock_shap]["warm_s"]
                                                    / rows[f"SHAP Partition {args.shap} evals, token ids, {name}"]["warm_s"])
-    if "int8" in predictors:
-        ratios["forward: fp32 / int8"] = (rows[f"forward only, {n_texts} texts, fp32"]["warm_s"]
-                                          / rows[f"forward only, {n_texts} texts, int8"]["warm_s"])
+    for name in predictors:
+        if name != "fp32":
+            ratios[f"forward: fp32 / {name}"] = (rows[f"forward only, {n_texts} texts, fp32"]["warm_s"]
+                                                 / rows[f"forward only, {n_texts} texts, {name}"]["warm_s"])
     if n_global:
         texts = serialize_frame(test.iloc[:n_global])
         rows[f"SHAP {args.shap} evals x {n_global} sentences"] = timed(
             lambda: ex.explain_many(p, texts, label=">50K", max_evals=args.shap, progress=False), repeats=0)
-    agree = agreement(args, tok, dev) if n_agree and not gpu else {}
+    lower = [name for name in predictors if name != "fp32"]
+    agree = agreement(args, tok, dev, lower, n_agree) if n_agree and lower else {}
     key = f"token ids, {n_texts} texts, fp32"
     info = machine(dev, torch) | {"tokens": n_tokens, "words": m.n_words, "batch_size": batch,
                                   "warm_up_and_first_explanation_s": warm_s, "warm_up_thread": warm is not None,
@@ -200,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:62s} {r['cold_s']:9.3f} {r['warm_s']:9.3f}")
     for k, v in ratios.items():
         print(f"{k:62s} {v:9.2f}x")
-    for k, v in agree.items():
-        print(f"agreement int8 vs fp32: {k:39s} {v:9.4g}")
+    for name, values in agree.items():
+        for k, v in values.items():
+            print(f"agreement {name} vs fp32: {k:39s} {v:9.4g}")
     print(f"token-id throughput (warm, fp32): {info['texts_per_s_token_ids']:,.0f} texts/s; total {info['total_s']:.0f} s")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -111,7 +111,7 @@ SIZES: dict[str, tuple[Any, Any, Any]] = {
     "global_sentences":        (3,     16,    1000),   # 06: test sentences explained per model (bias plot)
     "global_shap_evals":       (20,    80,    500),    # 06: SHAP max_evals per sentence in the bias plot
     "timing_repeats":          (1,     2,     5),      # 06: warm repetitions in the timing table
-    "quant_sentences":         (2,     5,     20),     # 06: test sentences explained with fp32 and int8 (CPU only)
+    "quant_sentences":         (2,     3,     20),     # 06: test sentences explained with fp32 and lower precisions (CPU only)
     # --- 07_robustness_privacy_governance ---------------------------------------------------
     "nb07_train_rows":         (300,   1500,  None),   # training rows for the 07 heads (subset of adult train)
     "nb07_test_rows":          (150,   600,   None),   # test rows for the 07 evaluations

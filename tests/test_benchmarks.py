@@ -123,8 +123,13 @@ def test_explain_speed_reports_every_row(tmp_path, monkeypatch):
         assert r["cold_s"] > 0 and (math.isnan(r["warm_s"]) or r["warm_s"] > 0)
     assert {"LIME: stock / ours fp32", "LIME: stock / ours int8", "SHAP: stock / ours int8"} <= set(result["ratios"])
     assert result["info"]["date_utc"] and result["info"]["cpu"] and result["info"]["cores"] >= 1
-    agree = result["agreement"]
-    assert agree["sentences"] == 2 and 0 <= agree["max_abs_dp"] < 1
+    from helpers.explain import cpu_has_bf16
+
+    lower = {"int8", "bf16"} if cpu_has_bf16() else {"int8"}
+    assert set(result["agreement"]) == lower  # one entry per lower precision, each against fp32
+    for agree in result["agreement"].values():
+        assert agree["sentences"] == 2 and 0 < agree["max_abs_dp"] < 1 and -1 <= agree["lime_spearman_min"] <= 1
+    assert {f"forward: fp32 / {name}" for name in lower} <= set(result["ratios"])
 
 
 @pytest.mark.filterwarnings("ignore")

@@ -187,26 +187,76 @@ def test_word_importance_per_text_by_hand():
     assert got[0] == pytest.approx(0.3) and np.isnan(got[1])
 
 
-def test_quantized_predictor_is_an_int8_copy(bert, tok):
-    """quantize=True swaps every nn.Linear for an int8 dynamic one (one weight scale per row) in a copy; the fp32
-    model is untouched."""
+def test_int8_predictor_is_an_int8_copy(bert, tok):
+    """cpu_precision="int8" swaps every nn.Linear for an int8 dynamic one (one weight scale per row) in a copy; the
+    fp32 model is untouched."""
     from torch.ao.nn.quantized.dynamic import Linear as Int8Linear
 
     texts = [TEXT, SHORT, "Hello."]
     before = bert(texts)
-    q = bert.quantized()
-    assert q.quantize and q.class_names == bert.class_names and q.fp32_model is bert.model
+    q = bert.at_precision("int8")
+    assert q.cpu_precision == "int8" and q.class_names == bert.class_names and q.fp32_model is bert.model
     n_linear = sum(isinstance(mod, torch.nn.Linear) for mod in bert.model.modules())
     assert sum(isinstance(mod, Int8Linear) for mod in q.model.modules()) == n_linear > 0
     assert all(mod.weight().qscheme() == torch.per_channel_affine for mod in q.model.modules()
                if isinstance(mod, Int8Linear))
     assert not any(isinstance(mod, Int8Linear) for mod in bert.model.modules())
+    # the embeddings are shared, not copied (memory); the Linear weights are the copy's own int8 tensors
+    emb, emb_q = bert.model.get_input_embeddings().weight, q.model.get_input_embeddings().weight
+    assert emb_q.data_ptr() == emb.data_ptr() and emb_q.dtype == torch.float32
     np.testing.assert_array_equal(bert(texts), before)
     # a small random model: int8 rounding moves its probabilities by far less than 0.01
     np.testing.assert_allclose(q(texts), before, atol=1e-2)
     assert q.masked(SHORT, label=1).n_words == bert.masked(SHORT, label=1).n_words
-    with pytest.raises(ValueError, match="CPU"):
-        ex.BatchedPredictor(bert.model, tok, device=torch.device("cuda"), quantize=True)
+    for precision in ("int8", "bf16"):
+        with pytest.raises(ValueError, match="CPU"):
+            ex.BatchedPredictor(bert.model, tok, device=torch.device("cuda"), cpu_precision=precision)
+    with pytest.raises(ValueError, match="cpu_precision must be one of"):
+        bert.at_precision("fp16")
+
+
+def test_bf16_predictor_runs_the_linear_layers_in_bf16_and_leaves_the_model_fp32(bert):
+    """Under cpu_precision="bf16" every nn.Linear returns bf16 and every LayerNorm receives and returns fp32 (the
+    residual sums stay fp32, as the docstring says); the probabilities differ from fp32 (bf16 really ran) by less
+    than 0.02 on this small model, and the shared fp32 model keeps fp32 weights and outputs."""
+    texts = [TEXT, SHORT, "Hello."]
+    fp32 = bert(texts)
+    b = bert.at_precision("bf16")
+    seen: dict[str, set] = {"Linear": set(), "LayerNorm": set()}
+    hooks = [mod.register_forward_hook(lambda mod, inp, out: seen[type(mod).__name__].add((inp[0].dtype, out.dtype)))
+             for mod in b.model.modules() if type(mod).__name__ in seen]
+    try:
+        got = b(texts)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert {o for _, o in seen["Linear"]} == {torch.bfloat16} and seen["LayerNorm"] == {(torch.float32, torch.float32)}
+    assert all(prm.dtype == torch.float32 for prm in bert.model.parameters())
+    np.testing.assert_array_equal(bert(texts), fp32)
+    dp = np.abs(got - fp32).max()
+    assert 0 < dp < 0.02
+    assert got.dtype == np.float32 and np.allclose(got.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(b.predict_one_at_a_time(texts), got, atol=1e-2)
+
+
+def test_cpu_has_bf16_reads_the_cpu_flags(monkeypatch):
+    import pathlib
+
+    def fake(flags):
+        return lambda self, *a, **k: f"processor\t: 0\nflags\t\t: fpu sse2 {flags}\n\nprocessor\t: 1\n"
+
+    monkeypatch.setattr(pathlib.Path, "read_text", fake("avx2 avx512f avx512_bf16"))
+    assert ex.cpu_has_bf16()
+    monkeypatch.setattr(pathlib.Path, "read_text", fake("avx2 amx_bf16 amx_tile"))
+    assert ex.cpu_has_bf16()
+    monkeypatch.setattr(pathlib.Path, "read_text", fake("avx2 avx512f avx512_vnni"))
+    assert not ex.cpu_has_bf16()
+
+    def missing(self, *a, **k):
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(pathlib.Path, "read_text", missing)
+    assert not ex.cpu_has_bf16()
 
 
 def test_time_breakdown_and_compare_predictors(bert):
@@ -215,10 +265,46 @@ def test_time_breakdown_and_compare_predictors(bert):
     assert (table["seconds"] > 0).all() and len(table) == 7
     total_shap = table["seconds"].iloc[-1]
     assert table["seconds"].iloc[-3] + table["seconds"].iloc[-2] == pytest.approx(total_shap)
-    same = ex.compare_predictors(bert, bert, [SHORT, TEXT], label=1, num_samples=30, max_evals=20, progress=False)
-    assert same.shape == (2, 5)
-    np.testing.assert_array_equal(same["max_abs_dp"], 0.0)  # a predictor against itself: identical
-    np.testing.assert_allclose(same[["lime_spearman", "shap_spearman"]].to_numpy(), 1.0)
+    same = ex.compare_predictors(bert, {"itself": bert, "int8": bert.at_precision("int8")}, [SHORT, TEXT], label=1,
+                                 num_samples=30, max_evals=20, progress=False)
+    assert same.shape == (4, 6) and list(same["candidate"]) == ["itself", "itself", "int8", "int8"]
+    itself = same[same["candidate"] == "itself"]
+    np.testing.assert_array_equal(itself["max_abs_dp"], 0.0)  # a predictor against itself: identical
+    np.testing.assert_allclose(itself[["lime_spearman", "shap_spearman"]].to_numpy(), 1.0)
+    # the reference is explained once, so its seconds are shared by both candidates
+    np.testing.assert_array_equal(itself["reference_s"].to_numpy(), same[same["candidate"] == "int8"]["reference_s"])
+    assert (same[same["candidate"] == "int8"]["max_abs_dp"] > 0).all()
+
+
+def test_precision_summary_and_its_sentences_by_hand():
+    import pandas as pd
+
+    table = pd.DataFrame({
+        "candidate": ["fast-good", "fast-good", "fast-bad", "fast-bad", "slow", "slow"],
+        "max_abs_dp": [0.01, 0.02, 0.01, 0.05, 0.0, 0.0],
+        "lime_spearman": [0.99, 0.96, 0.99, 0.90, np.nan, 1.0],
+        "shap_spearman": [0.97, 0.95, 0.98, 0.99, 1.0, 1.0],
+        "reference_s": [2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        "candidate_s": [1.0, 1.0, 0.5, 0.5, 3.0, 5.0]})
+    s = ex.precision_summary(table)
+    assert list(s.index) == ["fast-good", "fast-bad", "slow"]
+    assert s.loc["fast-good", "speedup"] == pytest.approx(2.0) and s.loc["slow", "speedup"] == pytest.approx(0.5)
+    assert s.loc["fast-good", "within_tolerance"]  # 0.02 and 0.95 are on the boundary: allowed
+    assert not s.loc["fast-bad", "within_tolerance"] and s.loc["fast-bad", "lime_spearman_min"] == pytest.approx(0.90)
+    assert s.loc["slow", "within_tolerance"] and s.loc["slow", "rankings_compared"] == 1
+    text = ex.describe_precisions(s, seed_spearman=0.7)
+    assert "**fast-good** explains **2.0×** as fast as fp32" in text and "**slow** is **slower** than fp32" in text
+    assert text.count("within the tolerance") == 2 and text.count("outside the tolerance") == 1
+    # fast-bad missed both criteria (0.05 > 0.02; LIME 0.900 < 0.95), and the sentence says which
+    assert ("outside the tolerance (|Δp| ≤ 0.02, Spearman ≥ 0.95): probabilities moved by more than 0.02 and a "
+            "ranking's Spearman correlation fell below 0.95") in text and "is 0.900 (LIME)" in text
+    assert "worst of 2 sentences" in text and "Spearman 0.70 on average" in text
+    assert "on the 1 of 2 sentences" in text
+    assert "On this machine fast-good is a fair trade" in text and "flip a sentence" in text
+    slow_only = ex.describe_precisions(s.loc[["slow"]])
+    assert "No lower precision is both within the tolerance and faster" in slow_only and "flip" not in slow_only
+    with pytest.raises(ValueError, match="max_dp"):
+        ex.precision_summary(table, max_dp=2)
 
 
 def test_time_call_reports_the_spread_of_warm_calls():

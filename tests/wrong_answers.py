@@ -570,6 +570,9 @@ WRONG["06.1"] = [
     lambda value, n: np.array([value(frozenset({i})) - value(frozenset()) for i in range(n)]),  # singletons only
     lambda value, n: explain.shapley_from_values(np.array([value(frozenset(j for j in range(n) if m >> j & 1))
                                                            for m in range(2**n)]), n),
+    # Owen values for a flat hierarchy are Shapley values: the workbook's Owen helper is forbidden too
+    lambda value, n: __import__("helpers.shapley", fromlist=["owen_from_values"]).owen_from_values(
+        np.array([value(frozenset(j for j in range(n) if m >> j & 1)) for m in range(2**n)]), n, tuple(range(n))),
 ]
 HELPER_CALLS["06.1"] = WRONG["06.1"][-1]
 

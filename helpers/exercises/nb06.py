@@ -32,7 +32,8 @@ def _reference_lime(Z, y, distances, kernel_width=25.0) -> np.ndarray:
           hint="A player's value is a weighted average of its marginal contributions value(S + i) - value(S) over "
                "the coalitions S without it. The weight of S is not the same for every size of S: count the orderings "
                "of the players in which exactly S comes before i.",
-          forbid=("helpers.explain.shapley_from_values", "helpers.explain.exact_shapley"))
+          forbid=("helpers.explain.shapley_from_values", "helpers.explain.exact_shapley",
+                  "helpers.shapley.owen_from_values", "helpers.shapley.exact_owen", "helpers.shapley.kernel_shap"))
 def _shapley(fn) -> None:
     from ..explain import shapley_from_values
 

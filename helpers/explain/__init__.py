@@ -40,19 +40,23 @@ from __future__ import annotations
 from ..shapley import all_masks, exact_shapley, shapley_from_values  # noqa: F401  (implemented there)
 from .core import (  # noqa: F401
     _WORD,
+    CPU_PRECISIONS,
     GENDER_WORDS,
     Attribution,
     BatchedPredictor,
     MaskedText,
+    cpu_has_bf16,
     quantize_for_cpu,
 )
 from .evaluation import (  # noqa: F401
     aopc,
     compare_predictors,
     deletion_curve,
+    describe_precisions,
     describe_token_path,
     explain_many,
     lime_stability,
+    precision_summary,
     random_deletion_curve,
     rank_agreement,
     time_breakdown,
@@ -72,4 +76,4 @@ from .lime_shap import (  # noqa: F401
     warm_up,
 )
 
-__all__ = ["Attribution", "BatchedPredictor", "GENDER_WORDS", "MaskedText", "WordMasker", "all_masks", "aopc", "compare_predictors", "contiguous_tree", "deletion_curve", "describe_token_path", "exact_shapley", "explain_many", "lime_explain", "lime_explain_strings", "lime_kernel", "lime_samples", "lime_stability", "quantize_for_cpu", "random_deletion_curve", "rank_agreement", "shap_explain", "shap_explain_strings", "shapley_from_values", "time_breakdown", "time_call", "token_importance", "warm_up", "word_importance_per_text"]
+__all__ = ["Attribution", "BatchedPredictor", "CPU_PRECISIONS", "GENDER_WORDS", "MaskedText", "WordMasker", "all_masks", "aopc", "compare_predictors", "contiguous_tree", "cpu_has_bf16", "deletion_curve", "describe_precisions", "describe_token_path", "exact_shapley", "explain_many", "lime_explain", "lime_explain_strings", "lime_kernel", "lime_samples", "lime_stability", "precision_summary", "quantize_for_cpu", "random_deletion_curve", "rank_agreement", "shap_explain", "shap_explain_strings", "shapley_from_values", "time_breakdown", "time_call", "token_importance", "warm_up", "word_importance_per_text"]

@@ -70,16 +70,36 @@ class Attribution:
 # --------------------------------------------------------------------------------------------
 
 
-def _predictor_device(device, quantize: bool):
-    """The ``torch.device`` a :class:`BatchedPredictor` runs on (``quantize=True`` only on the CPU)."""
+#: The precisions a :class:`BatchedPredictor` can run its model in on a CPU (``cpu_precision``).
+CPU_PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (x86 flags ``avx512_bf16`` or ``amx_bf16``, read from
+    ``/proc/cpuinfo`` on Linux; ``False`` elsewhere). Without them torch still computes in bf16, through conversions,
+    which is slower than fp32, so ``cpu_precision="bf16"`` only pays off where this is ``True``."""
+    from pathlib import Path
+
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _predictor_device(device, cpu_precision: str):
+    """The ``torch.device`` a :class:`BatchedPredictor` runs on (``cpu_precision`` other than fp32 only on the CPU)."""
     import torch
 
     from ..config import get_device
 
+    if cpu_precision not in CPU_PRECISIONS:
+        raise ValueError(f"cpu_precision must be one of {CPU_PRECISIONS}, got {cpu_precision!r}.")
     dev = get_device(device) if not isinstance(device, torch.device) else device
-    if quantize and dev.type != "cpu":
-        raise ValueError(f"quantize=True is for CPU inference; this predictor runs on {dev}. "
-                         "On a GPU leave quantize=False (bf16 autocast is used there).")
+    if cpu_precision != "fp32" and dev.type != "cpu":
+        raise ValueError(f"cpu_precision={cpu_precision!r} is for CPU inference; this predictor runs on {dev}, "
+                         "where bf16 autocast is always used. Leave cpu_precision='fp32' on a GPU.")
     return dev
 
 
@@ -92,7 +112,8 @@ def _model_class_names(model) -> list[str]:
 
 
 def quantize_for_cpu(model):
-    """An int8 copy of ``model`` for fast CPU inference; ``model`` itself is left unchanged (the fp32 reference).
+    """An int8 copy of ``model`` for fast CPU inference; ``model`` itself is left unchanged (the fp32 reference), and
+    the copy shares its tensors other than the ``nn.Linear`` weights (embeddings, LayerNorm) with it.
 
     Dynamic quantisation, PyTorch's ``quantize_dynamic``: the int8 arithmetic of Jacob et al. (2018, "Quantization
     and training of neural networks for efficient integer-arithmetic-only inference"), whose scheme fixes the
@@ -117,13 +138,18 @@ def quantize_for_cpu(model):
 
     engines = getattr(torch.backends.quantized, "supported_engines", [])
     if not any(e in engines for e in ("x86", "fbgemm", "onednn", "qnnpack")):
-        raise ValueError(f"This torch build has no int8 CPU engine (engines: {engines}); use quantize=False.")
+        raise ValueError(f"This torch build has no int8 CPU engine (engines: {engines}); use cpu_precision='fp32'.")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        cpu_copy = copy.deepcopy(model).to("cpu").eval()
+        # only the nn.Linear layers are replaced: the copy shares every other tensor (the embeddings are most
+        # of the model's memory) with ``model`` when it is already on the CPU
+        in_linear = {id(t) for mod in model.modules() if isinstance(mod, torch.nn.Linear) for t in mod.parameters()}
+        shared = {id(t): t for t in [*model.parameters(), *model.buffers()]
+                  if id(t) not in in_linear and t.device.type == "cpu"}
+        cpu_copy = copy.deepcopy(model, shared).to("cpu").eval()
         return quantize_dynamic(cpu_copy, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
                                 inplace=True)
 
@@ -139,13 +165,15 @@ class BatchedPredictor:
     return logits (N, C) or an object with ``.logits``. The tokenizer must be a fast (Rust) tokenizer: word
     spans come from its offset mapping.
 
-    ``quantize=True`` (CPU only) runs an int8 copy of the model (:func:`quantize_for_cpu`):
-    faster on a CPU, slightly different probabilities; ``model`` itself stays fp32, the reference. The
-    :meth:`quantized` method gives such a predictor from an fp32 one.
+    ``cpu_precision`` (CPU only) trades exactness for speed: ``"fp32"`` (the reference), ``"bf16"`` (bf16
+    autocast: bfloat16 keeps fp32's exponent range with 8 significant bits, so the inputs and outputs of
+    each matrix product are rounded with a relative error of at most 2^-8, about 0.4 %; fast only where :func:`cpu_has_bf16`) or ``"int8"`` (an int8 copy of
+    the model, :func:`quantize_for_cpu`). ``model`` itself stays fp32; :meth:`at_precision` gives the same
+    predictor at another precision.
     """
 
     def __init__(self, model, tokenizer, *, device=None, batch_size: int | None = None, max_length: int = 128,
-                 class_names: Sequence[str] | None = None, quantize: bool = False) -> None:
+                 class_names: Sequence[str] | None = None, cpu_precision: str = "fp32") -> None:
         from ..config import size
         from ..models import pad_token_id
 
@@ -153,10 +181,10 @@ class BatchedPredictor:
             raise ValueError("BatchedPredictor needs a fast tokenizer (AutoTokenizer.from_pretrained(..., use_fast=True)).")
         if max_length < 3:
             raise ValueError(f"max_length must be at least 3 tokens, got {max_length}.")
-        self.device = _predictor_device(device, quantize)
-        self.quantize = bool(quantize)
+        self.device = _predictor_device(device, cpu_precision)
+        self.cpu_precision = cpu_precision
         self.fp32_model = model.to(self.device).eval()
-        self.model = quantize_for_cpu(self.fp32_model) if quantize else self.fp32_model
+        self.model = quantize_for_cpu(self.fp32_model) if cpu_precision == "int8" else self.fp32_model
         self.tokenizer = tokenizer
         self.batch_size = int(batch_size or size("encode_batch_size"))
         self.max_length = int(max_length)
@@ -164,10 +192,23 @@ class BatchedPredictor:
         self.class_names = [str(c) for c in (class_names if class_names is not None else _model_class_names(model))]
         self.calls = 0  # texts (or perturbed inputs) evaluated so far
 
-    def quantized(self) -> "BatchedPredictor":
-        """The same predictor on an int8 copy of the model (CPU only); this one is left as it is."""
+    def at_precision(self, cpu_precision: str) -> "BatchedPredictor":
+        """The same predictor with its model run at ``cpu_precision`` (see :data:`CPU_PRECISIONS`); this one is
+        left as it is."""
         return BatchedPredictor(self.fp32_model, self.tokenizer, device=self.device, batch_size=self.batch_size,
-                                max_length=self.max_length, class_names=self.class_names, quantize=True)
+                                max_length=self.max_length, class_names=self.class_names, cpu_precision=cpu_precision)
+
+    def _precision(self):
+        """The context the model runs in. ``cpu_precision="bf16"``: CPU autocast, under which every ``nn.Linear``,
+        the attention and the GELU between them compute in bf16, while the residual sums and LayerNorm stay fp32
+        (a bf16 tensor added to an fp32 one gives fp32); the logits come out in bf16. Otherwise nothing extra."""
+        import contextlib
+
+        import torch
+
+        if self.cpu_precision == "bf16":
+            return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     # -- classes -----------------------------------------------------------------------------
     def class_index(self, label: int | str) -> int:
@@ -193,8 +234,9 @@ class BatchedPredictor:
         ids = input_ids.to(self.device)
         n, t = ids.shape
         lengths = torch.full((n,), t, device=self.device) if lengths is None else lengths.to(self.device)
-        logits = forward_batches(self.model, Tokenized(ids, lengths, self.pad_id), batch_size=self.batch_size,
-                                 head=lambda out, mask: logits_of(out))
+        with self._precision():
+            logits = forward_batches(self.model, Tokenized(ids, lengths, self.pad_id), batch_size=self.batch_size,
+                                     head=lambda out, mask: logits_of(out))
         self.calls += n
         return logits
 
@@ -224,7 +266,7 @@ class BatchedPredictor:
         from ..models import logits_of
 
         rows = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self._precision():
             for ids in self.tokenize(texts):
                 x = torch.tensor([ids], device=self.device)
                 rows.append(logits_of(self.model(input_ids=x, attention_mask=torch.ones_like(x))).float().softmax(-1))

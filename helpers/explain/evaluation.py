@@ -266,15 +266,18 @@ def time_breakdown(m: MaskedText, *, num_samples: int = 1000, max_evals: int = 5
     return pd.DataFrame(rows, index=["seconds", "share"]).T
 
 
-def compare_predictors(reference: BatchedPredictor, candidate: BatchedPredictor, texts: Sequence[str], *,
+def compare_predictors(reference: BatchedPredictor, candidates, texts: Sequence[str], *,
                        label: int | str = 1, num_samples: int = 1000, max_evals: int = 500, seed: int = 0,
                        progress: bool = True) -> "pd.DataFrame":  # noqa: F821
-    """How far ``candidate`` (e.g. the int8 predictor) moves predictions and explanations from ``reference``.
+    """How far each candidate predictor (e.g. ``reference.at_precision("int8")``) moves predictions and
+    explanations from ``reference``.
 
-    One row per text: ``max_abs_dp`` = max over classes of |p_candidate - p_reference| on the whole sentence;
-    ``lime_spearman`` and ``shap_spearman`` = Spearman correlation of the two predictors' LIME (same seed, so the
-    same samples) and SHAP Partition attributions; ``reference_s`` and ``candidate_s`` = seconds for that LIME +
-    SHAP pair on each predictor. Spearman is NaN when one attribution is constant.
+    ``candidates``: one :class:`BatchedPredictor` (named ``"candidate"``) or a dict name -> predictor. One row per
+    candidate and text: ``candidate`` (its name); ``max_abs_dp`` = max over classes of |p_candidate - p_reference|
+    on the whole sentence; ``lime_spearman`` and ``shap_spearman`` = Spearman correlation of the two predictors'
+    LIME (same seed, so the same samples) and SHAP Partition attributions; ``reference_s`` and ``candidate_s`` =
+    seconds for that LIME + SHAP pair on each predictor (the reference is explained once and shared). Spearman is
+    NaN when one attribution is constant.
     """
     import time
 
@@ -285,17 +288,101 @@ def compare_predictors(reference: BatchedPredictor, candidate: BatchedPredictor,
     texts = list(texts)
     if not texts:
         raise ValueError("compare_predictors needs at least one text.")
-    dp = np.abs(reference(texts) - candidate(texts)).max(1)
+    if isinstance(candidates, BatchedPredictor):
+        candidates = {"candidate": candidates}
+    if not candidates:
+        raise ValueError("compare_predictors needs at least one candidate predictor.")
+
+    def explain(p: BatchedPredictor, t: str):
+        m = MaskedText(p, t, label=label)
+        t0 = time.perf_counter()
+        attrs = (lime_explain(m, num_samples=num_samples, seed=seed), shap_explain(m, max_evals=max_evals, seed=seed))
+        return attrs, time.perf_counter() - t0
+
+    p_ref = reference(texts)
+    ref = [explain(reference, t) for t in tqdm(texts, desc="reference", disable=not progress, leave=False)]
     rows = []
-    for i, t in enumerate(tqdm(texts, desc="fp32 vs int8", disable=not progress, leave=False)):
-        row, attrs = {"max_abs_dp": float(dp[i])}, {}
-        for name, p in (("reference", reference), ("candidate", candidate)):
-            m = MaskedText(p, t, label=label)
-            t0 = time.perf_counter()
-            attrs[name] = (lime_explain(m, num_samples=num_samples, seed=seed), shap_explain(m, max_evals=max_evals, seed=seed))
-            row[f"{name}_s"] = time.perf_counter() - t0
-        for j, method in enumerate(("lime", "shap")):
-            a, b = attrs["reference"][j], attrs["candidate"][j]
-            row[f"{method}_spearman"] = rank_agreement(a, b)["spearman"] if np.ptp(a.weights) and np.ptp(b.weights) else np.nan
-        rows.append(row)
-    return pd.DataFrame(rows)[["max_abs_dp", "lime_spearman", "shap_spearman", "reference_s", "candidate_s"]]
+    for name, cand in candidates.items():
+        dp = np.abs(p_ref - cand(texts)).max(1)
+        for i, t in enumerate(tqdm(texts, desc=str(name), disable=not progress, leave=False)):
+            attrs, seconds = explain(cand, t)
+            row = {"candidate": str(name), "max_abs_dp": float(dp[i])}
+            for j, method in enumerate(("lime", "shap")):
+                a, b = ref[i][0][j], attrs[j]
+                row[f"{method}_spearman"] = (rank_agreement(a, b)["spearman"] if np.ptp(a.weights) and np.ptp(b.weights)
+                                             else np.nan)
+            row["reference_s"], row["candidate_s"] = ref[i][1], seconds
+            rows.append(row)
+    return pd.DataFrame(rows)[["candidate", "max_abs_dp", "lime_spearman", "shap_spearman", "reference_s",
+                               "candidate_s"]]
+
+
+def precision_summary(table: "pd.DataFrame", *, max_dp: float = 0.02, min_spearman: float = 0.95) -> "pd.DataFrame":  # noqa: F821
+    """One row per candidate of a :func:`compare_predictors` table: ``speedup`` (reference seconds / candidate
+    seconds, summed over the texts), the worst ``max_abs_dp``, the lowest ``lime_spearman`` and ``shap_spearman``
+    (NaN rows skipped; ``rankings_compared`` counts the texts where both could be ranked) and ``within_tolerance``:
+    probabilities moved by at most ``max_dp`` and every compared ranking has Spearman >= ``min_spearman``."""
+    import pandas as pd
+
+    if not 0 < max_dp < 1 or not -1 <= min_spearman <= 1:
+        raise ValueError(f"max_dp must lie in (0, 1) and min_spearman in [-1, 1], got {max_dp} and {min_spearman}.")
+    out = {}
+    for name, g in table.groupby("candidate", sort=False):
+        both = g[["lime_spearman", "shap_spearman"]].notna().all(1)
+        lime_min, shap_min = float(g["lime_spearman"].min()), float(g["shap_spearman"].min())
+        worst = float(g["max_abs_dp"].max())
+        ok = bool(worst <= max_dp and both.any() and min(lime_min, shap_min) >= min_spearman)
+        out[name] = {"speedup": float(g["reference_s"].sum() / g["candidate_s"].sum()), "max_abs_dp": worst,
+                     "lime_spearman_min": lime_min, "shap_spearman_min": shap_min,
+                     "rankings_compared": int(both.sum()), "texts": len(g), "within_tolerance": ok}
+    return pd.DataFrame(out).T.astype({"speedup": float, "max_abs_dp": float, "lime_spearman_min": float,
+                                       "shap_spearman_min": float, "rankings_compared": int, "texts": int,
+                                       "within_tolerance": bool})
+
+
+def describe_precisions(summary: "pd.DataFrame", *, max_dp: float = 0.02, min_spearman: float = 0.95,  # noqa: F821
+                        same_speed: float = 0.1, seed_spearman: float | None = None) -> str:
+    """Sentences on a :func:`precision_summary` (computed with the same ``max_dp`` and ``min_spearman``): for each
+    candidate its speed against fp32 (faster or slower only when the ratio is more than ``same_speed`` away from
+    1) and whether it stayed within the tolerance, naming the criterion it missed; then which precision to use
+    for exploring many sentences (one both within tolerance and faster, else fp32). ``seed_spearman``, LIME's
+    mean Spearman correlation with itself across seeds, puts the rank changes on the scale of LIME's own noise."""
+    parts, usable = [], []
+    for name, r in summary.iterrows():
+        if r["speedup"] > 1 + same_speed:
+            speed = f"explains **{r['speedup']:.1f}×** as fast as fp32"
+        elif r["speedup"] < 1 - same_speed:
+            speed = f"is **slower** than fp32 here ({r['speedup']:.2f}× its speed)"
+        else:
+            speed = f"runs at about fp32's speed ({r['speedup']:.2f}×)"
+        rho = min(r["lime_spearman_min"], r["shap_spearman_min"])
+        moved = (f"its probabilities move by up to {r['max_abs_dp']:.4f} and its lowest Spearman correlation with "
+                 f"fp32's rankings is {r['lime_spearman_min']:.3f} (LIME) and {r['shap_spearman_min']:.3f} (SHAP)")
+        if r["rankings_compared"] == 0:
+            moved = f"its probabilities move by up to {r['max_abs_dp']:.4f}; no sentence's rankings could be compared"
+        elif r["rankings_compared"] < r["texts"]:
+            moved += f", on the {r['rankings_compared']} of {r['texts']} sentences whose attributions are not constant"
+        missed = [f"probabilities moved by more than {max_dp}"] if r["max_abs_dp"] > max_dp else []
+        if r["rankings_compared"] == 0 or rho < min_spearman:
+            missed.append(f"a ranking's Spearman correlation fell below {min_spearman}")
+        tolerance = f"the tolerance (|Δp| ≤ {max_dp}, Spearman ≥ {min_spearman})"
+        verdict = f"within {tolerance}" if r["within_tolerance"] else f"outside {tolerance}: " + " and ".join(missed)
+        parts.append(f"**{name}** {speed}; {moved}: {verdict}.")
+        if r["within_tolerance"] and r["speedup"] > 1 + same_speed:
+            usable.append(str(name))
+    n = int(summary["texts"].max())
+    parts.append(f"These are the worst of {n} sentence{'s' if n != 1 else ''}; more sentences can only find larger "
+                 "changes.")
+    if seed_spearman is not None:
+        parts.append(f"For scale: LIME's ranking of one sentence under another seed agrees with its own at Spearman "
+                     f"{seed_spearman:.2f} on average (section 7); here both precisions share the seed, so every "
+                     "difference comes from the precision.")
+    if usable:
+        parts.append(f"On this machine {' and '.join(usable)} {'is' if len(usable) == 1 else 'are'} a fair trade "
+                     "for exploring many sentences; report final explanations from the fp32 model.")
+    else:
+        parts.append("No lower precision is both within the tolerance and faster on this machine: explain with fp32.")
+    if (summary["max_abs_dp"] > max_dp).any():
+        parts.append(f"A probability that moves by more than {max_dp} can flip a sentence near the 0.5 threshold "
+                     "to the other class.")
+    return " ".join(parts)
