@@ -296,11 +296,11 @@ def test_precision_summary_and_its_sentences_by_hand():
     assert "**fast-good** explains **2.0×** as fast as fp32" in text and "**slow** is **slower** than fp32" in text
     assert text.count("within the tolerance") == 2 and text.count("outside the tolerance") == 1
     # fast-bad missed both criteria (0.05 > 0.02; LIME 0.900 < 0.95), and the sentence says which
-    assert ("outside the tolerance (|Δp| ≤ 0.02, Spearman ≥ 0.95): probabilities moved by more than 0.02 and a "
-            "ranking's Spearman correlation fell below 0.95") in text and "is 0.900 (LIME)" in text
+    assert ("outside the tolerance (|Δp| ≤ 0.02, Spearman ≥ 0.95): probabilities moved by more than 0.02 and "
+            "LIME's Spearman correlation fell below 0.95") in text and "is 0.900 (LIME)" in text
     assert "worst of 2 sentences" in text and "Spearman 0.70 on average" in text
     assert "on the 1 of 2 sentences" in text
-    assert "On this machine fast-good is a fair trade" in text and "flip a sentence" in text
+    assert "On this machine and these sentences fast-good is a fair trade" in text and "flip a sentence" in text
     slow_only = ex.describe_precisions(s.loc[["slow"]])
     assert "No lower precision is both within the tolerance and faster" in slow_only and "flip" not in slow_only
     with pytest.raises(ValueError, match="max_dp"):

@@ -117,8 +117,8 @@ def quantize_for_cpu(model):
 
     Dynamic quantisation, PyTorch's ``quantize_dynamic``: the int8 arithmetic of Jacob et al. (2018, "Quantization
     and training of neural networks for efficient integer-arithmetic-only inference"), whose scheme fixes the
-    activation scales in advance from calibration data, here with the activation scale computed from each batch at
-    run time instead (hence "dynamic"; no calibration). Every ``nn.Linear`` weight W (out, in) is stored as int8 with one
+    activation scales in advance (ranges tracked as moving averages during training), here with the activation
+    scale computed from each batch at run time instead (hence "dynamic"; no calibration). Every ``nn.Linear`` weight W (out, in) is stored as int8 with one
     symmetric scale per output row, ``scale_o = max_i |W[o, i]| / 127.5`` (``per_channel_dynamic_qconfig``;
     one scale for the whole matrix lets a single large row coarsen all the others), so each weight is off by at
     most ``scale_o / 2``. At run time each activation batch is quantised with one scale for the whole batch, the

@@ -355,7 +355,6 @@ def describe_precisions(summary: "pd.DataFrame", *, max_dp: float = 0.02, min_sp
             speed = f"is **slower** than fp32 here ({r['speedup']:.2f}× its speed)"
         else:
             speed = f"runs at about fp32's speed ({r['speedup']:.2f}×)"
-        rho = min(r["lime_spearman_min"], r["shap_spearman_min"])
         moved = (f"its probabilities move by up to {r['max_abs_dp']:.4f} and its lowest Spearman correlation with "
                  f"fp32's rankings is {r['lime_spearman_min']:.3f} (LIME) and {r['shap_spearman_min']:.3f} (SHAP)")
         if r["rankings_compared"] == 0:
@@ -363,23 +362,26 @@ def describe_precisions(summary: "pd.DataFrame", *, max_dp: float = 0.02, min_sp
         elif r["rankings_compared"] < r["texts"]:
             moved += f", on the {r['rankings_compared']} of {r['texts']} sentences whose attributions are not constant"
         missed = [f"probabilities moved by more than {max_dp}"] if r["max_abs_dp"] > max_dp else []
-        if r["rankings_compared"] == 0 or rho < min_spearman:
-            missed.append(f"a ranking's Spearman correlation fell below {min_spearman}")
+        low = [m for m, v in (("LIME", r["lime_spearman_min"]), ("SHAP", r["shap_spearman_min"])) if v < min_spearman]
+        if r["rankings_compared"] == 0:
+            missed.append("no ranking could be compared")
+        elif low:
+            missed.append(f"{' and '.join(low)}'s Spearman correlation fell below {min_spearman}")
         tolerance = f"the tolerance (|Δp| ≤ {max_dp}, Spearman ≥ {min_spearman})"
         verdict = f"within {tolerance}" if r["within_tolerance"] else f"outside {tolerance}: " + " and ".join(missed)
         parts.append(f"**{name}** {speed}; {moved}: {verdict}.")
         if r["within_tolerance"] and r["speedup"] > 1 + same_speed:
             usable.append(str(name))
     n = int(summary["texts"].max())
-    parts.append(f"These are the worst of {n} sentence{'s' if n != 1 else ''}; more sentences can only find larger "
-                 "changes.")
+    parts.append(f"These are the worst of {n} sentence{'s' if n != 1 else ''}; more sentences could only make the "
+                 "worst case worse.")
     if seed_spearman is not None:
         parts.append(f"For scale: LIME's ranking of one sentence under another seed agrees with its own at Spearman "
                      f"{seed_spearman:.2f} on average (section 7); here both precisions share the seed, so every "
                      "difference comes from the precision.")
     if usable:
-        parts.append(f"On this machine {' and '.join(usable)} {'is' if len(usable) == 1 else 'are'} a fair trade "
-                     "for exploring many sentences; report final explanations from the fp32 model.")
+        parts.append(f"On this machine and these sentences {' and '.join(usable)} {'is' if len(usable) == 1 else 'are'} "
+                     "a fair trade for exploring many sentences; report final explanations from the fp32 model.")
     else:
         parts.append("No lower precision is both within the tolerance and faster on this machine: explain with fp32.")
     if (summary["max_abs_dp"] > max_dp).any():
