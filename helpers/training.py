@@ -252,7 +252,7 @@ def fine_tune(
         :class:`FineTuneResult` (model in eval mode, tokenizer, per-epoch history with
         ``epoch``, ``train_loss``, ``seconds``, ``examples_per_second``).
     """
-    from .config import seeded
+    from .config import release_memory, seeded
 
     texts = check.texts(train_texts, "train_texts")
     n = len(texts)
@@ -263,11 +263,13 @@ def fine_tune(
         raise ValueError("stratify=True needs the groups: pass groups=... (one group code per sentence).")
     epochs, batch_size, lr = _fine_tune_sizes(epochs, batch_size, lr, max_grad_norm)
     with seeded(seed):  # head init and dropout reproducible; the caller's generators untouched
-        return _fine_tune_loop(texts, y, w, g, model_name=model_name, epochs=epochs, lr=lr, batch_size=batch_size,
-                               max_length=max_length, seed=seed, dev=_device(device), extra_loss=extra_loss,
-                               weight_decay=weight_decay, warmup_fraction=warmup_fraction,
-                               max_grad_norm=max_grad_norm, probe=bool(linear_probe_first), stratify=bool(stratify),
-                               progress=progress, on_epoch=on_epoch, log_to=log_to, adapt=adapt)
+        result = _fine_tune_loop(texts, y, w, g, model_name=model_name, epochs=epochs, lr=lr, batch_size=batch_size,
+                                 max_length=max_length, seed=seed, dev=_device(device), extra_loss=extra_loss,
+                                 weight_decay=weight_decay, warmup_fraction=warmup_fraction,
+                                 max_grad_norm=max_grad_norm, probe=bool(linear_probe_first), stratify=bool(stratify),
+                                 progress=progress, on_epoch=on_epoch, log_to=log_to, adapt=adapt)
+    release_memory()  # the loop's activations, gradients and optimiser state are garbage now
+    return result
 
 
 def _fine_tune_sizes(epochs: int | None, batch_size: int | None, lr: float | None,
