@@ -99,7 +99,7 @@ def _predictor_device(device, cpu_precision: str):
     dev = get_device(device) if not isinstance(device, torch.device) else device
     if cpu_precision != "fp32" and dev.type != "cpu":
         raise ValueError(f"cpu_precision={cpu_precision!r} is for CPU inference; this predictor runs on {dev}, "
-                         "where bf16 autocast is always used. Leave cpu_precision='fp32' on a GPU.")
+                         "where bf16 (or fp16) autocast is always used. Leave cpu_precision='fp32' on a GPU.")
     return dev
 
 
@@ -118,10 +118,10 @@ def quantize_for_cpu(model):
     Dynamic quantisation, PyTorch's ``quantize_dynamic``: the int8 arithmetic of Jacob et al. (2018, "Quantization
     and training of neural networks for efficient integer-arithmetic-only inference"), whose scheme fixes the
     activation scales in advance (ranges tracked as moving averages during training), here with the activation
-    scale computed from each batch at run time instead (hence "dynamic"; no calibration). Every ``nn.Linear`` weight W (out, in) is stored as int8 with one
-    symmetric scale per output row, ``scale_o = max_i |W[o, i]| / 127.5`` (``per_channel_dynamic_qconfig``;
-    one scale for the whole matrix lets a single large row coarsen all the others), so each weight is off by at
-    most ``scale_o / 2``. At run time each activation batch is quantised with one scale for the whole batch, the
+    scale computed from each batch at run time instead (hence "dynamic"; no calibration). Every ``nn.Linear``
+    weight W (out, in) is stored as int8 with one symmetric scale per output row,
+    ``scale_o = max_i |W[o, i]| / 127.5`` (``per_channel_dynamic_qconfig``; one scale for the whole matrix lets
+    a single large row coarsen all the others), so each weight is off by at most ``scale_o / 2``. At run time each activation batch is quantised with one scale for the whole batch, the
     matrix product runs in int8 with int32 accumulation (fbgemm/x86 kernels) and is rescaled to float.
     Embeddings, LayerNorm, softmax and the pooling stay fp32. That one activation scale per batch is the
     method's limit: one outlier token or channel coarsens the rounding of all the others, and a fine-tuned
@@ -167,8 +167,8 @@ class BatchedPredictor:
 
     ``cpu_precision`` (CPU only) trades exactness for speed: ``"fp32"`` (the reference), ``"bf16"`` (bf16
     autocast: bfloat16 keeps fp32's exponent range with 8 significant bits, so the inputs and outputs of
-    each matrix product are rounded with a relative error of at most 2^-8, about 0.4 %; fast only where :func:`cpu_has_bf16`) or ``"int8"`` (an int8 copy of
-    the model, :func:`quantize_for_cpu`). ``model`` itself stays fp32; :meth:`at_precision` gives the same
+    each matrix product are rounded with a relative error of at most 2^-8, about 0.4 %; fast only where
+    :func:`cpu_has_bf16`) or ``"int8"`` (an int8 copy of the model, :func:`quantize_for_cpu`). ``model`` itself stays fp32; :meth:`at_precision` gives the same
     predictor at another precision.
     """
 
